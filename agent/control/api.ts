@@ -1,0 +1,73 @@
+// What the daemon offers its control socket: the verbs agentctl calls, as one interface.
+// control/server.ts exposes an AgentApi over HTTP on a Unix socket; deploy/ implements it.
+import type { ErrorRecord, DeployRecord, Live, Pin, Release, SkipEntry, StepName, Trigger } from "../state/schema.js";
+
+export type { DeployRecord, StepName, Trigger } from "../state/schema.js";
+
+/** Streamed to `agentctl deploy|rollback` while a deploy runs, one JSON line each. */
+export type DeployEvent =
+  | { type: "started"; app: string; deployId: string; trigger: Trigger; version: string; at: string }
+  | { type: "step"; app: string; deployId: string; step: StepName; phase: "start" | "end"; at: string; detail?: string }
+  | { type: "progress"; app: string; deployId: string; step: StepName; message: string; at: string };
+
+export interface DeployOutcome {
+  deployId: string;
+  app: string;
+  outcome: "succeeded" | "failed" | "aborted" | "unchanged";
+  version: string;
+  digest?: string;
+  slot?: "blue" | "green";
+  generation?: number;
+  error?: ErrorRecord;
+}
+
+export interface AppStatus {
+  app: string;
+  image: string;
+  /** The tag or semver range from the config. */
+  track: string;
+  /** The tag a semver range resolved to at the last poll. */
+  resolvedTag?: string;
+  schedule: string;
+  live?: Live;
+  pin?: Pin;
+  /** True when polling is paused for this app (pinned). */
+  paused: boolean;
+  releases: Release[];
+  skip: SkipEntry[];
+  /** The deploy running now, with its current step. */
+  running?: { deployId: string; step: StepName; version: string; trigger: Trigger; startedAt: string };
+  lastPoll?: { at: string; digest?: string; error?: ErrorRecord };
+  nextPoll?: string;
+  /** What the engine shows: the containers of this app and which one serves. */
+  containers: { name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
+}
+
+export interface StatusReport {
+  version: string;
+  pid: number;
+  startedAt: string;
+  apps: AppStatus[];
+}
+
+export interface CheckResult {
+  app: string;
+  /** What the poll decided. */
+  result: "deployed" | "unchanged" | "skipped" | "paused" | "failed" | "busy";
+  digest?: string;
+  detail: string;
+  deploy?: DeployOutcome;
+}
+
+export interface AgentApi {
+  /** Deploy `version` (a tag) of `app`, or the tracked tag when absent. With a version, the app is pinned. */
+  deploy(req: { app?: string; version?: string }, onEvent: (e: DeployEvent) => void): Promise<DeployOutcome>;
+  /** Deploy the previous successful release (or the one whose version/digest is `to`). */
+  rollback(req: { app?: string; to?: string }, onEvent: (e: DeployEvent) => void): Promise<DeployOutcome>;
+  status(req: { app?: string }): Promise<StatusReport>;
+  history(req: { app?: string; limit?: number }): Promise<DeployRecord[]>;
+  /** Unpin: polling resumes for the app. */
+  resume(req: { app?: string }): Promise<{ app: string; wasPinned: boolean }>;
+  /** Poll now (all apps, or one), deploying what changed, as a scheduled poll would. */
+  check(req: { app?: string }, onEvent: (e: DeployEvent) => void): Promise<CheckResult[]>;
+}

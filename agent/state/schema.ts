@@ -1,0 +1,123 @@
+// The state file (state.json): every deploy, every app's live release, and what the poller must skip.
+// Versioned with `schemaVersion`; written atomically by store.ts.
+import { z } from "zod";
+
+export const STATE_SCHEMA_VERSION = 1;
+
+/** The deploy sequence's steps, named as in shared/design/switch.md. */
+export const STEP_NAMES = ["resolve", "pull", "create", "start", "confirm", "drain", "stop", "record"] as const;
+export const StepName = z.enum(STEP_NAMES);
+export type StepName = z.infer<typeof StepName>;
+
+export const Slot = z.enum(["blue", "green"]);
+export type Slot = z.infer<typeof Slot>;
+
+export const Trigger = z.enum(["poll", "cli", "rollback"]);
+export type Trigger = z.infer<typeof Trigger>;
+
+export const Outcome = z.enum(["running", "succeeded", "failed", "aborted"]);
+export type Outcome = z.infer<typeof Outcome>;
+
+const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, "expected sha256:<64 hex>");
+const Iso = z.string().min(1);
+
+export const StepRecord = z.object({
+  name: StepName,
+  startedAt: Iso,
+  endedAt: Iso.optional(),
+  detail: z.string().optional(),
+});
+export type StepRecord = z.infer<typeof StepRecord>;
+
+export const ErrorRecord = z.object({ code: z.string(), message: z.string(), hint: z.string().optional() });
+export type ErrorRecord = z.infer<typeof ErrorRecord>;
+
+export const DeployRecord = z.object({
+  id: z.string().min(1),
+  app: z.string().min(1),
+  trigger: Trigger,
+  /** The tag (or version) deployed, as resolved: "latest", "v1.2.0". */
+  version: z.string(),
+  /** What the engine pulled and what the label on the container says: the platform manifest digest, or the tag's digest. */
+  digest: Digest.optional(),
+  /** The digest the tag pointed at when it was an index (multi-arch); equal to digest otherwise. */
+  indexDigest: Digest.optional(),
+  imageId: z.string().optional(),
+  slot: Slot.optional(),
+  generation: z.number().int().nonnegative().optional(),
+  /** The release that was live when this deploy began (what a failure leaves serving). */
+  previous: z
+    .object({ digest: Digest, version: z.string(), slot: Slot, generation: z.number().int() })
+    .optional(),
+  steps: z.array(StepRecord),
+  outcome: Outcome,
+  error: ErrorRecord.optional(),
+  startedAt: Iso,
+  endedAt: Iso.optional(),
+});
+export type DeployRecord = z.infer<typeof DeployRecord>;
+
+/** A release that served successfully; its image is kept on the host (tagged) for rollback. */
+export const Release = z.object({
+  deployId: z.string(),
+  version: z.string(),
+  digest: Digest,
+  indexDigest: Digest.optional(),
+  imageId: z.string(),
+  /** The local tag that protects the image from pruning, e.g. deploy-agent/web:rollback-7. */
+  keepTag: z.string().optional(),
+  deployedAt: Iso,
+});
+export type Release = z.infer<typeof Release>;
+
+export const Live = z.object({
+  deployId: z.string(),
+  version: z.string(),
+  digest: Digest,
+  imageId: z.string(),
+  slot: Slot,
+  generation: z.number().int().nonnegative(),
+  since: Iso,
+});
+export type Live = z.infer<typeof Live>;
+
+/** A digest the poller must not deploy again on its own: it failed, or it was rolled back from. */
+export const SkipEntry = z.object({
+  digest: Digest,
+  version: z.string(),
+  reason: z.enum(["failed", "rolled-back"]),
+  deployId: z.string(),
+  at: Iso,
+});
+export type SkipEntry = z.infer<typeof SkipEntry>;
+
+export const Pin = z.object({ version: z.string(), since: Iso, deployId: z.string() });
+export type Pin = z.infer<typeof Pin>;
+
+export const AppState = z.object({
+  /** The highest generation ever used for this app; the next deploy uses generation + 1. */
+  generation: z.number().int().nonnegative(),
+  live: Live.optional(),
+  /** Successful releases, newest first, bounded by the app's `keep`. */
+  releases: z.array(Release),
+  pin: Pin.optional(),
+  skip: z.array(SkipEntry),
+  /** Deploys, newest first, bounded by the config's `history`. */
+  history: z.array(DeployRecord),
+});
+export type AppState = z.infer<typeof AppState>;
+
+export const State = z.object({
+  schemaVersion: z.literal(STATE_SCHEMA_VERSION),
+  nextDeployId: z.number().int().positive(),
+  apps: z.record(z.string(), AppState),
+});
+export type State = z.infer<typeof State>;
+
+export function emptyState(): State {
+  return { schemaVersion: STATE_SCHEMA_VERSION, nextDeployId: 1, apps: {} };
+}
+
+export function emptyAppState(): AppState {
+  return { generation: 0, releases: [], skip: [], history: [] };
+}
