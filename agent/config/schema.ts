@@ -76,6 +76,13 @@ export const AppConfig = z
     envFile: NonEmpty.optional(),
     volumes: z.array(NonEmpty).default([]),
     networks: z.array(NonEmpty).default([]),
+    /** Extra labels on the app's containers (keys under traefik. and deploy-agent. are the agent's own). */
+    labels: z
+      .record(z.string(), z.string())
+      .refine((l) => Object.keys(l).every((k) => !k.startsWith("traefik.") && !k.startsWith("deploy-agent.app")), {
+        message: 'keys starting with "traefik." or "deploy-agent.app" are set by the agent',
+      })
+      .default({}),
     command: z.array(z.string()).optional(),
     init: z.boolean().default(true),
     restart: z.enum(["no", "always", "unless-stopped", "on-failure"]).default("unless-stopped"),
