@@ -1,6 +1,7 @@
 // The agent's configuration file (agent.yaml): its zod schema and the Config type the rest reads.
 // Every key is documented in README.md ("Configuration"); test/unit/readme-example.test.ts keeps them in step.
 import { z } from "zod";
+import { RESERVED_LABEL_KEYS } from "../labels.js";
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -76,11 +77,11 @@ export const AppConfig = z
     envFile: NonEmpty.optional(),
     volumes: z.array(NonEmpty).default([]),
     networks: z.array(NonEmpty).default([]),
-    /** Extra labels on the app's containers (keys under traefik. and deploy-agent. are the agent's own). */
+    /** Extra labels on the app's containers; traefik.* and the agent's own keys are reserved. */
     labels: z
       .record(z.string(), z.string())
-      .refine((l) => Object.keys(l).every((k) => !k.startsWith("traefik.") && !k.startsWith("deploy-agent.app")), {
-        message: 'keys starting with "traefik." or "deploy-agent.app" are set by the agent',
+      .refine((l) => Object.keys(l).every((k) => !k.startsWith("traefik.") && !RESERVED_LABEL_KEYS.includes(k)), {
+        message: `"traefik.*" and ${RESERVED_LABEL_KEYS.join(", ")} are set by the agent`,
       })
       .default({}),
     command: z.array(z.string()).optional(),

@@ -1,0 +1,103 @@
+// Pure planning: which slot green takes, and the exact create options for it.
+// Config plus release in, ContainerCreateOptions out; executed by deploy.ts.
+import type Docker from "dockerode";
+import type { AppConfig } from "../config/schema.js";
+import { AGENT_LABELS } from "../labels.js";
+import type { Live, Slot } from "../state/schema.js";
+import { traefikLabels } from "../traefik/labels.js";
+
+export function otherSlot(slot: Slot): Slot {
+  return slot === "blue" ? "green" : "blue";
+}
+
+/** Green takes the slot blue does not hold; the first deploy of an app takes blue. */
+export function greenSlot(live: Pick<Live, "slot"> | undefined): Slot {
+  return live ? otherSlot(live.slot) : "blue";
+}
+
+export function containerName(app: string, slot: Slot): string {
+  return `${app}-${slot}`;
+}
+
+/** The network green is created on: the route's (Traefik reaches it there), else the first listed, else Docker's default. */
+export function primaryNetwork(app: AppConfig): string | undefined {
+  return app.route?.network ?? app.networks[0];
+}
+
+/** Every network the container joins, the primary first, without repeats. */
+export function allNetworks(app: AppConfig): string[] {
+  const nets = [primaryNetwork(app), ...app.networks].filter((n): n is string => n !== undefined);
+  return [...new Set(nets)];
+}
+
+export interface GreenRelease {
+  deployId: string;
+  version: string;
+  digest: string;
+  /** The reference green is created from: repo@sha256:… (or the local image id). */
+  imageRef: string;
+}
+
+/**
+ * Parses a Docker env file: KEY=VALUE per line, `#` comments and blank lines skipped, no quote
+ * processing (as `docker run --env-file`). A line without `=` is an error naming its number.
+ */
+export function parseEnvFile(text: string, source: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const eq = line.indexOf("=");
+    if (eq <= 0) throw new Error(`${source} line ${i + 1}: expected KEY=VALUE`);
+    env[line.slice(0, eq).trim()] = line.slice(eq + 1);
+  });
+  return env;
+}
+
+/**
+ * Create options for green. It starts with restart policy "no" so a crashing release cannot loop
+ * while the agent judges it; the app's policy is applied once it serves (deploy.ts, record step).
+ * No host port is ever published: two slots could not both bind it, and Traefik reaches the
+ * container over its network.
+ */
+export function greenCreateOptions(
+  appName: string,
+  app: AppConfig,
+  slot: Slot,
+  generation: number,
+  release: GreenRelease,
+  healthcheck: Docker.HealthConfig,
+  fileEnv: Record<string, string> = {},
+): Docker.ContainerCreateOptions {
+  const env = { ...fileEnv, ...app.env };
+  const labels: Record<string, string> = {
+    ...app.labels,
+    ...(app.route ? traefikLabels(appName, slot, generation, app.port, app.route) : {}),
+    [AGENT_LABELS.managed]: "true",
+    [AGENT_LABELS.app]: appName,
+    [AGENT_LABELS.slot]: slot,
+    [AGENT_LABELS.generation]: String(generation),
+    [AGENT_LABELS.version]: release.version,
+    [AGENT_LABELS.digest]: release.digest,
+    [AGENT_LABELS.deployId]: release.deployId,
+  };
+  const network = primaryNetwork(app);
+  const opts: Docker.ContainerCreateOptions = {
+    name: containerName(appName, slot),
+    Image: release.imageRef,
+    Labels: labels,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ExposedPorts: { [`${app.port}/tcp`]: {} },
+    Healthcheck: healthcheck,
+    StopTimeout: Math.ceil(app.stopTimeout / 1000),
+    HostConfig: {
+      Init: app.init,
+      Binds: app.volumes,
+      RestartPolicy: { Name: "no" },
+      ...(network ? { NetworkMode: network } : {}),
+    },
+  };
+  if (app.command) opts.Cmd = app.command;
+  if (network) opts.NetworkingConfig = { EndpointsConfig: { [network]: {} } };
+  return opts;
+}

@@ -1,0 +1,30 @@
+// Traefik docker-provider labels for one slot of an app: one router per slot, newest wins by priority
+// (shared/design/switch.md). Pure: config in, label map out.
+import type { RouteConfig } from "../config/schema.js";
+import type { Slot } from "../state/schema.js";
+
+/** Router and service name of a slot. Distinct per slot so blue and green never conflict (protocols A2). */
+export function routerName(app: string, slot: Slot): string {
+  return `${app}-${slot}`;
+}
+
+/**
+ * The labels that make Traefik route `route.rule` to this container once Docker says it is healthy
+ * (protocols A1). The service is always explicit: an implicit one would be named after the container (A2).
+ * The priority grows with the generation so the newest healthy container outranks the one it replaces (A3).
+ */
+export function traefikLabels(app: string, slot: Slot, generation: number, port: number, route: RouteConfig): Record<string, string> {
+  const r = routerName(app, slot);
+  const labels: Record<string, string> = {
+    "traefik.enable": "true",
+    "traefik.docker.network": route.network,
+    [`traefik.http.routers.${r}.rule`]: route.rule,
+    [`traefik.http.routers.${r}.entrypoints`]: route.entrypoints.join(","),
+    [`traefik.http.routers.${r}.priority`]: String(route.priority + generation),
+    [`traefik.http.routers.${r}.service`]: r,
+    [`traefik.http.services.${r}.loadbalancer.server.port`]: String(port),
+  };
+  if (route.certresolver !== undefined) labels[`traefik.http.routers.${r}.tls.certresolver`] = route.certresolver;
+  if (route.middlewares.length > 0) labels[`traefik.http.routers.${r}.middlewares`] = route.middlewares.join(",");
+  return labels;
+}
