@@ -1,5 +1,6 @@
 // The agent's configuration file (agent.yaml): its zod schema and the Config type the rest reads.
 // Every key is documented in README.md ("Configuration"); test/unit/readme-example.test.ts keeps them in step.
+import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";
 
@@ -65,7 +66,10 @@ export const AppConfig = z
       .string({ error: "expected an image name such as ghcr.io/owner/name" })
       .refine((s) => IMAGE_RE.test(s), "expected an image name such as ghcr.io/owner/name, without tag or digest"),
     track: NonEmpty.default("latest"),
-    schedule: NonEmpty.default("*/5 * * * *"),
+    schedule: z
+      .string()
+      .refine((s) => validateCron(s), 'expected a cron expression such as "*/5 * * * *" (5 fields, or 6 with seconds first)')
+      .default("*/5 * * * *"),
     port: z.number({ error: "expected a port number" }).int().min(1).max(65535),
     health: HealthConfig,
     route: RouteConfig.optional(),

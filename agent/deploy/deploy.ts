@@ -294,9 +294,11 @@ async function recordSuccess(run: Run): Promise<string> {
   const { docker } = run.deps.engine;
   const id = mustGreen(run);
   await docker.getContainer(id).update({ RestartPolicy: { Name: run.app.restart, MaximumRetryCount: 0 } });
-  const keepRepo = `deploy-agent/${run.target.app}`;
-  const keepTag = `gen-${run.generation}`;
-  await tagImage(docker, run.imageId ?? "", keepRepo, keepTag);
+  // A release already kept (a rollback re-promotes one) keeps its tag; a new one is tagged after its generation.
+  const kept = run.deps.store.app(run.target.app).releases.find((r) => r.digest === run.digest && r.keepTag);
+  const keep = kept?.keepTag ?? `deploy-agent/${run.target.app}:gen-${run.generation}`;
+  const colon = keep.lastIndexOf(":");
+  await tagImage(docker, run.imageId ?? "", keep.slice(0, colon), keep.slice(colon + 1));
   const at = nowIso(run);
   const release: Release = {
     deployId: run.id,
@@ -304,7 +306,7 @@ async function recordSuccess(run: Run): Promise<string> {
     digest: run.digest,
     ...(run.indexDigest ? { indexDigest: run.indexDigest } : {}),
     imageId: run.imageId ?? "",
-    keepTag: `${keepRepo}:${keepTag}`,
+    keepTag: keep,
     deployedAt: at,
   };
   const dropped = await run.deps.store.update((s) => {

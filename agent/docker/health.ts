@@ -21,7 +21,8 @@ export type HealthSource = "config" | "image" | "agent";
 /** Probe programs the agent looks for in an image, in order, with the argv that checks a URL. */
 const PROBES: { paths: string[]; argv: (bin: string, url: string) => string[] }[] = [
   { paths: ["/usr/bin/curl", "/bin/curl", "/usr/local/bin/curl"], argv: (b, u) => [b, "-fsS", "-o", "/dev/null", "--max-time", "2", u] },
-  { paths: ["/usr/bin/wget", "/bin/wget", "/usr/local/bin/wget"], argv: (b, u) => [b, "-q", "-O", "/dev/null", "-T", "2", u] },
+  // No -T: Debian's static busybox 1.35 wget segfaults with it (exit 139); Docker's Timeout bounds the probe anyway.
+  { paths: ["/usr/bin/wget", "/bin/wget", "/usr/local/bin/wget"], argv: (b, u) => [b, "-q", "-O", "/dev/null", u] },
   {
     paths: ["/usr/bin/python3", "/usr/local/bin/python3"],
     argv: (b, u) => [b, "-c", `import urllib.request; urllib.request.urlopen(${JSON.stringify(u)}, timeout=2)`],

@@ -1,0 +1,69 @@
+// Bad input gets a clear error naming the field or argument, a non-zero exit, and loses nothing.
+import { spawnSync } from "node:child_process";
+import { afterAll, describe, expect, it } from "vitest";
+import { AGENTCTL, DAEMON, makeAgentDir, removeDir, writeConfig } from "../support/agent.js";
+
+const dir = makeAgentDir("da-bad-");
+afterAll(() => removeDir(dir));
+
+function daemon(args: string[]) {
+  return spawnSync(process.execPath, [DAEMON, ...args], { encoding: "utf8", timeout: 20_000, env: { ...process.env, JOURNAL_STREAM: "" } });
+}
+
+function ctl(args: string[]) {
+  return spawnSync(process.execPath, [AGENTCTL, ...args], { encoding: "utf8", timeout: 20_000 });
+}
+
+describe("bad config", () => {
+  it("stops the daemon naming every bad field and its line", () => {
+    const path = writeConfig(
+      dir,
+      `apps:
+  web:
+    image: ghcr.io/acme/web
+    port: 80000
+    health:
+      path: health
+    drain: ten seconds
+`,
+    );
+    const r = daemon(["--config", path]);
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain("apps.web.port");
+    expect(r.stderr).toContain('apps.web.health.path: must start with "/" (agent.yaml line 6)');
+    expect(r.stderr).toContain('apps.web.drain: expected a duration such as "10s", "500ms" or "2m", got "ten seconds" (agent.yaml line 7)');
+  });
+
+  it("stops the daemon naming a missing config file", () => {
+    const r = daemon(["--config", `${dir}/nope.yaml`]);
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain(`cannot read config ${dir}/nope.yaml: ENOENT`);
+  });
+
+  it("rejects an unknown daemon argument", () => {
+    const r = daemon(["--confg", "x"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown argument "--confg"');
+  });
+});
+
+describe("bad agentctl arguments", () => {
+  it("rejects a version that is not a tag, naming the argument", () => {
+    const r = ctl(["deploy", "web", "v1 .0!"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/version/);
+    expect(r.stderr).toContain("v1 .0!");
+  });
+
+  it("rejects an unknown verb", () => {
+    const r = ctl(["depoly"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("depoly");
+  });
+
+  it("says the daemon is not running when its socket is absent", () => {
+    const r = ctl(["--socket", `${dir}/absent.sock`, "status"]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain(`${dir}/absent.sock`);
+  });
+});

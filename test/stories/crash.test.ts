@@ -1,0 +1,112 @@
+// The daemon is killed with SIGKILL in the middle of a deploy and started again: exactly one slot
+// serves and the state file is valid, whether the deploy had switched traffic yet or not.
+import Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { State } from "../../agent/state/schema.js";
+import { agentctl, get, makeAgentDir, readState, removeDir, startAgent, waitFor, writeConfig, sleep, type AgentProcess } from "../support/agent.js";
+import { cleanupTestRun } from "../support/cleanup.js";
+import { TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
+import { startTraefikModel } from "../support/traefik-model.js";
+
+const run = testRunId();
+const docker = new Dockerode();
+let traefik: Awaited<ReturnType<typeof startTraefikModel>>;
+const dirs: string[] = [];
+const agents: AgentProcess[] = [];
+
+function config(dir: string, app: string): string {
+  return `
+state: ${dir}/state.json
+socket: ${dir}/agent.sock
+apps:
+  ${app}:
+    image: 127.0.0.1:5000/stories/${app}
+    schedule: "*/2 * * * * *"
+    port: 8000
+    health: { path: /health, startTimeout: 30s }
+    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${run}" }
+    drain: 8s
+    settle: 1s
+    stopTimeout: 5s
+    labels: { ${TEST_RUN_LABEL}: "${run}" }
+`;
+}
+
+async function runningNames(app: string): Promise<string[]> {
+  const list = await docker.listContainers({ filters: { label: [`deploy-agent.app=${app}`] } });
+  return list.map((c) => c.Names[0]!.replace(/^\//, "")).sort();
+}
+
+async function serving(app: string): Promise<string | undefined> {
+  const a = await get(traefik.url, `${app}.test`).catch(() => undefined);
+  return a?.status === 200 ? a.body : undefined;
+}
+
+/** Waits until the running deploy of `app` is in `step`, read from the state file the daemon writes. */
+async function inStep(agent: AgentProcess, app: string, step: string): Promise<void> {
+  await waitFor(`the deploy to reach ${step}`, () => {
+    const s = readState(agent) as { apps?: Record<string, { history: { outcome: string; steps: { name: string; endedAt?: string }[] }[] }> } | undefined;
+    const r = s?.apps?.[app]?.history[0];
+    const last = r?.steps.at(-1);
+    return r?.outcome === "running" && last?.name === step && last.endedAt === undefined;
+  }, 90_000, 50);
+}
+
+beforeAll(async () => {
+  traefik = await startTraefikModel({ docker });
+});
+
+afterAll(async () => {
+  for (const a of agents) await a.stop("SIGKILL");
+  await traefik?.close();
+  await cleanupTestRun();
+  for (const d of dirs) removeDir(d);
+});
+
+describe("the daemon killed in the middle of a deploy", () => {
+  const cases = [
+    { step: "start", expectServing: "v1", outcome: "aborted", why: "before the switch, green is removed and blue keeps serving" },
+    { step: "drain", expectServing: "v2", outcome: "succeeded", why: "after the switch, the deploy is finished and blue removed" },
+  ] as const;
+
+  for (const c of cases) {
+    it(`leaves exactly one slot serving when killed during ${c.step}: ${c.why}`, async () => {
+      const app = `crash-${c.step}-${run}`;
+      const dir = makeAgentDir();
+      dirs.push(dir);
+      writeConfig(dir, config(dir, app));
+      await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
+      let agent = await startAgent(dir);
+      agents.push(agent);
+      await waitFor("v1 to serve", async () => (await serving(app)) === "v1", 60_000);
+
+      // v2 takes 5 s to start, which leaves time to kill the daemon while green is starting.
+      await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "slow", version: "v2", delaySec: 5 });
+      await inStep(agent, app, c.step);
+      agent.child.kill("SIGKILL");
+      await agent.exited;
+
+      agent = await startAgent(dir);
+      agents.push(agent);
+      await waitFor("one slot to serve", async () => (await runningNames(app)).length === 1, 60_000);
+      expect(await runningNames(app)).toHaveLength(1);
+      await waitFor(`${c.expectServing} to serve`, async () => (await serving(app)) === c.expectServing, 30_000);
+
+      const parsed = State.safeParse(readState(agent));
+      expect(parsed.success).toBe(true);
+      const record = parsed.data!.apps[app]!.history.find((r) => r.version === "latest" && r.steps.some((s) => s.name === c.step) && r.id !== parsed.data!.apps[app]!.history.at(-1)!.id);
+      expect(record?.outcome).toBe(c.outcome);
+
+      // The agent goes on working: the status answers and no deploy is left running.
+      const st = await agentctl(agent, ["status", app], { json: true });
+      expect(st.code, st.stderr).toBe(0);
+      if (c.outcome === "aborted") {
+        // The interrupted digest was not a failure: the next poll deploys it again, and it succeeds.
+        await waitFor("v2 to serve after the retry", async () => (await serving(app)) === "v2", 90_000);
+        expect(await runningNames(app)).toHaveLength(1);
+      }
+      await agent.stop();
+      await sleep(100);
+    });
+  }
+});

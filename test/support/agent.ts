@@ -1,0 +1,191 @@
+// Runs the real daemon (dist/agent/daemon/main.js) and the real agentctl as child processes, with a
+// config written to a temp dir. Story tests drive the agent only the way a person would.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import http from "node:http";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const DAEMON = join(ROOT, "dist/agent/daemon/main.js");
+export const AGENTCTL = join(ROOT, "dist/agent/cli/agentctl.js");
+
+export interface AgentProcess {
+  dir: string;
+  configPath: string;
+  socket: string;
+  statePath: string;
+  child: ChildProcess;
+  /** Every line the daemon printed (pino JSON), in order. */
+  lines: string[];
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function makeAgentDir(prefix = "da-story-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes agent.yaml into `dir` and returns its path. */
+export function writeConfig(dir: string, yaml: string): string {
+  const path = join(dir, "agent.yaml");
+  writeFileSync(path, yaml);
+  return path;
+}
+
+/** Starts the daemon and waits until its control socket answers. */
+export async function startAgent(dir: string, opts: { waitReady?: boolean } = {}): Promise<AgentProcess> {
+  const configPath = join(dir, "agent.yaml");
+  const socket = join(dir, "agent.sock");
+  const child = spawn(process.execPath, [DAEMON, "--config", configPath], {
+    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  let buf = "";
+  const onData = (d: Buffer) => {
+    buf += d.toString("utf8");
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((res) => child.on("exit", (code, sig) => res(code ?? (sig ? -1 : null))));
+  const agent: AgentProcess = {
+    dir,
+    configPath,
+    socket,
+    statePath: join(dir, "state.json"),
+    child,
+    lines,
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+  if (opts.waitReady !== false) {
+    const deadline = Date.now() + 30_000;
+    while (!lines.some((l) => l.includes('"deploy-agent ready"'))) {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before it was ready:\n${lines.join("\n")}`);
+      if (Date.now() > deadline) throw new Error(`daemon not ready within 30s:\n${lines.join("\n")}`);
+      await sleep(100);
+    }
+  }
+  return agent;
+}
+
+export interface CtlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json?: unknown;
+}
+
+/** Runs agentctl with `args` against the agent's socket (found through --config, as a person would). */
+export function agentctl(agent: Pick<AgentProcess, "configPath">, args: string[], opts: { json?: boolean } = {}): Promise<CtlResult> {
+  const full = ["--config", agent.configPath, ...(opts.json ? ["--json"] : []), ...args];
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [AGENTCTL, ...full], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (code) => {
+      const r: CtlResult = { code, stdout, stderr };
+      if (opts.json) {
+        try {
+          r.json = JSON.parse(stdout);
+        } catch {
+          // left undefined: the test asserts on it
+        }
+      }
+      res(r);
+    });
+  });
+}
+
+export function readState(agent: Pick<AgentProcess, "statePath">): unknown {
+  return existsSync(agent.statePath) ? JSON.parse(readFileSync(agent.statePath, "utf8")) : undefined;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; then throws with `what`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+/** One GET through `base` (the Traefik model) with the given Host header. */
+export function get(base: string, host: string, path = "/version", timeoutMs = 5000): Promise<HttpAnswer> {
+  return new Promise((res, rej) => {
+    const req = http.get(`${base}${path}`, { headers: { host }, timeout: timeoutMs, agent: false }, (r) => {
+      let body = "";
+      r.on("data", (d: Buffer) => (body += d.toString()));
+      r.on("end", () => res({ status: r.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", rej);
+  });
+}
+
+export interface RequestLoop {
+  /** Stops the loop and returns what it saw. */
+  stop(): Promise<{ ok: number; failed: { at: number; what: string }[]; bodies: { at: number; body: string }[] }>;
+}
+
+/** A steady stream of requests (one at a time, `gapMs` apart), as a user's browser would send. */
+export function requestLoop(base: string, host: string, gapMs = 20): RequestLoop {
+  let running = true;
+  let ok = 0;
+  const failed: { at: number; what: string }[] = [];
+  const bodies: { at: number; body: string }[] = [];
+  const done = (async () => {
+    while (running) {
+      const at = Date.now();
+      try {
+        const a = await get(base, host);
+        if (a.status === 200) {
+          ok++;
+          bodies.push({ at, body: a.body });
+        } else failed.push({ at, what: `HTTP ${a.status} ${a.body.slice(0, 80)}` });
+      } catch (err) {
+        failed.push({ at, what: (err as Error).message });
+      }
+      await sleep(gapMs);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return { ok, failed, bodies };
+    },
+  };
+}
