@@ -26,12 +26,13 @@ export function loadConfig(path: string = DEFAULT_CONFIG_PATH): Config {
 /** Parses YAML text; `source` names the file in messages. */
 export function parseConfig(text: string, source = "agent.yaml"): Config {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const file = basename(source);
   if (doc.errors.length > 0) {
     const msgs = doc.errors.map((e) => {
       const line = e.linePos?.[0]?.line;
-      return `${e.message.split("\n")[0]}${line ? ` (${file} line ${line})` : ""}`;
+      const first = (e.message.split("\n")[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, "");
+      return `${first}${line ? ` (${file} line ${line})` : ""}`;
     });
     throw new AgentError("CONFIG_INVALID", `${source} is not valid YAML:\n  ${msgs.join("\n  ")}`);
   }
@@ -56,8 +57,11 @@ function formatIssue(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter,
     const keyLine = lineOf(doc, lines, [...(issue.path as (string | number)[]), issue.keys[0] as string], true);
     return `${where}: ${message}${keyLine ? ` (${file} line ${keyLine})` : line ? ` (${file} line ${line})` : ""}`;
   }
-  if (issue.code === "invalid_type" && message.startsWith("Invalid input: expected") && message.endsWith("received undefined")) {
-    message = `is required (${message.replace("Invalid input: ", "").replace(", received undefined", "")})`;
+  if (issue.code === "invalid_key") {
+    // A bad key of a record (an app name): zod nests the key's own issue.
+    message = `bad name: ${issue.issues[0]?.message ?? message}`;
+  } else if (issue.code === "invalid_type" && issue.path.length > 0 && !doc.hasIn(issue.path as (string | number)[])) {
+    message = `is required (${message.replace(/^Invalid input: /, "").replace(/, received undefined$/, "")})`;
   }
   return `${where}: ${message}${line ? ` (${file} line ${line})` : ""}`;
 }

@@ -127,7 +127,7 @@ export const Config = z
     /** Deploys kept in the state file per app. */
     history: z.number().int().min(5).max(1000).default(50),
     apps: z
-      .record(z.string().regex(APP_NAME_RE, "app names use lowercase letters, digits and -"), AppConfig)
+      .record(z.string().regex(APP_NAME_RE, "app names use lowercase letters, digits and - (they name containers and Traefik routers)"), AppConfig)
       .refine((apps) => Object.keys(apps).length > 0, "must define at least one app"),
   })
   .strict();

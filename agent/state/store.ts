@@ -1,0 +1,353 @@
+// The state file on disk: read and validated once at start, then replaced atomically on every
+// change, keeping the previous good version as `<path>.prev`. One writer (this process) per file.
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
+import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { AgentError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { allocateDeployId } from "./transitions.js";
+import { emptyAppState, emptyState, State, STATE_SCHEMA_VERSION, type AppState } from "./schema.js";
+
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+const DEFAULT_SKIP_LIMIT = 20;
+const MAX_ISSUES_SHOWN = 10;
+
+export interface StateStoreOptions {
+  log: Logger;
+  /** Deploy records kept per app (newest first); `running` ones are never dropped. */
+  historyLimit: number;
+  /** Skip entries kept per app (newest first). Default 20. */
+  skipLimit?: number;
+}
+
+export class StateStore {
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #historyLimit: number;
+  readonly #skipLimit: number;
+  readonly #inUpdate = new AsyncLocalStorage<{ active: boolean }>();
+  #state: Readonly<State>;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(path: string, opts: StateStoreOptions, state: State) {
+    this.#path = path;
+    this.#log = opts.log;
+    this.#historyLimit = opts.historyLimit;
+    this.#skipLimit = opts.skipLimit ?? DEFAULT_SKIP_LIMIT;
+    this.#state = deepFreeze(state);
+  }
+
+  static async open(path: string, opts: StateStoreOptions): Promise<StateStore> {
+    for (const [name, value] of [["historyLimit", opts.historyLimit], ["skipLimit", opts.skipLimit]] as const) {
+      if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+        throw new AgentError("BAD_ARGUMENT", `state store ${name} must be an integer ≥ 0, got ${value}`);
+      }
+    }
+    await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
+    await removeStaleTemps(path, opts.log);
+    const text = await readText(path);
+    if (text === undefined) {
+      await refuseIfOnlyPrevExists(path);
+      const store = new StateStore(path, opts, emptyState());
+      await writeAtomic(path, serialise(store.#state));
+      opts.log.info({ file: path }, "state file created");
+      return store;
+    }
+    const parsed = parseState(text);
+    if (!parsed.ok) throw await corruptError(path, parsed.problem);
+    return new StateStore(path, opts, parsed.state);
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  /** A deep-frozen snapshot of the current state. */
+  snapshot(): Readonly<State> {
+    return this.#state;
+  }
+
+  /** The app's state (an empty AppState if the app has none yet), frozen. */
+  app(name: string): Readonly<AppState> {
+    return this.#state.apps[name] ?? deepFreeze(emptyAppState());
+  }
+
+  /**
+   * Serialised read-modify-write: `fn` gets a mutable deep copy; on return the store bounds it,
+   * validates it, writes it atomically and only then makes it current. If `fn` throws or the
+   * write fails, the current state is unchanged and the error propagates.
+   */
+  update<T>(fn: (draft: State) => T | Promise<T>): Promise<T> {
+    if (this.#inUpdate.getStore()?.active) {
+      // The chain would wait for the outer update, which waits for this one: a silent hang.
+      return Promise.reject(new AgentError("INTERNAL", `update() of ${this.#path} called from inside update()`));
+    }
+    const run = this.#chain.then(() => this.#apply(fn));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Allocates the next deploy id ("1", "2", …) durably as part of an update. */
+  allocateDeployId(): Promise<string> {
+    return this.update((draft) => allocateDeployId(draft));
+  }
+
+  async #apply<T>(fn: (draft: State) => T | Promise<T>): Promise<T> {
+    const draft = structuredClone(this.#state) as State;
+    // The flag is cleared afterwards so work that fn merely scheduled may call update() later.
+    const frame = { active: true };
+    let result: T;
+    try {
+      result = await this.#inUpdate.run(frame, () => fn(draft));
+    } finally {
+      frame.active = false;
+    }
+    boundState(draft, this.#historyLimit, this.#skipLimit);
+    const checked = State.safeParse(draft);
+    if (!checked.success) {
+      throw new AgentError(
+        "INTERNAL",
+        `state update rejected, nothing written to ${this.#path}: ${formatIssues(checked.error.issues)}`,
+      );
+    }
+    try {
+      await writeAtomic(this.#path, serialise(checked.data));
+    } catch (err) {
+      throw new AgentError(
+        "INTERNAL",
+        `could not write state file ${this.#path}: ${err instanceof Error ? err.message : String(err)}; ` +
+          "the previous state is kept",
+        { cause: err, hint: `check free space and permissions in ${dirname(this.#path)}` },
+      );
+    }
+    this.#state = deepFreeze(checked.data);
+    return result;
+  }
+}
+
+/** History keeps the newest `historyLimit` records plus any older `running` one; skip the newest `skipLimit`. */
+function boundState(state: State, historyLimit: number, skipLimit: number): void {
+  for (const app of Object.values(state.apps)) {
+    if (app.history.length > historyLimit) {
+      app.history = app.history.filter((r, i) => i < historyLimit || r.outcome === "running");
+    }
+    if (app.skip.length > skipLimit) app.skip = app.skip.slice(0, skipLimit);
+  }
+}
+
+function serialise(state: Readonly<State>): string {
+  return `${JSON.stringify(state, null, 2)}\n`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+// --- Atomic replacement ------------------------------------------------------------------------
+
+/** Temp files live next to the state file (rename is atomic only within one filesystem). */
+function tempPrefix(path: string): string {
+  return `.${basename(path)}.tmp-`;
+}
+
+function tempName(path: string): string {
+  return join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(6).toString("hex")}`);
+}
+
+/**
+ * Invariant at every instant, whatever kills us: `<path>` is a complete, fsynced, valid file (old
+ * or new), and so is `<path>.prev` when it exists. Files are never modified in place, only
+ * replaced by rename, so hard-linking the current inode as `.prev` is a safe, instant copy.
+ */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = tempName(path);
+  let prevTmp: string | undefined;
+  try {
+    const fh = await open(tmp, "wx", FILE_MODE);
+    try {
+      await fh.chmod(FILE_MODE);
+      await fh.writeFile(text, "utf8");
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    prevTmp = await snapshotCurrent(path);
+    if (prevTmp !== undefined) await rename(prevTmp, `${path}.prev`);
+    await rename(tmp, path);
+    await syncDir(dirname(path));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (prevTmp !== undefined) await rm(prevTmp, { force: true });
+    throw err;
+  }
+}
+
+/** A temp name holding the current file's content, or undefined when there is no current file. */
+async function snapshotCurrent(path: string): Promise<string | undefined> {
+  const tmp = tempName(path);
+  try {
+    await link(path, tmp);
+    return tmp;
+  } catch (err) {
+    if (errno(err) === "ENOENT") return undefined;
+    if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK"].includes(errno(err) ?? "")) throw err;
+  }
+  // Filesystems without hard links: a copy, fsynced before it can become `.prev`.
+  await copyFile(path, tmp);
+  const fh = await open(tmp, "r+");
+  try {
+    await fh.chmod(FILE_MODE);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return tmp;
+}
+
+/** Makes the renames durable (rename(2) alone may be lost on power failure). */
+async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+async function removeStaleTemps(path: string, log: Logger): Promise<void> {
+  const prefix = tempPrefix(path);
+  for (const name of await readdir(dirname(path))) {
+    if (!name.startsWith(prefix)) continue;
+    const file = join(dirname(path), name);
+    await rm(file, { force: true });
+    log.warn({ file }, "removed a temp file left by an interrupted state write");
+  }
+}
+
+function errno(err: unknown): string | undefined {
+  return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if (errno(err) === "ENOENT") return undefined;
+    throw new AgentError("INTERNAL", `cannot read state file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+// --- Reading and reporting a bad file ---------------------------------------------------------
+
+type Parsed = { ok: true; state: State } | { ok: false; problem: string };
+
+function parseState(text: string): Parsed {
+  if (text.trim() === "") return { ok: false, problem: `the file is empty (${text.length} bytes)` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, problem: describeJsonError(text, err) };
+  }
+  if (raw !== null && typeof raw === "object" && "schemaVersion" in raw && raw.schemaVersion !== STATE_SCHEMA_VERSION) {
+    return {
+      ok: false,
+      problem:
+        `schemaVersion is ${JSON.stringify(raw.schemaVersion)}, but this agent supports schemaVersion ` +
+        `${STATE_SCHEMA_VERSION} only (a newer deploy-agent probably wrote it; upgrade this agent)`,
+    };
+  }
+  const checked = State.safeParse(raw);
+  if (!checked.success) return { ok: false, problem: `it does not match the state schema: ${formatIssues(checked.error.issues)}` };
+  return { ok: true, state: checked.data };
+}
+
+function describeJsonError(text: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const m = /at position (\d+)/.exec(message);
+  const pos = m ? Number(m[1]) : text.length;
+  const before = text.slice(0, pos);
+  const line = before.split("\n").length;
+  const column = pos - before.lastIndexOf("\n");
+  return `invalid JSON at line ${line}, column ${column}: ${message} (the file is ${Buffer.byteLength(text)} bytes; a truncated file ends early)`;
+}
+
+function formatIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  const shown = issues.slice(0, MAX_ISSUES_SHOWN).map((i) => `${formatPath(i.path)}: ${i.message}`);
+  const more = issues.length > MAX_ISSUES_SHOWN ? `; and ${issues.length - MAX_ISSUES_SHOWN} more` : "";
+  return shown.join("; ") + more;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(top level)";
+  return path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`)).join("");
+}
+
+type PrevCopy = { kind: "valid"; writtenAt: string } | { kind: "missing" } | { kind: "invalid"; problem: string };
+
+async function inspectPrev(path: string): Promise<PrevCopy> {
+  const prev = `${path}.prev`;
+  const text = await readFile(prev, "utf8").catch((err: unknown) => {
+    if (errno(err) === "ENOENT") return undefined;
+    return err instanceof Error ? err : new Error(String(err));
+  });
+  if (text === undefined) return { kind: "missing" };
+  if (text instanceof Error) return { kind: "invalid", problem: `cannot read it: ${text.message}` };
+  const parsed = parseState(text);
+  if (!parsed.ok) return { kind: "invalid", problem: parsed.problem };
+  return { kind: "valid", writtenAt: (await stat(prev)).mtime.toISOString() };
+}
+
+/** POSIX shell single-quoting, so the hint's commands can be pasted as they are. */
+function sh(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+async function corruptError(path: string, problem: string): Promise<AgentError> {
+  const prevPath = `${path}.prev`;
+  const prev = await inspectPrev(path);
+  const stamp = (await stat(path)).mtime.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const aside = `${path}.corrupt-${stamp}`;
+  const moveAside = `mv -- ${sh(path)} ${sh(aside)}`;
+  const prevText =
+    prev.kind === "valid"
+      ? `The last good copy is ${prevPath} (written ${prev.writtenAt}).`
+      : prev.kind === "missing"
+        ? `There is no good copy to restore: ${prevPath} does not exist.`
+        : `There is no good copy to restore: ${prevPath} is not valid either (${prev.problem}).`;
+  const message =
+    `state file ${path} is corrupt: ${problem}. ${prevText} ` +
+    "The agent does not start until this is fixed, and never overwrites or deletes the file itself.";
+  const hint =
+    prev.kind === "valid"
+      ? `Restore the last good copy, keeping the bad file for inspection:\n  ${moveAside} && cp -p -- ${sh(prevPath)} ${sh(path)}`
+      : `Move the bad file aside to start from an empty state (deploy history and rollback releases are lost):\n  ${moveAside}`;
+  return new AgentError("STATE_CORRUPT", message, { hint });
+}
+
+/**
+ * Our writes never leave `<path>` missing once it exists, so a missing file next to a `.prev`
+ * means someone removed it: starting empty would overwrite `.prev` at the second write.
+ */
+async function refuseIfOnlyPrevExists(path: string): Promise<void> {
+  const prev = await inspectPrev(path);
+  if (prev.kind === "missing") return;
+  const prevPath = `${path}.prev`;
+  const detail = prev.kind === "valid" ? `(written ${prev.writtenAt})` : `(not valid: ${prev.problem})`;
+  throw new AgentError(
+    "STATE_CORRUPT",
+    `state file ${path} does not exist, but its previous copy ${prevPath} does ${detail}. ` +
+      "The agent does not start empty over it; restore the copy or move it aside.",
+    {
+      hint:
+        (prev.kind === "valid" ? `Restore it:\n  cp -p -- ${sh(prevPath)} ${sh(path)}\nor start` : "Start") +
+        ` from an empty state:\n  mv -- ${sh(prevPath)} ${sh(`${prevPath}.old`)}`,
+    },
+  );
+}
