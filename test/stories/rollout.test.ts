@@ -57,14 +57,14 @@ async function appContainers(): Promise<Dockerode.ContainerInfo[]> {
 async function history(): Promise<{ id: string; trigger: string; version: string; outcome: string; digest?: string; error?: { code: string } }[]> {
   const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
   expect(r.code, r.stderr).toBe(0);
-  return (r.json as { result: never[] }).result;
+  return r.json as never[];
 }
 
 async function idle(): Promise<void> {
   await waitFor("no deploy running", async () => {
     const r = await agentctl(agent, ["status", app], { json: true });
-    const s = (r.json as { result?: { apps: { running?: unknown }[] } }).result;
-    return s !== undefined && s.apps[0]?.running === undefined;
+    const s = r.json as { apps?: { running?: unknown }[] } | undefined;
+    return s?.apps !== undefined && s.apps[0]?.running === undefined;
   });
 }
 
@@ -140,7 +140,7 @@ describe("a single app tracking latest", () => {
       expect(after.filter((r) => r.digest === bad.digest)).toHaveLength(1);
       expect(after.length).toBe(before.length + 1);
       const st = await agentctl(agent, ["status", app], { json: true });
-      const status = (st.json as { result: { apps: { skip: { digest: string; reason: string }[] }[] } }).result;
+      const status = st.json as { apps: { skip: { digest: string; reason: string }[] }[] };
       expect(status.apps[0]?.skip[0]).toMatchObject({ digest: bad.digest, reason: "failed" });
     });
   }
@@ -151,13 +151,13 @@ describe("a single app tracking latest", () => {
     const dep = await agentctl(agent, ["deploy", app, "v1.0.0"]);
     expect(dep.code, dep.stderr + dep.stdout).toBe(0);
     expect(await serving()).toBe("v1.0.0");
-    let st = (await agentctl(agent, ["status", app], { json: true })).json as { result: { apps: { paused: boolean; pin?: { version: string } }[] } };
-    expect(st.result.apps[0]).toMatchObject({ paused: true, pin: { version: "v1.0.0" } });
+    let st = (await agentctl(agent, ["status", app], { json: true })).json as { apps: { paused: boolean; pin?: { version: string } }[] };
+    expect(st.apps[0]).toMatchObject({ paused: true, pin: { version: "v1.0.0" } });
 
     // A push to the tracked tag does not move a pinned app.
     const v3 = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v3" });
     const chk = await agentctl(agent, ["check", app], { json: true });
-    expect((chk.json as { result: { result: string }[] }).result[0]?.result).toBe("paused");
+    expect((chk.json as { result: string }[])[0]?.result).toBe("paused");
     await sleep(4_000);
     expect(await serving()).toBe("v1.0.0");
 
@@ -179,13 +179,13 @@ describe("a single app tracking latest", () => {
     await sleep(6_000);
     expect(await serving()).toBe("v1.0.0");
     const chk2 = await agentctl(agent, ["check", app], { json: true });
-    expect((chk2.json as { result: { result: string; digest: string }[] }).result[0]).toMatchObject({ result: "skipped", digest: v3.digest });
+    expect((chk2.json as { result: string; digest: string }[])[0]).toMatchObject({ result: "skipped", digest: v3.digest });
 
     // A new push deploys as usual.
     await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v4" });
     await waitFor("v4 to serve", async () => (await serving()) === "v4", 60_000);
     st = (await agentctl(agent, ["status", app], { json: true })).json as typeof st;
-    expect(st.result.apps[0]?.paused).toBe(false);
+    expect(st.apps[0]?.paused).toBe(false);
   });
 
   it("leaves a state file that validates against its schema", () => {

@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// agentctl: the operator's client of deploy-agent's control socket (control/protocol.ts).
+// Parses the command line, hands the verb to agent/cli/commands/<verb>.ts, maps errors to exit codes.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AgentError, exitCodeFor, toAgentError } from "../errors.js";
+import { call, defaultSocketPath, resolveSocketPath } from "./client.js";
+import { badArgument, checkPositionals, parseArgv, type Command, type CommandContext, type FlagSpec } from "./command.js";
+import { Output, type Sink } from "./output.js";
+import { checkCommand } from "./commands/check.js";
+import { deployCommand } from "./commands/deploy.js";
+import { historyCommand } from "./commands/history.js";
+import { resumeCommand } from "./commands/resume.js";
+import { rollbackCommand } from "./commands/rollback.js";
+import { statusCommand } from "./commands/status.js";
+
+export const COMMANDS: readonly Command[] = [deployCommand, rollbackCommand, statusCommand, historyCommand, resumeCommand, checkCommand];
+
+const HELP_COMMAND: Pick<Command, "usage" | "summary" | "maxPositionals" | "flags"> = {
+  usage: "help [verb]",
+  summary: "this text, or the details of one verb",
+  maxPositionals: 1,
+  flags: {},
+};
+
+function findCommand(verb: string): Command | undefined {
+  return COMMANDS.find((c) => c.verb === verb);
+}
+
+function verbFlags(verb: string): Record<string, FlagSpec> | undefined {
+  return verb === "help" ? HELP_COMMAND.flags : findCommand(verb)?.flags;
+}
+
+export function usage(): string {
+  const rows = [...COMMANDS, HELP_COMMAND].map((c) => `  ${c.usage.padEnd(38)}${c.summary}`);
+  return `agentctl: control the deploy-agent daemon on this host
+
+Usage: agentctl [--socket PATH | --config PATH] [--json] <verb> [arguments]
+
+Verbs:
+${rows.join("\n")}
+
+[app] may be left out when agent.yaml configures one app.
+
+Global flags (anywhere on the line):
+  --socket PATH    the daemon's control socket (default ${defaultSocketPath()})
+  --config PATH    use the "socket" key of this agent.yaml (nothing else in it is read)
+  --json           print exactly one JSON document on stdout: the result, or
+                   {"error":{"code","message","hint"}}; progress goes to stderr
+  -h, --help       print help; "agentctl help <verb>" for one verb
+  -V, --version    print agentctl's version
+
+Exit status: 0 done; 1 the deploy, rollback or check failed, or another error;
+2 bad arguments; 3 another deploy is running; 4 the daemon cannot be reached.`;
+}
+
+export function verbHelp(cmd: Command): string {
+  const flags = Object.entries(cmd.flags).map(([name, f]) => `  --${`${name} ${f.value}`.padEnd(20)}${f.description}`);
+  return `Usage: agentctl ${cmd.usage}
+
+${cmd.help}${flags.length > 0 ? `\n\nFlags:\n${flags.join("\n")}` : ""}
+
+Global flags: --socket PATH, --config PATH, --json (see agentctl --help).`;
+}
+
+/** agentctl's version: the package.json above this file, in the source tree or in dist/. */
+export function agentctlVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "deploy-agent" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // not here; look one level up
+    }
+    dir = dirname(dir);
+  }
+  return "unknown";
+}
+
+export interface Io {
+  stdout: Sink;
+  stderr: Sink;
+  readFile?: (path: string) => string;
+}
+
+/** Runs agentctl with `argv` (without node and the script); returns the exit status. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const json = argv.includes("--json");
+  const out = new Output(io.stdout, io.stderr, json);
+  try {
+    return await dispatch(argv, io, out);
+  } catch (err) {
+    const e = toAgentError(err);
+    if (json) {
+      out.document({ error: e.toJSON() });
+    } else {
+      out.problem(`agentctl: ${e.message}`);
+      if (e.hint !== undefined) out.problem(`hint: ${e.hint}`);
+    }
+    return exitCodeFor(e.code);
+  }
+}
+
+async function dispatch(argv: readonly string[], io: Io, out: Output): Promise<number> {
+  const parsed = parseArgv(argv, verbFlags);
+  const { globals, verb, args } = parsed;
+
+  if (verb === "help") {
+    if (args.positionals.length > 1) throw badArgument(`help takes at most one verb, got ${args.positionals.length}`);
+    const topic = args.positionals[0];
+    if (topic === undefined) return printHelp(io, usage());
+    const cmd = findCommand(topic);
+    if (!cmd) throw unknownVerb(topic);
+    return printHelp(io, verbHelp(cmd));
+  }
+  if (verb !== undefined && findCommand(verb) === undefined) throw unknownVerb(verb);
+  const cmd = verb === undefined ? undefined : findCommand(verb);
+  if (globals.version) {
+    io.stdout.write(`${globals.json ? JSON.stringify({ version: agentctlVersion() }) : `agentctl ${agentctlVersion()}`}\n`);
+    return 0;
+  }
+  if (globals.help) return printHelp(io, cmd ? verbHelp(cmd) : usage());
+  if (!cmd) throw badArgument("no verb given; expected one of " + COMMANDS.map((c) => c.verb).join(", "), "see agentctl --help");
+
+  checkPositionals(cmd, args);
+  let socketPath: string | undefined;
+  const ctx: CommandContext = {
+    json: globals.json,
+    out,
+    call: (verb, body, result, onEvent) => {
+      socketPath ??= resolveSocketPath(globals, io.readFile);
+      return call(onEvent === undefined ? { socketPath, verb, body, result } : { socketPath, verb, body, result, onEvent });
+    },
+  };
+  return cmd.run(args, ctx);
+}
+
+function printHelp(io: Io, text: string): number {
+  io.stdout.write(`${text}\n`);
+  return 0;
+}
+
+function unknownVerb(verb: string): AgentError {
+  return badArgument(`unknown verb "${verb}"; expected one of ${COMMANDS.map((c) => c.verb).join(", ")}, help`, "see agentctl --help");
+}
+
+// Exit through process.exitCode so pending writes to a pipe finish first (protocols.md D1).
+process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

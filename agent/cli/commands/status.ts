@@ -1,0 +1,73 @@
+// `agentctl status [app]`: what serves now, what the poller does, and what the engine shows, per app.
+import { StatusReport, StatusRequest, type AppStatus } from "../../control/protocol.js";
+import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
+import { formatTime, shortDigest, table } from "../output.js";
+
+export const statusCommand: Command = {
+  verb: "status",
+  usage: "status [app]",
+  summary: "the live release, pin, running deploy, last poll and containers of each app",
+  help: `Prints one block per app (or only app's): the live version, digest, slot and generation;
+whether the app is pinned (polling paused); the deploy running now and its step; the last
+poll and its error; digests polling skips; kept releases; and the app's containers.`,
+  flags: {},
+  maxPositionals: 1,
+  async run(args, ctx) {
+    checkPositionals(this, args);
+    const req = validateRequest("status", StatusRequest, dropUndefined({ app: args.positionals[0] }), { app: "app" });
+    const report = await ctx.call("status", req, StatusReport);
+    if (ctx.json) {
+      ctx.out.document(report);
+      return 0;
+    }
+    ctx.out.line(`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`);
+    for (const app of report.apps) {
+      ctx.out.line();
+      for (const line of appBlock(app)) ctx.out.line(line);
+    }
+    if (report.apps.length === 0) ctx.out.line("no apps");
+    return 0;
+  },
+};
+
+function appBlock(a: AppStatus): string[] {
+  const track = a.resolvedTag !== undefined ? `${a.track} (resolved ${a.resolvedTag})` : a.track;
+  const rows: [string, string][] = [];
+  rows.push([
+    "live",
+    a.live
+      ? `${a.live.version}  ${shortDigest(a.live.digest)}  slot ${a.live.slot}  generation ${a.live.generation}  since ${formatTime(a.live.since)}  (#${a.live.deployId})`
+      : "nothing deployed yet",
+  ]);
+  rows.push([
+    "polling",
+    a.pin
+      ? `paused: pinned to ${a.pin.version} since ${formatTime(a.pin.since)} (#${a.pin.deployId}); agentctl resume ${a.app} to unpin`
+      : a.paused
+        ? "paused"
+        : `active, next ${formatTime(a.nextPoll)}`,
+  ]);
+  if (a.running) {
+    rows.push(["running", `#${a.running.deployId} ${a.running.version}, step ${a.running.step} (trigger ${a.running.trigger}, since ${formatTime(a.running.startedAt)})`]);
+  }
+  if (a.lastPoll) {
+    rows.push(["last poll", `${formatTime(a.lastPoll.at)}  ${shortDigest(a.lastPoll.digest)}`]);
+    if (a.lastPoll.error) rows.push(["poll error", `${a.lastPoll.error.code}: ${a.lastPoll.error.message}`]);
+  } else {
+    rows.push(["last poll", "not yet"]);
+  }
+  for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${s.reason}, #${s.deployId}, ${formatTime(s.at)})`]);
+  if (a.releases.length > 0) rows.push(["releases", a.releases.map((r) => `${r.version} ${shortDigest(r.digest)}`).join(", ")]);
+
+  const lines = [`${a.app}  ${a.image}  track ${track}  schedule "${a.schedule}"`];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
+  if (a.containers.length === 0) {
+    lines.push(`  ${"containers".padEnd(width)}  none`);
+  } else {
+    lines.push("  containers");
+    const cells = a.containers.map((c) => [c.name, c.slot, c.state, c.health, shortDigest(c.digest), c.generation === undefined ? "-" : `gen ${c.generation}`]);
+    for (const line of table(["NAME", "SLOT", "STATE", "HEALTH", "DIGEST", "GENERATION"], cells)) lines.push(`    ${line}`);
+  }
+  return lines;
+}

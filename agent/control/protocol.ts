@@ -1,0 +1,231 @@
+// The control socket's wire format: HTTP/1.1 on a Unix socket, `POST /v1/<verb>` with a JSON body.
+// Streaming verbs answer 200 application/x-ndjson: `{"event":…}` lines, then one `{"result":…}` or `{"error":…}` line.
+// Plain verbs answer `{"result":…}`, or `{"error":…}` with a 4xx/5xx status. Shared by control/server.ts and cli/.
+import { z } from "zod";
+import { ERROR_CODES, type ErrorCode } from "../errors.js";
+import { APP_NAME_RE } from "../config/schema.js";
+import { DeployRecord, ErrorRecord, Live, Pin, Release, SkipEntry, Slot, StepName, Trigger } from "../state/schema.js";
+import type * as Api from "./api.js";
+
+/** Every request path starts with this; a breaking change to any verb gets a new prefix. */
+export const API_PREFIX = "/v1";
+export const NDJSON_CONTENT_TYPE = "application/x-ndjson";
+export const JSON_CONTENT_TYPE = "application/json";
+/** Request bodies are a handful of short strings; anything larger is a mistake or an attack. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export const STREAMING_VERBS = ["deploy", "rollback", "check"] as const;
+export const PLAIN_VERBS = ["status", "history", "resume"] as const;
+export const VERBS = [...STREAMING_VERBS, ...PLAIN_VERBS] as const;
+export type StreamingVerb = (typeof STREAMING_VERBS)[number];
+export type PlainVerb = (typeof PLAIN_VERBS)[number];
+export type Verb = (typeof VERBS)[number];
+
+export function isVerb(s: string): s is Verb {
+  return (VERBS as readonly string[]).includes(s);
+}
+export function isStreamingVerb(v: Verb): v is StreamingVerb {
+  return (STREAMING_VERBS as readonly string[]).includes(v);
+}
+export function verbPath(verb: Verb): string {
+  return `${API_PREFIX}/${verb}`;
+}
+
+/** The OCI distribution spec's tag grammar (distribution-spec "Pulling manifests"). */
+export const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+const TAG_OR_DIGEST = 'a tag such as "v1.2.0" (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-") or a digest "sha256:" followed by 64 lowercase hex digits';
+
+/** An app name as in agent.yaml's `apps` keys. */
+export const AppName = z.string().regex(APP_NAME_RE, "expected an app name (lowercase letters, digits and -, as in agent.yaml)");
+/** A tag or a manifest digest; which one is decided by the daemon. */
+export const VersionRef = z.string().refine((s) => TAG_RE.test(s) || DIGEST_RE.test(s), `expected ${TAG_OR_DIGEST}`);
+
+/** `POST /v1/deploy`. A lone `version` may name an app instead; the daemon decides (agentctl help deploy). */
+export const DeployRequest = z.object({ app: AppName.optional(), version: VersionRef.optional() }).strict();
+export type DeployRequest = z.infer<typeof DeployRequest>;
+/** `POST /v1/rollback`: to the previous release, or to the release whose version or digest is `to`. */
+export const RollbackRequest = z.object({ app: AppName.optional(), to: VersionRef.optional() }).strict();
+export type RollbackRequest = z.infer<typeof RollbackRequest>;
+/** `POST /v1/check`: poll now, all apps or one. */
+export const CheckRequest = z.object({ app: AppName.optional() }).strict();
+export type CheckRequest = z.infer<typeof CheckRequest>;
+/** `POST /v1/status`. */
+export const StatusRequest = z.object({ app: AppName.optional() }).strict();
+export type StatusRequest = z.infer<typeof StatusRequest>;
+/** `POST /v1/history`: newest first, at most `limit` records. */
+export const HistoryRequest = z
+  .object({ app: AppName.optional(), limit: z.number().int("expected a positive integer").positive("expected a positive integer").optional() })
+  .strict();
+export type HistoryRequest = z.infer<typeof HistoryRequest>;
+/** `POST /v1/resume`: unpin, so polling resumes. */
+export const ResumeRequest = z.object({ app: AppName.optional() }).strict();
+export type ResumeRequest = z.infer<typeof ResumeRequest>;
+
+export const REQUEST_SCHEMAS = {
+  deploy: DeployRequest,
+  rollback: RollbackRequest,
+  check: CheckRequest,
+  status: StatusRequest,
+  history: HistoryRequest,
+  resume: ResumeRequest,
+} as const satisfies Record<Verb, z.ZodType>;
+
+/** The error body of both kinds of verb; `code` is an ErrorCode, kept a string so a newer daemon's code still parses. */
+export const WireError = z.object({ code: z.string().min(1), message: z.string(), hint: z.string().optional() });
+export type WireError = z.infer<typeof WireError>;
+
+/** A code from the wire as an ErrorCode; one this client does not know counts as INTERNAL. */
+export function knownCode(code: string): ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : "INTERNAL";
+}
+
+/** See DeployEvent in control/api.ts. */
+export const DeployEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("started"), app: z.string(), deployId: z.string(), trigger: Trigger, version: z.string(), at: z.string() }),
+  z.object({
+    type: z.literal("step"),
+    app: z.string(),
+    deployId: z.string(),
+    step: StepName,
+    phase: z.enum(["start", "end"]),
+    at: z.string(),
+    detail: z.string().optional(),
+  }),
+  z.object({ type: z.literal("progress"), app: z.string(), deployId: z.string(), step: StepName, message: z.string(), at: z.string() }),
+]);
+export type DeployEvent = z.infer<typeof DeployEvent>;
+
+export const DeployOutcome = z.object({
+  deployId: z.string(),
+  app: z.string(),
+  outcome: z.enum(["succeeded", "failed", "aborted", "unchanged"]),
+  version: z.string(),
+  digest: z.string().optional(),
+  slot: Slot.optional(),
+  generation: z.number().int().optional(),
+  error: ErrorRecord.optional(),
+});
+export type DeployOutcome = z.infer<typeof DeployOutcome>;
+
+export const CheckResult = z.object({
+  app: z.string(),
+  result: z.enum(["deployed", "unchanged", "skipped", "paused", "failed", "busy"]),
+  digest: z.string().optional(),
+  detail: z.string(),
+  deploy: DeployOutcome.optional(),
+});
+export type CheckResult = z.infer<typeof CheckResult>;
+
+export const AppStatus = z.object({
+  app: z.string(),
+  image: z.string(),
+  track: z.string(),
+  resolvedTag: z.string().optional(),
+  schedule: z.string(),
+  live: Live.optional(),
+  pin: Pin.optional(),
+  paused: z.boolean(),
+  releases: z.array(Release),
+  skip: z.array(SkipEntry),
+  running: z
+    .object({ deployId: z.string(), step: StepName, version: z.string(), trigger: Trigger, startedAt: z.string() })
+    .optional(),
+  lastPoll: z.object({ at: z.string(), digest: z.string().optional(), error: ErrorRecord.optional() }).optional(),
+  nextPoll: z.string().optional(),
+  containers: z.array(
+    z.object({
+      name: z.string(),
+      slot: z.string(),
+      state: z.string(),
+      health: z.string(),
+      digest: z.string().optional(),
+      generation: z.number().optional(),
+    }),
+  ),
+});
+export type AppStatus = z.infer<typeof AppStatus>;
+
+export const StatusReport = z.object({ version: z.string(), pid: z.number(), startedAt: z.string(), apps: z.array(AppStatus) });
+export type StatusReport = z.infer<typeof StatusReport>;
+export const ResumeResult = z.object({ app: z.string(), wasPinned: z.boolean() });
+export type ResumeResult = z.infer<typeof ResumeResult>;
+
+/** What `{"result": …}` holds for each verb. */
+export const RESULT_SCHEMAS = {
+  deploy: DeployOutcome,
+  rollback: DeployOutcome,
+  check: z.array(CheckResult),
+  status: StatusReport,
+  history: z.array(DeployRecord),
+  resume: ResumeResult,
+} as const satisfies Record<Verb, z.ZodType>;
+
+export type VerbRequest<V extends Verb> = z.infer<(typeof REQUEST_SCHEMAS)[V]>;
+export type VerbResult<V extends Verb> = z.infer<(typeof RESULT_SCHEMAS)[V]>;
+
+/** One line of a streaming answer, before the result is checked against its verb's schema. */
+export const StreamLine = z.union([
+  z.object({ event: z.unknown() }).strict(),
+  z.object({ result: z.unknown() }).strict(),
+  z.object({ error: WireError }).strict(),
+]);
+export type StreamLine = z.infer<typeof StreamLine>;
+
+/** The body of a plain verb's answer. */
+export const PlainBody = z.union([z.object({ result: z.unknown() }).strict(), z.object({ error: WireError }).strict()]);
+
+/** Which HTTP status a plain verb's error carries; streaming verbs always answer 200 once validated. */
+export function httpStatusFor(code: ErrorCode): number {
+  switch (code) {
+    case "BAD_ARGUMENT":
+    case "CONFIG_INVALID":
+      return 400;
+    case "NO_RELEASE":
+      return 404;
+    case "DEPLOY_LOCKED":
+      return 409;
+    case "REGISTRY_UNAUTHORIZED":
+    case "REGISTRY_NOT_FOUND":
+    case "REGISTRY_UNAVAILABLE":
+    case "PULL_FAILED":
+      return 502;
+    case "ENGINE_UNAVAILABLE":
+    case "DAEMON_UNAVAILABLE":
+      return 503;
+    case "NO_HEALTHCHECK":
+    case "GREEN_UNHEALTHY":
+    case "GREEN_EXITED":
+    case "DEPLOY_ABORTED":
+    case "STATE_CORRUPT":
+    case "INTERNAL":
+      return 500;
+  }
+}
+
+/** `version: expected …; unknown field "foo"`: every issue with the field it concerns. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], fieldName: (path: string) => string = (p) => p): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path.map(String).join(".");
+      if (issue.code === "unrecognized_keys") {
+        const keys = issue.keys.map((k) => fieldName(path ? `${path}.${k}` : k));
+        return `unknown field${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}`;
+      }
+      return `${path ? fieldName(path) : "body"}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+// The schemas above restate control/api.ts for the wire; this type fails the build if the two drift apart.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Expect<T extends true> = T;
+export type WireMatchesApi = [
+  Expect<Same<DeployEvent, Api.DeployEvent>>,
+  Expect<Same<DeployOutcome, Api.DeployOutcome>>,
+  Expect<Same<CheckResult, Api.CheckResult>>,
+  Expect<Same<StatusReport, Api.StatusReport>>,
+  Expect<Same<ResumeResult, Awaited<ReturnType<Api.AgentApi["resume"]>>>>,
+  Expect<Same<VerbResult<"history">, Awaited<ReturnType<Api.AgentApi["history"]>>>>,
+];

@@ -1,0 +1,325 @@
+// The daemon's control socket: an HTTP/1.1 server on a Unix socket (never TCP) exposing an AgentApi
+// with the wire format of control/protocol.ts. One line per verb; the verbs' work lives behind `api`.
+import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { dirname } from "node:path";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { z } from "zod";
+import { AgentError, toAgentError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { AgentApi, DeployEvent } from "./api.js";
+import {
+  API_PREFIX,
+  JSON_CONTENT_TYPE,
+  MAX_REQUEST_BYTES,
+  NDJSON_CONTENT_TYPE,
+  CheckRequest,
+  DeployRequest,
+  HistoryRequest,
+  ResumeRequest,
+  RollbackRequest,
+  StatusRequest,
+  VERBS,
+  describeIssues,
+  httpStatusFor,
+  isVerb,
+  type Verb,
+  type WireError,
+} from "./protocol.js";
+
+export interface ControlServerOptions {
+  socketPath: string;
+  api: AgentApi;
+  log: Logger;
+  /** Mode of the socket file; connecting needs write permission, so 0660 admits owner and group. */
+  mode?: number;
+}
+
+export interface ControlServer {
+  /** Stops accepting, removes the socket file, then waits for requests in flight (their deploys finish either way). */
+  close(): Promise<void>;
+}
+
+/** How long a stale-socket probe waits; a live daemon accepts a local connection in microseconds. */
+const PROBE_TIMEOUT_MS = 2_000;
+/** A client gets this long to send its (tiny) request; the answer may stream for as long as a deploy runs. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+type Handler = (req: unknown, res: ServerResponse) => Promise<void>;
+
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  const { socketPath, api, log } = opts;
+  const mode = opts.mode ?? 0o660;
+
+  const handlers: Record<Verb, Handler> = {
+    deploy: streaming(log, "deploy", DeployRequest, (req, onEvent) => api.deploy(req, onEvent)),
+    rollback: streaming(log, "rollback", RollbackRequest, (req, onEvent) => api.rollback(req, onEvent)),
+    check: streaming(log, "check", CheckRequest, (req, onEvent) => api.check(req, onEvent)),
+    status: plain(log, "status", StatusRequest, (req) => api.status(req)),
+    history: plain(log, "history", HistoryRequest, (req) => api.history(req)),
+    resume: plain(log, "resume", ResumeRequest, (req) => api.resume(req)),
+  };
+
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+    res.on("error", (err) => log.debug({ err, url: req.url }, "control response could not be written"));
+    route(req, res, handlers).catch((err: unknown) => {
+      log.error({ err, url: req.url }, "control request failed");
+      sendError(res, new AgentError("INTERNAL", "internal error in deploy-agent", { hint: "see journalctl -u deploy-agent" }));
+    });
+  });
+  server.on("clientError", (err, socket) => {
+    log.debug({ err }, "control client sent a malformed request");
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+
+  await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
+  await removeStaleSocket(socketPath);
+  await listenPrivately(server, socketPath, mode);
+  await chmod(socketPath, mode);
+  log.info({ socket: socketPath, mode: mode.toString(8) }, "control socket listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // libuv unlinks the path when the listener closes; this covers a path it did not create.
+        unlink(socketPath).catch(() => undefined);
+      });
+      return closing;
+    },
+  };
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, handlers: Record<Verb, Handler>): Promise<void> {
+  const path = (req.url ?? "").split("?")[0] ?? "";
+  const prefix = `${API_PREFIX}/`;
+  if (!path.startsWith(prefix)) {
+    req.resume();
+    return sendError(res, new AgentError("BAD_ARGUMENT", `unknown path ${path}; this daemon answers ${API_PREFIX}/<verb>`, { hint: "agentctl and deploy-agent versions may differ; reinstall both" }), 404);
+  }
+  const verb = path.slice(prefix.length);
+  if (!isVerb(verb)) {
+    req.resume();
+    return sendError(res, new AgentError("BAD_ARGUMENT", `unknown verb "${verb}"; verbs: ${VERBS.join(", ")}`), 404);
+  }
+  if (req.method !== "POST") {
+    req.resume();
+    res.setHeader("Allow", "POST");
+    return sendError(res, new AgentError("BAD_ARGUMENT", `${path} takes POST, not ${req.method ?? "?"}`), 405);
+  }
+  const body = await readJsonBody(req);
+  if (!body.ok) return sendError(res, body.error, body.status);
+  await handlers[verb](body.value, res);
+}
+
+/** The body as `verb`'s request; a BAD_ARGUMENT naming each bad field otherwise. */
+function parseRequest<T>(verb: Verb, schema: z.ZodType<T>, body: unknown): T | AgentError {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  return new AgentError("BAD_ARGUMENT", `bad ${verb} request: ${describeIssues(parsed.error.issues)}`);
+}
+
+function plain<T>(log: Logger, verb: Verb, schema: z.ZodType<T>, call: (req: T) => Promise<unknown>): Handler {
+  return async (body, res) => {
+    const req = parseRequest(verb, schema, body);
+    if (req instanceof AgentError) return sendError(res, req);
+    let result: unknown;
+    try {
+      result = await call(req);
+    } catch (err) {
+      return sendError(res, wireErrorFrom(log, verb, err));
+    }
+    sendJson(res, 200, { result });
+  };
+}
+
+function streaming<T>(
+  log: Logger,
+  verb: Verb,
+  schema: z.ZodType<T>,
+  call: (req: T, onEvent: (e: DeployEvent) => void) => Promise<unknown>,
+): Handler {
+  return async (body, res) => {
+    const req = parseRequest(verb, schema, body);
+    if (req instanceof AgentError) return sendError(res, req);
+    res.writeHead(200, { "Content-Type": NDJSON_CONTENT_TYPE, "Cache-Control": "no-store" });
+    res.flushHeaders();
+    // A client that goes away (Ctrl-C) only ends the stream: the deploy runs on, and lines for a gone
+    // client are dropped here rather than written, so nothing can fail the api call on its behalf.
+    let gone = false;
+    res.on("close", () => {
+      if (!res.writableFinished) {
+        gone = true;
+        log.info({ verb }, "control client went away mid-stream; the work continues");
+      }
+    });
+    const writeLine = (line: unknown): void => {
+      if (!gone && !res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(line)}\n`);
+    };
+    let last: string;
+    try {
+      const result = await call(req, (event) => {
+        try {
+          writeLine({ event });
+        } catch (err) {
+          log.warn({ err, verb }, "could not send a deploy event");
+        }
+      });
+      last = JSON.stringify({ result });
+    } catch (err) {
+      last = JSON.stringify(errorBody(wireErrorFrom(log, verb, err)));
+    }
+    if (!gone && !res.destroyed && !res.writableEnded) res.end(`${last}\n`);
+  };
+}
+
+/** AgentErrors go out as they are; anything else is logged with its stack and sent as INTERNAL without it. */
+function wireErrorFrom(log: Logger, verb: Verb, err: unknown): AgentError {
+  if (err instanceof AgentError) {
+    log.info({ verb, code: err.code, msg: err.message }, "control verb failed");
+    return err;
+  }
+  log.error({ err, verb }, "control verb failed unexpectedly");
+  const message = err instanceof Error ? err.message : String(err);
+  return new AgentError("INTERNAL", `${verb} failed inside deploy-agent: ${message}`, {
+    hint: "this is a bug; journalctl -u deploy-agent has the details",
+    cause: err,
+  });
+}
+
+function errorBody(err: AgentError): { error: WireError } {
+  return { error: err.toJSON() };
+}
+
+function sendError(res: ServerResponse, err: AgentError, status: number = httpStatusFor(err.code)): void {
+  sendJson(res, status, errorBody(err));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch {
+    status = 500;
+    text = JSON.stringify(errorBody(toAgentError(new Error("the daemon produced a result it cannot encode as JSON"))));
+  }
+  res.writeHead(status, { "Content-Type": JSON_CONTENT_TYPE, "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+type Body = { ok: true; value: unknown } | { ok: false; status: number; error: AgentError };
+
+/** The parsed body (an empty body counts as `{}`), or what is wrong with it and the status that says so. */
+function readJsonBody(req: IncomingMessage): Promise<Body> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // Past the limit the rest is read and dropped rather than destroying the request, which would
+    // take the socket and with it the 413 answer.
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      if (size > MAX_REQUEST_BYTES) {
+        return resolve({ ok: false, status: 413, error: new AgentError("BAD_ARGUMENT", `request body is larger than ${MAX_REQUEST_BYTES} bytes`) });
+      }
+      const text = Buffer.concat(chunks).toString("utf8").trim();
+      if (text === "") return resolve({ ok: true, value: {} });
+      try {
+        resolve({ ok: true, value: JSON.parse(text) as unknown });
+      } catch {
+        const error = new AgentError("BAD_ARGUMENT", 'request body is not valid JSON; send a JSON object such as {"app":"web"}');
+        resolve({ ok: false, status: 400, error });
+      }
+    });
+  });
+}
+
+/**
+ * Removes a socket file left by a daemon that died, after checking nobody answers on it: unlinking
+ * a live daemon's socket would orphan it (it keeps running, unreachable) and let two agents deploy.
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new AgentError("INTERNAL", `cannot inspect control socket ${socketPath}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!st.isSocket()) {
+    throw new AgentError("INTERNAL", `control socket path ${socketPath} exists and is not a socket; not removing it`, {
+      hint: "move that file away, or set `socket:` in agent.yaml to another path",
+    });
+  }
+  const answer = await probe(socketPath);
+  if (answer === "answers") {
+    throw new AgentError("INTERNAL", `another process is already answering on control socket ${socketPath}; is another deploy-agent running?`, {
+      hint: "systemctl status deploy-agent; stop the other agent, or set `socket:` in agent.yaml to another path",
+    });
+  }
+  if (answer !== "refused") {
+    throw new AgentError("INTERNAL", `cannot tell whether control socket ${socketPath} is in use (${answer}); not removing it`, {
+      hint: "check who owns the socket, remove it by hand if it is stale",
+    });
+  }
+  try {
+    await unlink(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw toAgentError(err);
+  }
+}
+
+/** "answers" when something accepts a connection, "refused" when nothing listens, else the error or timeout. */
+function probe(socketPath: string): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ path: socketPath });
+    const done = (answer: string): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(`no answer within ${PROBE_TIMEOUT_MS}ms`), PROBE_TIMEOUT_MS);
+    sock.once("connect", () => done("answers"));
+    sock.once("error", (err: NodeJS.ErrnoException) => {
+      done(err.code === "ECONNREFUSED" || err.code === "ENOENT" ? "refused" : (err.code ?? err.message));
+    });
+  });
+}
+
+/**
+ * Listens with a umask that leaves the socket owner-only, so it is never connectable by others in the
+ * moment between bind(2) and the chmod that follows. Node binds synchronously inside listen() outside
+ * cluster workers, so the umask is restored before any other code runs.
+ */
+function listenPrivately(server: ReturnType<typeof createServer>, socketPath: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new AgentError("INTERNAL", `cannot listen on control socket ${socketPath}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    server.once("error", onError);
+    let previous: number | undefined;
+    try {
+      previous = process.umask(0o177 | (~mode & 0o777));
+    } catch {
+      // Worker threads cannot change the umask; the chmod right after listen still applies.
+    }
+    try {
+      server.listen(socketPath, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    } finally {
+      if (previous !== undefined) process.umask(previous);
+    }
+  });
+}

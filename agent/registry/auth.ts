@@ -1,0 +1,157 @@
+// Answers registry challenges: the distribution token flow for Bearer (protocols.md B1, B5) and
+// plain Basic. Authorization values are cached per (host, scope) and never leave that host or its realm.
+import { z } from "zod";
+import { AgentError } from "../errors.js";
+import { Secret, type Logger } from "../log.js";
+import type { Challenge } from "./challenge.js";
+import type { Credentials } from "./credentials.js";
+import { header, type RegistryHttp } from "./http.js";
+import { isLoopbackHost } from "./reference.js";
+
+/** Token endpoint response (distribution `docs/spec/auth/token.md` "Token Response Fields"). */
+export const TokenResponse = z
+  .object({
+    token: z.string().min(1).optional(),
+    access_token: z.string().min(1).optional(),
+    expires_in: z.number().optional(),
+    issued_at: z.string().optional(),
+  })
+  .refine((t) => t.token !== undefined || t.access_token !== undefined, "has neither token nor access_token");
+export type TokenResponse = z.infer<typeof TokenResponse>;
+
+/** token.md: "When omitted, this defaults to 60 seconds"; GHCR omits it (protocols.md B1). */
+export const DEFAULT_TOKEN_LIFETIME_MS = 60_000;
+
+/** How long a Basic header is reused before the credentials are read again (files, helpers). */
+const BASIC_REUSE_MS = 60_000;
+
+export interface Authorization {
+  /** The `Authorization` header value. */
+  value: Secret;
+  /** Who the header speaks for, for messages: `user "alice" (agent.yaml registries.ghcr.io)` or `anonymous`. */
+  identity: string;
+}
+
+interface CacheEntry extends Authorization {
+  expiresAt: number;
+}
+
+export interface AuthenticatorOptions {
+  http: RegistryHttp;
+  credentials: (host: string) => Promise<Credentials | undefined>;
+  log: Logger;
+  now: () => number;
+}
+
+export function describeIdentity(creds: Credentials | undefined): string {
+  return creds === undefined ? "anonymous" : `user "${creds.username}" (${creds.source})`;
+}
+
+export class Authenticator {
+  readonly #opts: AuthenticatorOptions;
+  readonly #cache = new Map<string, CacheEntry>();
+
+  constructor(opts: AuthenticatorOptions) {
+    this.#opts = opts;
+  }
+
+  /** The cached Authorization for `host` and `scope`, if one is still fresh. */
+  cached(host: string, scope: string): Authorization | undefined {
+    const key = cacheKey(host, scope);
+    const entry = this.#cache.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.#opts.now()) {
+      this.#cache.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Drops the cached value, e.g. after the registry rejected it with `invalid_token`. */
+  invalidate(host: string, scope: string): void {
+    this.#cache.delete(cacheKey(host, scope));
+  }
+
+  /**
+   * Builds a fresh Authorization for the registry at `origin` from its 401 challenges: a Bearer
+   * token from the realm, or Basic. Throws REGISTRY_UNAUTHORIZED when nothing can answer them.
+   */
+  async authorize(origin: URL, scope: string, challenges: Challenge[]): Promise<Authorization> {
+    const host = origin.host;
+    const bearer = challenges.find((c) => c.scheme === "bearer");
+    const basic = challenges.find((c) => c.scheme === "basic");
+    const creds = await this.#opts.credentials(host);
+    let auth: CacheEntry;
+    if (bearer !== undefined) {
+      auth = await this.#fetchToken(origin, scope, bearer, creds);
+    } else if (basic !== undefined) {
+      if (creds === undefined) throw unauthorized(host, "anonymous", "requires Basic credentials and none are configured");
+      const value = `Basic ${Buffer.from(`${creds.username}:${creds.password.reveal()}`).toString("base64")}`;
+      auth = { value: new Secret(value), identity: describeIdentity(creds), expiresAt: this.#opts.now() + BASIC_REUSE_MS };
+    } else {
+      throw unauthorized(host, describeIdentity(creds), "answered 401 without a Bearer or Basic challenge the agent can answer");
+    }
+    this.#cache.set(cacheKey(host, scope), auth);
+    return auth;
+  }
+
+  async #fetchToken(origin: URL, scope: string, challenge: Challenge & { scheme: "bearer" }, creds: Credentials | undefined): Promise<CacheEntry> {
+    const host = origin.host;
+    const identity = describeIdentity(creds);
+    let realm: URL;
+    try {
+      realm = new URL(challenge.realm);
+    } catch (err) {
+      throw new AgentError("REGISTRY_UNAVAILABLE", `registry ${host} named an invalid token realm "${challenge.realm}"`, { cause: err });
+    }
+    if (realm.protocol !== "https:" && !(realm.protocol === "http:" && isLoopbackHost(realm.host))) {
+      // Credentials and tokens must not cross the network in clear, whatever the registry says.
+      throw unauthorized(host, identity, `token realm ${realm.origin} is neither https nor loopback; refusing to send credentials or tokens there`);
+    }
+    realm.searchParams.set("scope", challenge.scope ?? scope);
+    if (challenge.service !== undefined) realm.searchParams.set("service", challenge.service);
+    if (creds !== undefined) realm.searchParams.set("account", creds.username);
+    const headers: Record<string, string> = { accept: "application/json" };
+    // Basic towards the realm, as the token spec and GHCR expect (protocols.md B1); this is the only
+    // host besides the registry that ever sees the password.
+    if (creds !== undefined) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password.reveal()}`).toString("base64")}`;
+    const res = await this.#opts.http.send({ method: "GET", url: realm, headers, maxBytes: 1024 * 1024 });
+    if (res.status === 401 || res.status === 403) {
+      throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} refused a token for ${challenge.scope ?? scope} (HTTP ${res.status})`);
+    }
+    if (res.status >= 500 || res.status === 429) {
+      const retryAfter = header(res, "retry-after");
+      throw new AgentError("REGISTRY_UNAVAILABLE", `token server ${realm.origin}${realm.pathname} for ${host} answered ${res.status}${retryAfter ? ` (Retry-After: ${retryAfter})` : ""}`, {
+        hint: "the agent tries again on its next poll",
+      });
+    }
+    if (res.status !== 200) throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} answered ${res.status}`);
+    const parsed = TokenResponse.safeParse(safeJson(res.body));
+    if (!parsed.success) {
+      throw new AgentError("REGISTRY_UNAVAILABLE", `token server ${realm.origin}${realm.pathname} for ${host} returned no usable token: ${parsed.error.issues[0]?.message ?? "bad JSON"}`);
+    }
+    const token = parsed.data.token ?? parsed.data.access_token ?? "";
+    const lifetimeMs = parsed.data.expires_in !== undefined && parsed.data.expires_in > 0 ? parsed.data.expires_in * 1000 : DEFAULT_TOKEN_LIFETIME_MS;
+    this.#opts.log.debug({ host, scope: challenge.scope ?? scope, lifetimeMs, identity }, "registry token obtained");
+    return { value: new Secret(`Bearer ${token}`), identity, expiresAt: this.#opts.now() + lifetimeMs };
+  }
+}
+
+function cacheKey(host: string, scope: string): string {
+  return `${host} ${scope}`;
+}
+
+function safeJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** REGISTRY_UNAUTHORIZED naming the registry host and who the agent tried as, with the fix. */
+export function unauthorized(host: string, identity: string, why: string): AgentError {
+  return new AgentError("REGISTRY_UNAUTHORIZED", `registry ${host}: ${why}; tried as ${identity}`, {
+    hint: `set registries."${host}".username and passwordFile (or credential) in agent.yaml, or run docker login ${host}; check that the token may read the image`,
+  });
+}

@@ -1,0 +1,228 @@
+// The registry boundary: turns an app's image and track into the digest to pull, over the OCI
+// distribution API (protocols.md B). undici is used only under agent/registry/.
+import type { Config } from "../config/schema.js";
+import { AgentError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { Authenticator, describeIdentity, unauthorized, type Authorization } from "./auth.js";
+import { parseWwwAuthenticate } from "./challenge.js";
+import { findCredentials } from "./credentials.js";
+import { DOCKER_HUB_SERVER_KEY } from "./docker-config.js";
+import { RegistryHttp, header, type HttpResponse } from "./http.js";
+import { DIGEST_RE, ImageIndex, MANIFEST_ACCEPT, bareMediaType, isIndexMediaType, sha256Digest } from "./manifests.js";
+import { formatPlatform, platformEntries, selectPlatform, type TargetPlatform } from "./platform.js";
+import { DOCKER_HUB_HOST, parseImageReference, registryOrigin, validateTag, type ImageReference } from "./reference.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
+import { highestVersions, isSemverRange, pickHighestTag, validateRange } from "./track.js";
+import { fetchAllTags } from "./tags.js";
+
+export interface ResolvedImage {
+  /** The image as configured, e.g. `ghcr.io/acme/web`. */
+  image: string;
+  /** The tag the digest was read from (for a semver track, the tag that was picked). */
+  tag: string;
+  /** What to pull, as `repo@digest`: the platform manifest when a platform was given, else the tag's manifest. */
+  digest: string;
+  /** The index (manifest list) digest, when the tag points to one and a platform was chosen from it. */
+  indexDigest?: string;
+  /** Media type of the manifest `digest` names. */
+  mediaType: string;
+}
+
+export interface RegistryClientOptions {
+  config: Config;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** The Docker host's platform; when set, indexes are resolved to that platform's manifest. */
+  platform?: TargetPlatform;
+  /** Deadline of each HTTP request, default 15 s. */
+  timeoutMs?: number;
+  /** Retries of idempotent requests on 429/502/503/504; see retry.ts. */
+  retry?: Partial<RetryPolicy>;
+  now?: () => number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+export class RegistryClient {
+  readonly #log: Logger;
+  readonly #config: Config;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #platform: TargetPlatform | undefined;
+  readonly #timeoutMs: number;
+  readonly #http: RegistryHttp;
+  readonly #auth: Authenticator;
+
+  constructor(opts: RegistryClientOptions) {
+    this.#log = opts.log;
+    this.#config = opts.config;
+    this.#env = opts.env ?? process.env;
+    this.#platform = opts.platform;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const now = opts.now ?? Date.now;
+    this.#http = new RegistryHttp({ timeoutMs: this.#timeoutMs, log: opts.log, retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry }, now });
+    this.#auth = new Authenticator({ http: this.#http, credentials: (host) => this.#credentials(host), log: opts.log, now });
+  }
+
+  /**
+   * The digest `track` currently names. A semver range (see `isSemverRange` for the rule) picks the
+   * highest satisfying tag from the tag list; anything else is a tag.
+   */
+  async resolve(image: string, track: string): Promise<ResolvedImage> {
+    if (!isSemverRange(track)) return this.resolveTag(image, validateTag(track, "track"));
+    validateRange(track, "track");
+    const tags = await this.listTags(image);
+    const picked = pickHighestTag(tags, track);
+    if (picked === undefined) {
+      const seen = highestVersions(tags, 5);
+      throw new AgentError("REGISTRY_NOT_FOUND", `no tag of ${image} satisfies "${track}"; ${tags.length} tags seen${seen.length > 0 ? `, highest: ${seen.join(", ")}` : ", none of them semver"}`, {
+        hint: "push a tag in that range, or change the app's track",
+      });
+    }
+    this.#log.debug({ image, track, tag: picked }, "semver track resolved to tag");
+    return this.resolveTag(image, picked);
+  }
+
+  /** One HEAD of the tag's manifest (plus token requests when no token is cached); one more GET for an index with a platform. */
+  async resolveTag(image: string, tag: string): Promise<ResolvedImage> {
+    validateTag(tag, "tag");
+    const ref = parseImageReference(image);
+    const subject = `${image}:${tag}`;
+    const path = `/v2/${ref.repository}/manifests/${tag}`;
+    const head = await this.#call(ref, "HEAD", path, subject);
+    let digest = header(head, "docker-content-digest");
+    let mediaType = bareMediaType(header(head, "content-type"));
+    if (digest === undefined || !DIGEST_RE.test(digest)) {
+      // distribution-spec makes the header a MUST; a registry that omits it still lets us hash the body.
+      const get = await this.#call(ref, "GET", path, subject);
+      digest = sha256Digest(get.body);
+      mediaType = bareMediaType(header(get, "content-type"));
+    }
+    if (this.#platform !== undefined && isIndexMediaType(mediaType)) {
+      return this.#resolvePlatform(ref, image, tag, digest, this.#platform);
+    }
+    return { image, tag, digest, mediaType };
+  }
+
+  /** Every tag of the image, following `Link: <…>; rel="next"` pages (protocols.md B3), in registry order. */
+  async listTags(image: string): Promise<string[]> {
+    const ref = parseImageReference(image);
+    return fetchAllTags(ref, image, (url) => this.#call(ref, "GET", url, `repository ${image}`, 16 * 1024 * 1024));
+  }
+
+  /** Credentials for the Docker Engine's `X-Registry-Auth` when it pulls `image`; undefined for anonymous pulls. */
+  async engineAuth(image: string): Promise<{ username: string; password: string; serveraddress: string } | undefined> {
+    const ref = parseImageReference(image);
+    const creds = await this.#credentials(ref.host);
+    if (creds === undefined) return undefined;
+    return {
+      username: creds.username,
+      password: creds.password.reveal(),
+      serveraddress: ref.host === DOCKER_HUB_HOST ? DOCKER_HUB_SERVER_KEY : ref.host,
+    };
+  }
+
+  /** Closes the connection pool. */
+  async close(): Promise<void> {
+    await this.#http.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #credentials(host: string): ReturnType<typeof findCredentials> {
+    return findCredentials(host, { config: this.#config, env: this.#env, log: this.#log, timeoutMs: this.#timeoutMs });
+  }
+
+  async #resolvePlatform(ref: ImageReference, image: string, tag: string, indexDigest: string, platform: TargetPlatform): Promise<ResolvedImage> {
+    // Fetch by digest, not by tag, so a tag moved between the HEAD and this GET cannot mix two indexes.
+    const res = await this.#call(ref, "GET", `/v2/${ref.repository}/manifests/${indexDigest}`, `${image}@${indexDigest}`);
+    const actual = sha256Digest(res.body);
+    if (actual !== indexDigest) {
+      throw new AgentError("REGISTRY_UNAVAILABLE", `index ${image}@${indexDigest} from ${ref.host} has content digest ${actual}; refusing it`, {
+        hint: "the registry or a proxy in between altered the manifest; the agent tries again on its next poll",
+      });
+    }
+    const index = ImageIndex.safeParse(parseJson(res.body));
+    if (!index.success) {
+      throw new AgentError("REGISTRY_UNAVAILABLE", `index ${image}@${indexDigest} from ${ref.host} is not a valid image index: ${index.error.issues[0]?.message ?? "not JSON"}`);
+    }
+    const entry = selectPlatform(index.data, platform);
+    if (entry === undefined) {
+      const have = platformEntries(index.data).map((m) => formatPlatform(m.platform ?? { os: "?", architecture: "?" }));
+      throw new AgentError("REGISTRY_NOT_FOUND", `${image}:${tag} has no ${formatPlatform(platform)} image; it has ${have.length > 0 ? have.join(", ") : "no platform images"}`, {
+        hint: `build and push ${image}:${tag} for ${formatPlatform(platform)} (docker buildx build --platform ${formatPlatform(platform)})`,
+      });
+    }
+    return { image, tag, digest: entry.digest, indexDigest, mediaType: entry.mediaType };
+  }
+
+  /**
+   * One registry request with authorization: the cached value if fresh, else the request goes out
+   * bare and a 401 is answered once (a cached token the registry rejects, e.g. `invalid_token`
+   * after expiry, is dropped and fetched anew). Any non-2xx left over becomes an AgentError.
+   */
+  async #call(ref: ImageReference, method: "GET" | "HEAD", pathOrUrl: string | URL, subject: string, maxBytes?: number): Promise<HttpResponse> {
+    const origin = new URL(registryOrigin(ref));
+    const url = new URL(pathOrUrl, origin);
+    if (url.origin !== origin.origin) {
+      // Authorization is only ever sent to the registry itself (and its token realm).
+      throw new AgentError("REGISTRY_UNAVAILABLE", `registry ${ref.host} pointed ${subject} at another origin ${url.origin}; not followed`);
+    }
+    const scope = `repository:${ref.repository}:pull`;
+    const accept = url.pathname.includes("/manifests/") ? MANIFEST_ACCEPT : "application/json";
+    const send = (auth: Authorization | undefined): Promise<HttpResponse> =>
+      this.#http.send({
+        method,
+        url,
+        headers: auth === undefined ? { accept } : { accept, authorization: auth.value.reveal() },
+        ...(maxBytes === undefined ? {} : { maxBytes }),
+      });
+    let auth = this.#auth.cached(ref.host, scope);
+    let res = await send(auth);
+    if (res.status === 401) {
+      this.#auth.invalidate(ref.host, scope);
+      auth = await this.#auth.authorize(origin, scope, parseWwwAuthenticate(res.headers["www-authenticate"]));
+      res = await send(auth);
+      // A value the registry refuses right after issuing it is worthless; do not reuse it next poll.
+      if (res.status === 401 || res.status === 403) this.#auth.invalidate(ref.host, scope);
+    }
+    if (res.status >= 200 && res.status < 300) return res;
+    throw statusError(ref, method, subject, res, auth?.identity ?? describeIdentity(undefined));
+  }
+}
+
+function statusError(ref: ImageReference, method: string, subject: string, res: HttpResponse, identity: string): AgentError {
+  const detail = registryMessage(res);
+  if (res.status === 401 || res.status === 403) {
+    return unauthorized(ref.host, identity, `denied ${method} of ${subject} (HTTP ${res.status}${detail ? `: ${detail}` : ""})`);
+  }
+  if (res.status === 404) {
+    return new AgentError("REGISTRY_NOT_FOUND", `${subject} not found on ${ref.host}${detail ? ` (${detail})` : ""}`, {
+      hint: "check the app's image and track; the tag may not be pushed yet",
+    });
+  }
+  const retryAfter = header(res, "retry-after");
+  const busy = res.status === 429 ? "rate limited" : res.status >= 500 ? "server error" : "unexpected answer";
+  return new AgentError("REGISTRY_UNAVAILABLE", `registry ${ref.host} answered ${res.status} (${busy}) to ${method} of ${subject}${retryAfter ? `; Retry-After: ${retryAfter}` : ""}${detail ? `: ${detail}` : ""}`, {
+    hint: "the agent tries again on its next poll",
+  });
+}
+
+/** The first message of a distribution error body (`{"errors":[{"code":…,"message":…}]}`), else its first line of text. */
+function registryMessage(res: HttpResponse): string | undefined {
+  if (res.body.length === 0) return undefined;
+  const text = res.body.toString("utf8", 0, 2048);
+  const json = parseJson(res.body) as { errors?: { code?: unknown; message?: unknown }[] } | undefined;
+  const first = json?.errors?.[0];
+  if (first) return [first.code, first.message].filter((v) => typeof v === "string" && v !== "").join(": ");
+  return text.split("\n")[0]?.trim().slice(0, 200) || undefined;
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}

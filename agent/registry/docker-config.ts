@@ -1,0 +1,131 @@
+// Docker's client config (`~/.docker/config.json`): `auths`, `credsStore` and `credHelpers`, read the
+// way docker/cli's `configfile` does, so that `docker login` on the host is enough for the agent.
+import { execFile } from "node:child_process";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { AgentError } from "../errors.js";
+import { DOCKER_HUB_ALIASES, DOCKER_HUB_HOST } from "./reference.js";
+
+/** docker/cli `cli/config/configfile/file.go` ConfigFile, the fields the agent reads. */
+export const DockerConfigFile = z.looseObject({
+  auths: z.record(z.string(), z.looseObject({ auth: z.string().optional(), identitytoken: z.string().optional() })).optional(),
+  credsStore: z.string().optional(),
+  credHelpers: z.record(z.string(), z.string()).optional(),
+});
+export type DockerConfigFile = z.infer<typeof DockerConfigFile>;
+
+/** Where to find credentials for one host in a config file. */
+export type DockerConfigAuth =
+  | { kind: "auth"; username: string; password: string; key: string }
+  | { kind: "helper"; helper: string; serverUrl: string };
+
+/** Docker Hub's key in config.json is the v1 index URL, for historical reasons (docker/cli `registry.IndexServer`). */
+export const DOCKER_HUB_SERVER_KEY = "https://index.docker.io/v1/";
+
+/** `dockerConfig` from agent.yaml, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
+export function dockerConfigPath(dockerConfig: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (dockerConfig !== undefined) return dockerConfig;
+  if (env.DOCKER_CONFIG) return join(env.DOCKER_CONFIG, "config.json");
+  return join(env.HOME || homedir(), ".docker", "config.json");
+}
+
+/** docker/cli `ConvertToHostname`: `https://ghcr.io/v1/` → `ghcr.io`. */
+export function serverKeyHost(key: string): string {
+  const noScheme = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "");
+  return (noScheme.split("/")[0] ?? "").toLowerCase();
+}
+
+function isDockerHub(host: string): boolean {
+  return host === DOCKER_HUB_HOST || DOCKER_HUB_ALIASES.includes(host) || host === serverKeyHost(DOCKER_HUB_SERVER_KEY);
+}
+
+/** Parses config.json text; `path` names the file in errors. */
+export function parseDockerConfig(text: string, path: string): DockerConfigFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new AgentError("CONFIG_INVALID", `${path} is not valid JSON`, { cause: err, hint: "fix or remove the file, or set dockerConfig in agent.yaml" });
+  }
+  const parsed = DockerConfigFile.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join(".") || "(top level)";
+    throw new AgentError("CONFIG_INVALID", `${path}: ${where}: ${issue?.message ?? "unexpected shape"}`, {
+      hint: "fix or remove the file, or set dockerConfig in agent.yaml",
+    });
+  }
+  return parsed.data;
+}
+
+/**
+ * Where the config says credentials for `host` are, following docker/cli `GetCredentialsStore`:
+ * a `credHelpers` entry for the host wins, then `credsStore`; only without either is `auths[host].auth`
+ * read. Keys are compared by hostname, so `https://ghcr.io` and `ghcr.io` both match `ghcr.io`.
+ */
+export function findDockerConfigAuth(file: DockerConfigFile, host: string): DockerConfigAuth | undefined {
+  const wanted = host.toLowerCase();
+  const hub = isDockerHub(wanted);
+  const matches = (key: string): boolean => {
+    const keyHost = serverKeyHost(key);
+    return hub ? isDockerHub(keyHost) : keyHost === wanted;
+  };
+  const serverUrl = hub ? DOCKER_HUB_SERVER_KEY : host;
+  const helperEntry = Object.entries(file.credHelpers ?? {}).find(([key]) => matches(key));
+  if (helperEntry) return { kind: "helper", helper: helperEntry[1], serverUrl: helperEntry[0] };
+  if (file.credsStore) return { kind: "helper", helper: file.credsStore, serverUrl };
+  const authEntry = Object.entries(file.auths ?? {}).find(([key, value]) => matches(key) && value.auth);
+  if (!authEntry) return undefined;
+  const [key, value] = authEntry;
+  const decoded = Buffer.from(value.auth ?? "", "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon <= 0) {
+    throw new AgentError("CONFIG_INVALID", `docker config auths["${key}"].auth is not base64 of user:password`, {
+      hint: `run docker login ${host} again`,
+    });
+  }
+  return { kind: "auth", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), key };
+}
+
+/** docker-credential-helpers `credentials.Credentials` as printed by `get`. */
+const HelperOutput = z.object({ ServerURL: z.string().optional(), Username: z.string(), Secret: z.string() });
+
+/**
+ * Runs `docker-credential-<helper> get` with the server URL on stdin. A "not found" answer means no
+ * credentials (anonymous); any other failure, including the timeout, throws REGISTRY_UNAUTHORIZED.
+ */
+export async function runCredentialHelper(
+  helper: string,
+  serverUrl: string,
+  opts: { timeoutMs: number; env: NodeJS.ProcessEnv },
+): Promise<{ username: string; password: string } | undefined> {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) {
+    throw new AgentError("CONFIG_INVALID", `docker config names credential helper "${helper}", which is not a plain name`);
+  }
+  const program = `docker-credential-${helper}`;
+  const { stdout, failure } = await new Promise<{ stdout: string; failure?: Error & { code?: unknown; killed?: boolean } }>(
+    (resolve) => {
+      const child = execFile(program, ["get"], { timeout: opts.timeoutMs, env: opts.env, maxBuffer: 1 << 20 }, (err, out) =>
+        resolve(err ? { stdout: String(out), failure: err } : { stdout: String(out) }),
+      );
+      child.stdin?.on("error", () => undefined); // the helper may exit before reading stdin
+      child.stdin?.end(serverUrl);
+    },
+  );
+  if (failure) {
+    if (/credentials not found/i.test(stdout)) return undefined;
+    const why = failure.killed ? `did not answer within ${opts.timeoutMs}ms` : failure.code === "ENOENT" ? "is not installed" : stdout.trim() || failure.message;
+    throw new AgentError("REGISTRY_UNAUTHORIZED", `credential helper ${program} for ${serverUrl} failed: ${why}`, {
+      cause: failure,
+      hint: `check that ${program} works (echo ${serverUrl} | ${program} get), or set registries in agent.yaml`,
+    });
+  }
+  let out: z.infer<typeof HelperOutput>;
+  try {
+    out = HelperOutput.parse(JSON.parse(stdout));
+  } catch (err) {
+    throw new AgentError("REGISTRY_UNAUTHORIZED", `credential helper ${program} printed something other than credentials JSON`, { cause: err });
+  }
+  return { username: out.Username, password: out.Secret };
+}

@@ -1,0 +1,150 @@
+// The only place undici is called. Every request carries a deadline (AbortSignal.timeout plus the
+// Agent's connect/headers/body timeouts, so undici's 300 s defaults never apply), bodies are capped,
+// and idempotent requests are retried on 429/502/503/504 and connection resets within the RetryPolicy (retry.ts).
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent, request } from "undici";
+import { AgentError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { DEFAULT_RETRY_POLICY, HostBackoff, RETRYABLE_STATUSES, backoffDelayMs, parseRetryAfter, type RetryPolicy } from "./retry.js";
+
+export interface HttpRequest {
+  method: "GET" | "HEAD";
+  url: URL;
+  headers: Record<string, string>;
+  /** Bodies larger than this fail the call; manifests are at most 4 MiB (distribution-spec). */
+  maxBytes?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface HttpOptions {
+  timeoutMs: number;
+  log: Logger;
+  retry?: RetryPolicy;
+  now?: () => number;
+}
+
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+const TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+
+/** First value of a response header, lower-case name. */
+export function header(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export class RegistryHttp {
+  readonly timeoutMs: number;
+  readonly #agent: Agent;
+  readonly #log: Logger;
+  readonly #retry: RetryPolicy;
+  readonly #now: () => number;
+  readonly #backoff: HostBackoff;
+
+  constructor(opts: HttpOptions) {
+    this.timeoutMs = opts.timeoutMs;
+    this.#log = opts.log;
+    this.#retry = opts.retry ?? DEFAULT_RETRY_POLICY;
+    this.#now = opts.now ?? Date.now;
+    this.#backoff = new HostBackoff(this.#now);
+    this.#agent = new Agent({
+      connect: { timeout: opts.timeoutMs },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      keepAliveTimeout: 4_000,
+    });
+  }
+
+  /** Sends `req`, retrying 429/502/503/504 per the policy; returns the last response, whatever its status. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const host = req.url.host;
+    for (let attempt = 0; ; attempt++) {
+      await this.#waitForHost(req, host);
+      let res: HttpResponse;
+      try {
+        res = await this.#once(req);
+      } catch (err) {
+        // A keep-alive connection the server closed while idle fails the next request with a reset;
+        // one fresh connection settles that. Timeouts are not retried: the deadline is the deadline.
+        if (attempt >= this.#retry.retries || !isConnectionReset(err)) throw err;
+        this.#log.debug({ host, attempt: attempt + 1 }, "registry connection reset; retrying");
+        await sleep(backoffDelayMs(attempt, this.#retry));
+        continue;
+      }
+      if (!RETRYABLE_STATUSES.has(res.status)) return res;
+      const retryAfterMs = parseRetryAfter(header(res, "retry-after"), res.body.toString("utf8", 0, 4096), this.#now());
+      if (retryAfterMs !== undefined) this.#backoff.holdOff(host, retryAfterMs);
+      const delayMs = retryAfterMs ?? backoffDelayMs(attempt, this.#retry);
+      if (attempt >= this.#retry.retries || delayMs > this.#retry.maxDelayMs) return res;
+      this.#log.debug({ host, status: res.status, attempt: attempt + 1, delayMs }, "registry busy; retrying");
+      if (retryAfterMs === undefined) await sleep(delayMs);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  /** Honours a hold set by an earlier Retry-After from `host`: waits if short, fails fast if not. */
+  async #waitForHost(req: HttpRequest, host: string): Promise<void> {
+    const waitMs = this.#backoff.remainingMs(host);
+    if (waitMs === 0) return;
+    if (waitMs > this.#retry.maxDelayMs) {
+      throw new AgentError("REGISTRY_UNAVAILABLE", `${describe(req)}: ${host} asked for no requests for another ${Math.ceil(waitMs / 1000)}s (Retry-After); not sent`, {
+        hint: "the registry is rate limiting this host; the agent tries again on a later poll",
+      });
+    }
+    await sleep(waitMs);
+  }
+
+  async #once(req: HttpRequest): Promise<HttpResponse> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const res = await request(req.url, { method: req.method, headers: req.headers, dispatcher: this.#agent, signal });
+      const body = await readCapped(res.body, req.maxBytes ?? DEFAULT_MAX_BYTES, describe(req));
+      return { status: res.statusCode, headers: res.headers, body };
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      throw this.#networkError(req, err, signal);
+    }
+  }
+
+  #networkError(req: HttpRequest, err: unknown, signal: AbortSignal): AgentError {
+    const e = err as { name?: string; code?: string; message?: string };
+    const timedOut = signal.aborted || e.name === "TimeoutError" || TIMEOUT_CODES.has(e.code ?? "");
+    const why = timedOut ? `no answer within ${this.timeoutMs}ms` : `${e.code ?? e.name ?? "error"}: ${e.message ?? String(err)}`;
+    return new AgentError("REGISTRY_UNAVAILABLE", `${describe(req)}: ${why}`, {
+      cause: err,
+      hint: `check that ${req.url.host} is reachable from this host; the agent tries again on its next poll`,
+    });
+  }
+}
+
+const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+
+function isConnectionReset(err: unknown): boolean {
+  const cause = err instanceof AgentError ? err.cause : err;
+  return RESET_CODES.has((cause as { code?: string } | undefined)?.code ?? "");
+}
+
+function describe(req: HttpRequest): string {
+  return `${req.method} ${req.url.origin}${req.url.pathname}`;
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new AgentError("REGISTRY_UNAVAILABLE", `${what}: response larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

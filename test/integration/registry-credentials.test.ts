@@ -1,0 +1,168 @@
+// Where registry credentials come from, on real files and a real credential-helper program.
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Config } from "../../agent/config/schema.js";
+import { silentLogger } from "../../agent/log.js";
+import { findCredentials, type CredentialContext } from "../../agent/registry/credentials.js";
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "deploy-agent-credentials-"));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function file(name: string, text: string, mode = 0o600): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  await chmod(path, mode);
+  return path;
+}
+
+function ctx(raw: { registries?: unknown; dockerConfig?: string }, env: NodeJS.ProcessEnv = {}, timeoutMs = 2000): CredentialContext {
+  const config = Config.parse({ ...raw, apps: { web: { image: "ghcr.io/acme/web", port: 80, health: { path: "/" } } } });
+  return { config, env, log: silentLogger(), timeoutMs };
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString("base64");
+
+describe("findCredentials from agent.yaml", () => {
+  it("reads the password file, dropping the trailing newline", async () => {
+    const pw = await file("ghcr-token", "ghp_secret\n");
+    const creds = await findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", passwordFile: pw } } }));
+    expect(creds?.username).toBe("octocat");
+    expect(creds?.password.reveal()).toBe("ghp_secret");
+    expect(creds?.source).toBe("agent.yaml registries.ghcr.io");
+    expect(JSON.stringify(creds)).not.toContain("ghp_secret");
+  });
+
+  it("refuses a password file readable by group or others, naming it", async () => {
+    const pw = await file("loose-token", "ghp_secret\n", 0o644);
+    await expect(findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", passwordFile: pw } } }))).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: `secret file ${pw} (registries.ghcr.io) is readable by group or others (mode 644)`,
+      hint: `chmod 600 ${pw}`,
+    });
+  });
+
+  it("reads a systemd credential from $CREDENTIALS_DIRECTORY", async () => {
+    const credDir = join(dir, "credentials");
+    await mkdir(credDir, { recursive: true });
+    await writeFile(join(credDir, "ghcr"), "from-systemd", { mode: 0o400 });
+    const c = ctx({ registries: { "ghcr.io": { username: "octocat", credential: "ghcr" } } }, { CREDENTIALS_DIRECTORY: credDir });
+    expect((await findCredentials("ghcr.io", c))?.password.reveal()).toBe("from-systemd");
+  });
+
+  it("reports a systemd credential without $CREDENTIALS_DIRECTORY as CONFIG_INVALID", async () => {
+    await expect(findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", credential: "ghcr" } } }))).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: "registries.ghcr.io.credential is set but $CREDENTIALS_DIRECTORY is not",
+    });
+  });
+
+  it("uses a docker.io entry for Docker Hub's registry host", async () => {
+    const pw = await file("hub-token", "dckr_pat");
+    const creds = await findCredentials("registry-1.docker.io", ctx({ registries: { "docker.io": { username: "hubuser", passwordFile: pw } } }));
+    expect(creds?.username).toBe("hubuser");
+  });
+
+  it("wins over Docker's config.json", async () => {
+    const pw = await file("ghcr-token2", "from-agent-yaml");
+    const docker = await file("docker-both.json", JSON.stringify({ auths: { "ghcr.io": { auth: b64("other:from-docker") } } }));
+    const creds = await findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", passwordFile: pw } }, dockerConfig: docker }));
+    expect(creds?.password.reveal()).toBe("from-agent-yaml");
+  });
+});
+
+describe("findCredentials from Docker's config.json", () => {
+  it("reads auths from the dockerConfig path", async () => {
+    const docker = await file("docker-auths.json", JSON.stringify({ auths: { "ghcr.io": { auth: b64("octocat:ghp_file") } } }));
+    const creds = await findCredentials("ghcr.io", ctx({ dockerConfig: docker }));
+    expect({ username: creds?.username, password: creds?.password.reveal(), source: creds?.source }).toEqual({
+      username: "octocat",
+      password: "ghp_file",
+      source: docker,
+    });
+  });
+
+  it("reads $DOCKER_CONFIG/config.json, then ~/.docker/config.json", async () => {
+    const dockerDir = join(dir, "docker-env");
+    await mkdir(dockerDir, { recursive: true });
+    await writeFile(join(dockerDir, "config.json"), JSON.stringify({ auths: { "ghcr.io": { auth: b64("env:one") } } }));
+    expect((await findCredentials("ghcr.io", ctx({}, { DOCKER_CONFIG: dockerDir })))?.username).toBe("env");
+    const home = join(dir, "home");
+    await mkdir(join(home, ".docker"), { recursive: true });
+    await writeFile(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "ghcr.io": { auth: b64("home:two") } } }));
+    expect((await findCredentials("ghcr.io", ctx({}, { HOME: home })))?.username).toBe("home");
+  });
+
+  it("is anonymous when there is no config.json at the default places", async () => {
+    expect(await findCredentials("ghcr.io", ctx({}, { HOME: join(dir, "nobody") }))).toBeUndefined();
+  });
+
+  it("reports an explicitly configured dockerConfig that is missing", async () => {
+    await expect(findCredentials("ghcr.io", ctx({ dockerConfig: join(dir, "missing.json") }))).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: `cannot read docker config ${join(dir, "missing.json")}: ENOENT`,
+    });
+  });
+});
+
+describe("findCredentials from a credential helper", () => {
+  let env: NodeJS.ProcessEnv;
+  let docker: string;
+
+  beforeAll(async () => {
+    const bin = join(dir, "bin");
+    await mkdir(bin, { recursive: true });
+    // A docker-credential-helpers protocol implementation: `get` reads the server URL on stdin.
+    await writeFile(
+      join(bin, "docker-credential-fake"),
+      [
+        "#!/bin/sh",
+        'read -r server',
+        'if [ "$1" = get ] && [ "$server" = ghcr.io ]; then',
+        '  echo \'{"ServerURL":"ghcr.io","Username":"octocat","Secret":"ghp_helper"}\'',
+        'elif [ "$server" = slow.example.com ]; then exec sleep 10',
+        "else echo 'credentials not found in native keychain'; exit 1; fi",
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    env = { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` };
+    docker = await file("docker-helper.json", JSON.stringify({ credsStore: "fake", auths: { "ghcr.io": {} } }));
+  });
+
+  it("runs docker-credential-<credsStore> get with the host on stdin", async () => {
+    const creds = await findCredentials("ghcr.io", ctx({ dockerConfig: docker }, env));
+    expect({ username: creds?.username, password: creds?.password.reveal(), source: creds?.source }).toEqual({
+      username: "octocat",
+      password: "ghp_helper",
+      source: "docker-credential-fake",
+    });
+  });
+
+  it("is anonymous when the helper has no credentials for the host", async () => {
+    expect(await findCredentials("quay.io", ctx({ dockerConfig: docker }, env))).toBeUndefined();
+  });
+
+  it("stops a helper that does not answer within the timeout", async () => {
+    await expect(findCredentials("slow.example.com", ctx({ dockerConfig: docker }, env, 300))).rejects.toMatchObject({
+      code: "REGISTRY_UNAUTHORIZED",
+      message: "credential helper docker-credential-fake for slow.example.com failed: did not answer within 300ms",
+    });
+  });
+
+  it("reports a helper that is not installed", async () => {
+    const missing = await file("docker-missing-helper.json", JSON.stringify({ credHelpers: { "ghcr.io": "nonexistent" } }));
+    await expect(findCredentials("ghcr.io", ctx({ dockerConfig: missing }, env))).rejects.toMatchObject({
+      code: "REGISTRY_UNAUTHORIZED",
+      message: "credential helper docker-credential-nonexistent for ghcr.io failed: is not installed",
+    });
+  });
+});

@@ -1,0 +1,131 @@
+// registry/ against small scripted loopback servers: the faults a real registry rarely shows on
+// demand (5xx, 429 with Retry-After, a hang, a reset connection, pagination, a lying digest).
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startScriptedServer } from "../support/loopback.js";
+import { registryTestKit, type RegistryTestKit } from "../support/registry-clients.js";
+
+let kit: RegistryTestKit;
+const client: RegistryTestKit["client"] = (opts) => kit.client(opts);
+
+beforeAll(async () => {
+  kit = await registryTestKit();
+});
+
+afterAll(async () => {
+  await kit.cleanup();
+});
+
+describe("registry faults from a scripted loopback server", () => {
+  const fast = { timeoutMs: 500, retry: { retries: 2, baseDelayMs: 10, maxDelayMs: 2000 } };
+
+  it("reports a 500 as REGISTRY_UNAVAILABLE with the status", async () => {
+    const server = await startScriptedServer((_req, res) => res.writeHead(500).end());
+    kit.onCleanup(server.stop);
+    await expect(client(fast).resolveTag(`${server.host}/acme/web`, "v1")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: `registry ${server.host} answered 500 (server error) to HEAD of ${server.host}/acme/web:v1`,
+    });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("gives up on a registry that never answers within the request timeout", { timeout: 5000 }, async () => {
+    const server = await startScriptedServer(() => undefined);
+    kit.onCleanup(server.stop);
+    await expect(client(fast).resolveTag(`${server.host}/acme/web`, "v1")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: `HEAD http://${server.host}/v2/acme/web/manifests/v1: no answer within 500ms`,
+    });
+  });
+
+  it("retries a 429 after its Retry-After and then resolves", async () => {
+    const digest = `sha256:${"a".repeat(64)}`;
+    const server = await startScriptedServer((_req, res, i) => {
+      if (i === 0) res.writeHead(429, { "retry-after": "1" }).end();
+      else res.writeHead(200, { "docker-content-digest": digest, "content-type": "application/vnd.oci.image.manifest.v1+json" }).end();
+    });
+    kit.onCleanup(server.stop);
+    expect((await client(fast).resolveTag(`${server.host}/acme/web`, "v1")).digest).toBe(digest);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("fails fast with the Retry-After when it exceeds the longest wait", async () => {
+    const server = await startScriptedServer((_req, res) => res.writeHead(429, { "retry-after": "120" }).end());
+    kit.onCleanup(server.stop);
+    const c = client(fast);
+    await expect(c.resolveTag(`${server.host}/acme/web`, "v1")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: `registry ${server.host} answered 429 (rate limited) to HEAD of ${server.host}/acme/web:v1; Retry-After: 120`,
+    });
+    await expect(c.resolveTag(`${server.host}/acme/web`, "v2")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: `HEAD http://${server.host}/v2/acme/web/manifests/v2: ${server.host} asked for no requests for another 120s (Retry-After); not sent`,
+    });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("reports a 403 as REGISTRY_UNAUTHORIZED with the registry's error", async () => {
+    const server = await startScriptedServer((_req, res) =>
+      res.writeHead(403, { "content-type": "application/json" }).end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'),
+    );
+    kit.onCleanup(server.stop);
+    await expect(client(fast).listTags(`${server.host}/acme/web`)).rejects.toMatchObject({
+      code: "REGISTRY_UNAUTHORIZED",
+      message: `registry ${server.host}: denied GET of repository ${server.host}/acme/web (HTTP 403: DENIED: requested access to the resource is denied); tried as anonymous`,
+    });
+  });
+
+  it("hashes the manifest when a HEAD answer lacks Docker-Content-Digest", async () => {
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: {}, layers: [] });
+    const server = await startScriptedServer((req, res) => {
+      const headers = { "content-type": "application/vnd.oci.image.manifest.v1+json" };
+      if (req.method === "HEAD") res.writeHead(200, headers).end();
+      else res.writeHead(200, headers).end(body);
+    });
+    kit.onCleanup(server.stop);
+    const resolved = await client(fast).resolveTag(`${server.host}/acme/web`, "v1");
+    expect(resolved.digest).toBe(`sha256:${createHash("sha256").update(body).digest("hex")}`);
+    expect(server.requests.map((r) => r.method)).toEqual(["HEAD", "GET"]);
+  });
+
+  it("retries once on a connection the server resets", async () => {
+    const digest = `sha256:${"c".repeat(64)}`;
+    const server = await startScriptedServer((req, res, i) => {
+      if (i === 0) req.socket.destroy();
+      else res.writeHead(200, { "docker-content-digest": digest, "content-type": "application/vnd.oci.image.manifest.v1+json" }).end();
+    });
+    kit.onCleanup(server.stop);
+    expect((await client(fast).resolveTag(`${server.host}/acme/web`, "v1")).digest).toBe(digest);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("follows Link rel=next pages of the tag list", async () => {
+    const pages: Record<string, { tags: string[]; next?: string }> = {
+      "/v2/acme/web/tags/list": { tags: ["a", "b"], next: "/v2/acme/web/tags/list?last=b&n=2" },
+      "/v2/acme/web/tags/list?last=b&n=2": { tags: ["c", "d"], next: "/v2/acme/web/tags/list?last=d&n=2" },
+      "/v2/acme/web/tags/list?last=d&n=2": { tags: ["e"] },
+    };
+    const server = await startScriptedServer((req, res) => {
+      const page = pages[req.url ?? ""];
+      if (page === undefined) return void res.writeHead(404).end();
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (page.next) headers.link = `<${page.next}>; rel="next"`;
+      res.writeHead(200, headers).end(JSON.stringify({ name: "acme/web", tags: page.tags }));
+    });
+    kit.onCleanup(server.stop);
+    expect(await client(fast).listTags(`${server.host}/acme/web`)).toEqual(["a", "b", "c", "d", "e"]);
+  });
+
+  it("refuses an index whose content does not match its digest", async () => {
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] });
+    const claimed = `sha256:${"b".repeat(64)}`;
+    const server = await startScriptedServer((_req, res) =>
+      res.writeHead(200, { "docker-content-digest": claimed, "content-type": "application/vnd.oci.image.index.v1+json" }).end(body),
+    );
+    kit.onCleanup(server.stop);
+    await expect(client({ ...fast, platform: { os: "linux", architecture: "amd64" } }).resolveTag(`${server.host}/acme/web`, "v1")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: expect.stringContaining(`index ${server.host}/acme/web@${claimed} from ${server.host} has content digest sha256:`),
+    });
+  });
+});

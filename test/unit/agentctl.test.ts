@@ -1,0 +1,462 @@
+// agentctl as the operator runs it: the compiled CLI in a child process, talking to the real control
+// server on a temp Unix socket, behind which a small in-test AgentApi scripts the daemon's answers.
+import { spawn, spawnSync } from "node:child_process";
+import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { AgentApi, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../../agent/control/api.js";
+import { startControlServer, type ControlServer } from "../../agent/control/server.js";
+import { AgentError } from "../../agent/errors.js";
+import { silentLogger } from "../../agent/log.js";
+import type { DeployRecord } from "../../agent/state/schema.js";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
+const AT = "2025-01-01T10:00:00.000Z";
+const DIGEST = `sha256:${"ab12cd34".repeat(8)}`;
+const ABSENT_SOCKET = "/nonexistent/agentctl-test/agent.sock";
+const OTHER_DIGEST = `sha256:${"9f".repeat(32)}`;
+
+let work: string;
+let agentctl: string;
+
+// Only agentctl's own import closure is compiled, into a temp dir, so a half-edited file elsewhere
+// in the tree cannot break these tests; the temp dir gets a package.json and node_modules to run.
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "agentctl-test-"));
+  await chmod(work, 0o755);
+  const out = join(work, "out");
+  await writeFile(
+    join(work, "tsconfig.json"),
+    JSON.stringify({
+      extends: join(REPO, "tsconfig.json"),
+      compilerOptions: { outDir: out, rootDir: REPO, sourceMap: false, typeRoots: [join(REPO, "node_modules/@types")] },
+      files: [join(REPO, "agent/cli/agentctl.ts")],
+      include: [],
+    }),
+  );
+  const tsc = spawnSync(process.execPath, [join(REPO, "node_modules/typescript/bin/tsc"), "-p", join(work, "tsconfig.json")], { encoding: "utf8" });
+  if (tsc.status !== 0) throw new Error(`compiling agentctl failed:\n${tsc.stdout}${tsc.stderr}`);
+  const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string };
+  await writeFile(join(out, "package.json"), JSON.stringify({ name: "deploy-agent", version: pkg.version, type: "module" }));
+  await symlink(join(REPO, "node_modules"), join(out, "node_modules"));
+  agentctl = join(out, "agent/cli/agentctl.js");
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs agentctl asynchronously: the server answering it lives in this process's event loop. */
+function run(args: string[], opts: { uid?: number; gid?: number } = {}): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [agentctl, ...args], { stdio: ["ignore", "pipe", "pipe"], ...opts });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    child.on("error", reject);
+    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+function outcome(partial: Partial<DeployOutcome> = {}): DeployOutcome {
+  return { deployId: "12", app: "web", outcome: "succeeded", version: "v1.2.0", digest: DIGEST, slot: "green", generation: 7, ...partial };
+}
+
+function deployEvents(): DeployEvent[] {
+  return [
+    { type: "started", app: "web", deployId: "12", trigger: "cli", version: "v1.2.0", at: "2025-01-01T10:00:00.000Z" },
+    { type: "step", app: "web", deployId: "12", step: "pull", phase: "start", at: "2025-01-01T10:00:00.000Z" },
+    { type: "progress", app: "web", deployId: "12", step: "pull", message: "layer 1/2 downloaded", at: "2025-01-01T10:00:01.000Z" },
+    { type: "step", app: "web", deployId: "12", step: "pull", phase: "end", at: "2025-01-01T10:00:03.200Z" },
+  ];
+}
+
+const STATUS: StatusReport = {
+  version: "0.1.0",
+  pid: 4242,
+  startedAt: AT,
+  apps: [
+    {
+      app: "web",
+      image: "ghcr.io/acme/web",
+      track: "latest",
+      resolvedTag: "latest",
+      schedule: "*/5 * * * *",
+      live: { deployId: "12", version: "v1.2.0", digest: DIGEST, imageId: "sha256:img", slot: "green", generation: 7, since: AT },
+      pin: { version: "v1.2.0", since: AT, deployId: "12" },
+      paused: true,
+      releases: [],
+      skip: [{ digest: OTHER_DIGEST, version: "v1.3.0", reason: "failed", deployId: "13", at: AT }],
+      running: { deployId: "14", step: "drain", version: "v1.4.0", trigger: "cli", startedAt: AT },
+      lastPoll: { at: AT, digest: DIGEST, error: { code: "REGISTRY_UNAVAILABLE", message: "ghcr.io answered 503" } },
+      containers: [{ name: "web-green-7", slot: "green", state: "running", health: "healthy", digest: DIGEST, generation: 7 }],
+    },
+  ],
+};
+
+const HISTORY: DeployRecord[] = [
+  {
+    id: "13",
+    app: "web",
+    trigger: "poll",
+    version: "v1.3.0",
+    digest: OTHER_DIGEST,
+    steps: [],
+    outcome: "failed",
+    error: { code: "GREEN_UNHEALTHY", message: "green web not healthy after 60s" },
+    startedAt: "2025-01-01T11:00:00.000Z",
+    endedAt: "2025-01-01T11:01:05.000Z",
+  },
+];
+
+/** What each verb of the scripted daemon returns; tests replace verbs. */
+function fakeApi(calls: { verb: string; req: unknown }[], overrides: Partial<AgentApi> = {}): AgentApi {
+  const api: AgentApi = {
+    async deploy(_req, onEvent) {
+      for (const e of deployEvents()) onEvent(e);
+      return outcome();
+    },
+    async rollback(req) {
+      return outcome({ deployId: "15", version: req.to ?? "v1.1.0" });
+    },
+    async status() {
+      return STATUS;
+    },
+    async history() {
+      return HISTORY;
+    },
+    async resume(req) {
+      return { app: req.app ?? "web", wasPinned: true };
+    },
+    async check() {
+      const r: CheckResult[] = [{ app: "web", result: "unchanged", digest: DIGEST, detail: "latest still points at the live digest" }];
+      return r;
+    },
+    ...overrides,
+  };
+  return Object.fromEntries(
+    Object.entries(api).map(([verb, fn]) => [
+      verb,
+      (req: unknown, ...rest: unknown[]) => {
+        calls.push({ verb, req });
+        return (fn as (...a: unknown[]) => unknown)(req, ...rest);
+      },
+    ]),
+  ) as unknown as AgentApi;
+}
+
+let dir: string;
+let socket: string;
+let server: ControlServer | undefined;
+let calls: { verb: string; req: unknown }[];
+
+async function daemon(overrides: Partial<AgentApi> = {}, mode?: number): Promise<void> {
+  server = await startControlServer({ socketPath: socket, api: fakeApi(calls, overrides), log: silentLogger(), ...(mode === undefined ? {} : { mode }) });
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "agentctl-sock-"));
+  await chmod(dir, 0o755);
+  socket = join(dir, "agent.sock");
+  calls = [];
+});
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("streaming verbs", () => {
+  it("prints one line per event as it happens and a summary, exiting 0 when the deploy succeeds", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "deploy", "web", "v1.2.0"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")).toEqual([
+      "web #12  deploy   v1.2.0 (trigger cli)",
+      "web #12  pull     started",
+      "                  layer 1/2 downloaded",
+      "web #12  pull     done (3.2s)",
+      `web #12  succeeded: v1.2.0 (sha256:ab12cd34ab12) is live on green, generation 7`,
+      "",
+    ]);
+    expect(r.stderr).toBe("");
+  });
+
+  it("exits 1 and prints the error and hint when the deploy fails", async () => {
+    await daemon({
+      async deploy() {
+        return outcome({
+          outcome: "failed",
+          error: { code: "GREEN_UNHEALTHY", message: "green web@sha256:ab12… not healthy after 60s", hint: "docker logs web-green-8" },
+        });
+      },
+    });
+    const r = await run(["--socket", socket, "deploy", "web", "v1.3.0"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("web #12  failed: v1.2.0 (sha256:ab12cd34ab12) was not deployed; the previous release keeps serving");
+    expect(r.stderr).toBe("error: green web@sha256:ab12… not healthy after 60s [GREEN_UNHEALTHY]\nhint: docker logs web-green-8\n");
+  });
+
+  it("exits 1 when the deploy is aborted and 0 when it is unchanged", async () => {
+    await daemon({
+      async deploy(req) {
+        return outcome({ outcome: req.version === "v1" ? "aborted" : "unchanged" });
+      },
+    });
+    expect((await run(["--socket", socket, "deploy", "web", "v1"])).code).toBe(1);
+    const unchanged = await run(["--socket", socket, "deploy", "web", "v2"]);
+    expect(unchanged.code).toBe(0);
+    expect(unchanged.stdout).toContain("unchanged: v1.2.0 (sha256:ab12cd34ab12) is already live");
+  });
+
+  it("prints exactly one JSON document on stdout under --json and the progress on stderr", async () => {
+    await daemon();
+    const r = await run(["deploy", "--json", "--socket", socket]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(outcome());
+    expect(r.stderr).toContain("web #12  pull     started\n");
+  });
+
+  it("sends two positionals as app and version, one as the version only, none as an empty request", async () => {
+    await daemon();
+    await run(["--socket", socket, "deploy", "web", "v1.2.0"]);
+    await run(["--socket", socket, "deploy", "api"]);
+    await run(["--socket", socket, "deploy"]);
+    expect(calls).toEqual([
+      { verb: "deploy", req: { app: "web", version: "v1.2.0" } },
+      { verb: "deploy", req: { version: "api" } },
+      { verb: "deploy", req: {} },
+    ]);
+  });
+
+  it("sends rollback --to with a digest", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "rollback", "web", `--to=${OTHER_DIGEST}`, "--json"]);
+    expect(r.code).toBe(0);
+    expect(calls).toEqual([{ verb: "rollback", req: { app: "web", to: OTHER_DIGEST } }]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deployId: "15", version: OTHER_DIGEST, outcome: "succeeded" });
+  });
+
+  it("exits 1 from check when an app's check failed, and 0 when all are unchanged", async () => {
+    await daemon();
+    const ok = await run(["--socket", socket, "check"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe("web  unchanged  sha256:ab12cd34ab12  latest still points at the live digest\n");
+    await server?.close();
+    await daemon({
+      async check() {
+        return [{ app: "web", result: "failed", detail: "ghcr.io answered 503 three times" }];
+      },
+    });
+    const failed = await run(["--socket", socket, "check", "web", "--json"]);
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout)).toEqual([{ app: "web", result: "failed", detail: "ghcr.io answered 503 three times" }]);
+  });
+});
+
+describe("errors from the daemon", () => {
+  it("prints {error} under --json and exits with the status its code maps to", async () => {
+    await daemon({
+      async deploy() {
+        throw new AgentError("DEPLOY_LOCKED", "deploy of web already running (id 42, step drain)", { hint: "wait or run agentctl status" });
+      },
+    });
+    const r = await run(["--socket", socket, "--json", "deploy", "web"]);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: { code: "DEPLOY_LOCKED", message: "deploy of web already running (id 42, step drain)", hint: "wait or run agentctl status" },
+    });
+  });
+
+  it("prints the message and hint on stderr without --json", async () => {
+    await daemon({
+      async resume() {
+        throw new AgentError("BAD_ARGUMENT", 'no app "blog" in agent.yaml; apps: web', { hint: "agentctl status lists the apps" });
+      },
+    });
+    const r = await run(["--socket", socket, "resume", "blog"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe('agentctl: no app "blog" in agent.yaml; apps: web\nhint: agentctl status lists the apps\n');
+  });
+});
+
+describe("bad arguments", () => {
+  // The socket does not exist: exit 2 rather than 4 shows each was rejected before connecting.
+  // Nothing is shared between these runs, so they run side by side.
+  it.concurrent.each([
+    [["frobnicate"], 'unknown verb "frobnicate"'],
+    [["deploy", "--colour", "blue"], "unknown flag --colour for deploy"],
+    [["status", "--limit", "3"], "unknown flag --limit for status"],
+    [["history", "--limit"], "--limit needs a value (N)"],
+    [["history", "--limit", "0"], '--limit: expected a positive integer, got "0"'],
+    [["history", "--limit", "ten"], '--limit: expected a positive integer, got "ten"'],
+    [["history", "--limit", "2.5"], '--limit: expected a positive integer, got "2.5"'],
+    [["deploy", "web", "v1 2"], 'version "v1 2": expected a tag'],
+    [["deploy", ".hidden"], 'version ".hidden": expected a tag'],
+    [["deploy", "web", "sha256:abc"], 'version "sha256:abc": expected a tag'],
+    [["deploy", "Web", "v1"], 'app "Web": expected an app name'],
+    [["deploy", "web", "v1", "extra"], 'deploy takes at most 2 arguments (agentctl deploy [app] [version]); unexpected "extra"'],
+    [["rollback", "web", "--to", "not a tag"], '--to "not a tag": expected a tag'],
+    [["rollback", "web", "--to"], "--to needs a value (version|digest)"],
+    [["--socket"], "--socket needs a value (PATH)"],
+    [["--json=yes", "status"], '--json takes no value, got "yes"'],
+    [[], "no verb given"],
+    [["help", "frobnicate"], 'unknown verb "frobnicate"'],
+  ])("rejects %j with exit 2, naming the argument", async (args, message) => {
+    const r = await run(["--socket", ABSENT_SOCKET, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(message);
+  });
+
+  it("reports a bad argument as {error} on stdout under --json", async () => {
+    const r = await run(["--socket", ABSENT_SOCKET, "--json", "history", "--limit", "-3"]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: "BAD_ARGUMENT", message: '--limit: expected a positive integer, got "-3"' } });
+  });
+});
+
+describe("reaching the daemon", () => {
+  it("exits 4 with a systemctl hint when the socket does not exist", async () => {
+    const r = await run(["--socket", join(dir, "absent.sock"), "--json", "status"]);
+    expect(r.code).toBe(4);
+    const body = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string } };
+    expect(body.error.code).toBe("DAEMON_UNAVAILABLE");
+    expect(body.error.message).toContain(`no control socket at ${join(dir, "absent.sock")} (ENOENT)`);
+    expect(body.error.hint).toContain("systemctl status deploy-agent");
+  });
+
+  it("exits 4 when nothing listens on the socket file", async () => {
+    const stale = join(dir, "stale.sock");
+    const child = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, "SIGKILL"))`]);
+    await new Promise((r) => child.on("exit", r));
+    const r = await run(["--socket", stale, "status"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`nothing is listening on ${stale} (ECONNREFUSED)`);
+    expect(r.stderr).toContain("hint: systemctl status deploy-agent");
+  });
+
+  it("exits 4 with a group hint when the socket's mode refuses the user", async () => {
+    // Root ignores file modes, so as root the CLI runs as nobody against the 0660 root-owned socket.
+    const asRoot = process.getuid?.() === 0;
+    await daemon({}, asRoot ? 0o660 : 0o000);
+    const r = await run(["--socket", socket, "status"], asRoot ? { uid: 65534, gid: 65534 } : {});
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`permission denied connecting to ${socket} (EACCES)`);
+    expect(r.stderr).toContain("member of the socket's group");
+  });
+
+  it("finds the socket through the socket key of --config, reading nothing else in that file", async () => {
+    await daemon();
+    const config = join(dir, "agent.yaml");
+    await writeFile(config, `socket: ${socket}\napps: 12\nnot_a_key: [1, 2]\n`);
+    const r = await run(["--config", config, "resume", "web"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("web: unpinned; polling resumes\n");
+  });
+
+  it("prefers --socket over --config", async () => {
+    await daemon();
+    const config = join(dir, "agent.yaml");
+    await writeFile(config, `socket: ${join(dir, "elsewhere.sock")}\n`);
+    const r = await run(["--config", config, "--socket", socket, "resume"]);
+    expect(r.code).toBe(0);
+  });
+
+  it("exits 2 when --config cannot be read or is not YAML", async () => {
+    const missing = await run(["--config", join(dir, "missing.yaml"), "status"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`--config ${join(dir, "missing.yaml")}: cannot read it (ENOENT)`);
+    const broken = join(dir, "broken.yaml");
+    await writeFile(broken, "socket: [unclosed\n");
+    const r = await run(["--config", broken, "status"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--config ${broken}: not valid YAML`);
+  });
+});
+
+describe("status and history", () => {
+  it("prints a block per app with live release, pin, running deploy, last poll, skipped digests and containers", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "status"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        "deploy-agent 0.1.0, pid 4242, up since 2025-01-01T10:00:00Z",
+        "",
+        'web  ghcr.io/acme/web  track latest (resolved latest)  schedule "*/5 * * * *"',
+        "  live        v1.2.0  sha256:ab12cd34ab12  slot green  generation 7  since 2025-01-01T10:00:00Z  (#12)",
+        "  polling     paused: pinned to v1.2.0 since 2025-01-01T10:00:00Z (#12); agentctl resume web to unpin",
+        "  running     #14 v1.4.0, step drain (trigger cli, since 2025-01-01T10:00:00Z)",
+        "  last poll   2025-01-01T10:00:00Z  sha256:ab12cd34ab12",
+        "  poll error  REGISTRY_UNAVAILABLE: ghcr.io answered 503",
+        "  skipped     sha256:9f9f9f9f9f9f v1.3.0 (failed, #13, 2025-01-01T10:00:00Z)",
+        "  containers",
+        "    NAME         SLOT   STATE    HEALTH   DIGEST               GENERATION",
+        "    web-green-7  green  running  healthy  sha256:ab12cd34ab12  gen 7",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("prints status --json as the daemon's report", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "status", "web", "--json"]);
+    expect(JSON.parse(r.stdout)).toEqual(STATUS);
+    expect(calls).toEqual([{ verb: "status", req: { app: "web" } }]);
+  });
+
+  it("prints history as a table and passes --limit on", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "history", "web", "--limit", "5"]);
+    expect(r.code).toBe(0);
+    expect(calls).toEqual([{ verb: "history", req: { app: "web", limit: 5 } }]);
+    expect(r.stdout).toBe(
+      [
+        "ID   APP  WHEN                  TRIGGER  VERSION  DIGEST               OUTCOME  DURATION  ERROR",
+        "#13  web  2025-01-01T11:00:00Z  poll     v1.3.0   sha256:9f9f9f9f9f9f  failed   1m05s     GREEN_UNHEALTHY: green web not healthy after 60s",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("prints history --json as the list of deploy records", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "--json", "history"]);
+    expect(JSON.parse(r.stdout)).toEqual(HISTORY);
+  });
+});
+
+describe("help and version", () => {
+  it("prints usage with every verb for --help and exits 0", async () => {
+    const r = await run(["--help"]);
+    expect(r.code).toBe(0);
+    for (const verb of ["deploy [app] [version]", "rollback [app] [--to version|digest]", "status [app]", "history [app] [--limit N]", "resume [app]", "check [app]"]) {
+      expect(r.stdout).toContain(verb);
+    }
+  });
+
+  it("explains how deploy reads a single positional in help deploy", async () => {
+    const r = await run(["help", "deploy"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("one argument is sent to the daemon as the version only");
+    expect((await run(["deploy", "--help"])).stdout).toBe(r.stdout);
+  });
+
+  it("prints the package version for --version", async () => {
+    const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string };
+    const r = await run(["--version"]);
+    expect(r).toEqual({ code: 0, stdout: `agentctl ${pkg.version}\n`, stderr: "" });
+  });
+});

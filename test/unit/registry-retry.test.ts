@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { HostBackoff, backoffDelayMs, goDurationMs, parseRetryAfter } from "../../agent/registry/retry.js";
+
+const NOW = Date.parse("2026-11-25T10:00:00Z");
+
+describe("parseRetryAfter", () => {
+  it("reads delay-seconds", () => {
+    expect(parseRetryAfter("120", undefined, NOW)).toBe(120_000);
+    expect(parseRetryAfter("0", undefined, NOW)).toBe(0);
+  });
+
+  it("reads an HTTP-date relative to now, never negative", () => {
+    expect(parseRetryAfter("Wed, 25 Nov 2026 10:00:30 GMT", undefined, NOW)).toBe(30_000);
+    expect(parseRetryAfter("Wed, 25 Nov 2026 09:59:00 GMT", undefined, NOW)).toBe(0);
+  });
+
+  it("falls back to GHCR's retry-after in the 429 body", () => {
+    expect(parseRetryAfter(undefined, "toomanyrequests: retry-after: 880.092µs, allowed: 44000/minute", NOW)).toBeCloseTo(0.880092, 9);
+    expect(parseRetryAfter(undefined, "toomanyrequests: retry-after: 1m30.5s, allowed: 2000/minute", NOW)).toBe(90_500);
+  });
+
+  it("prefers the header over the body and ignores what it cannot read", () => {
+    expect(parseRetryAfter("5", "retry-after: 1h", NOW)).toBe(5000);
+    expect(parseRetryAfter("soon", "busy", NOW)).toBeUndefined();
+    expect(parseRetryAfter(undefined, undefined, NOW)).toBeUndefined();
+  });
+});
+
+describe("goDurationMs", () => {
+  it.each([
+    ["880.092µs", 0.880092],
+    ["1.5s", 1500],
+    ["2h", 7_200_000],
+    ["1m0.25s", 60_250],
+    ["250ms", 250],
+  ])("reads %s", (text, ms) => {
+    expect(goDurationMs(text)).toBeCloseTo(ms, 9);
+  });
+
+  it("rejects text that is not wholly a duration", () => {
+    expect(goDurationMs("5 s")).toBeUndefined();
+    expect(goDurationMs("")).toBeUndefined();
+  });
+});
+
+describe("backoffDelayMs", () => {
+  const policy = { retries: 3, baseDelayMs: 500, maxDelayMs: 3000 };
+
+  it("draws uniformly below an exponentially growing, capped ceiling", () => {
+    expect([0, 1, 2, 3].map((a) => backoffDelayMs(a, policy, () => 1))).toEqual([500, 1000, 2000, 3000]);
+    expect(backoffDelayMs(2, policy, () => 0.5)).toBe(1000);
+    expect(backoffDelayMs(2, policy, () => 0)).toBe(0);
+  });
+});
+
+describe("HostBackoff", () => {
+  it("holds a host off until the time passes, keeping the longer of two holds", () => {
+    let now = NOW;
+    const backoff = new HostBackoff(() => now);
+    backoff.holdOff("ghcr.io", 10_000);
+    backoff.holdOff("ghcr.io", 2_000);
+    expect(backoff.remainingMs("ghcr.io")).toBe(10_000);
+    expect(backoff.remainingMs("quay.io")).toBe(0);
+    now += 9_000;
+    expect(backoff.remainingMs("ghcr.io")).toBe(1_000);
+    now += 1_000;
+    expect(backoff.remainingMs("ghcr.io")).toBe(0);
+  });
+});
