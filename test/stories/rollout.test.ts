@@ -87,6 +87,7 @@ afterAll(async () => {
 describe("a single app tracking latest", () => {
   it("deploys the tracked tag at start and serves it through Traefik's rules", async () => {
     await waitFor("v1 to serve", async () => (await serving()) === "v1");
+    await idle();
     const h = await history();
     expect(h[0]).toMatchObject({ trigger: "poll", version: "latest", outcome: "succeeded" });
     const running = (await appContainers()).filter((c) => c.State === "running");
