@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# Installs deploy-agent from this checkout as a systemd service (Debian, Ubuntu, Raspberry Pi OS;
+# amd64, arm64, armhf). Run as root; running it again upgrades in place and changes nothing else.
+set -euo pipefail
+
+readonly PREFIX=/opt/deploy-agent
+readonly CONF_DIR=/etc/deploy-agent
+readonly CONF="$CONF_DIR/agent.yaml"
+readonly STATE_DIR=/var/lib/deploy-agent
+readonly UNIT_NAME=deploy-agent.service
+readonly UNIT="/etc/systemd/system/$UNIT_NAME"
+readonly BIN_DIR=/usr/local/bin
+readonly SERVICE_USER=deploy-agent
+readonly NODE_MIN_MAJOR=20
+# Marks the wrappers as ours, so --uninstall never deletes a same-named file it did not write.
+readonly WRAPPER_MARK="# installed by deploy-agent install.sh"
+SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SRC_DIR
+
+usage() {
+  cat <<EOF
+Usage: sudo ./install.sh [--no-build]
+       sudo ./install.sh --uninstall [--purge]
+
+Installs deploy-agent from this checkout ($SRC_DIR):
+  - checks Node.js >= $NODE_MIN_MAJOR (installs Debian's nodejs/npm if node is missing)
+  - checks Docker (installs docker.io if missing) and that the Engine answers
+  - builds dist/ if it is missing or older than agent/ (npm ci && npm run build)
+  - copies the build to $PREFIX and installs production dependencies there
+  - creates the system user $SERVICE_USER (member of group docker), home $STATE_DIR
+  - writes $BIN_DIR/agentctl and $BIN_DIR/deploy-agent
+  - writes $CONF.example and, only if absent, $CONF
+  - installs $UNIT, enables it and (re)starts it once $CONF is no longer the example
+
+Options:
+  --no-build    use dist/ as it is (e.g. a read-only checkout); fails if dist/ is missing
+  --uninstall   stop and disable the service; remove the unit, $PREFIX and the wrappers.
+                $STATE_DIR (deploy history) and the $SERVICE_USER user are always kept.
+  --purge       with --uninstall: also remove $CONF_DIR
+  -h, --help    show this help
+EOF
+}
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
+die() {
+  printf 'install.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+systemd_running() { [[ -d /run/systemd/system ]]; }
+
+apt_install() {
+  command -v apt-get >/dev/null || die "$* missing and apt-get is not available; install $* yourself and re-run"
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+check_platform() {
+  local id="unknown" like="" arch
+  if [[ -r /etc/os-release ]]; then
+    # shellcheck disable=SC1091
+    id="$(. /etc/os-release && echo "${ID:-unknown}")"
+    # shellcheck disable=SC1091
+    like="$(. /etc/os-release && echo "${ID_LIKE:-}")"
+  fi
+  case "$id $like" in
+    *debian* | *ubuntu* | *raspbian*) ;;
+    *) warn "untested distribution '$id'; continuing, but package installation uses apt-get" ;;
+  esac
+  arch="$(dpkg --print-architecture 2>/dev/null || uname -m)"
+  case "$arch" in
+    amd64 | x86_64 | arm64 | aarch64 | armhf | armv7l) say "platform: $id $arch" ;;
+    *) warn "untested architecture '$arch' (supported: amd64, arm64, armhf); continuing" ;;
+  esac
+  ARCH="$arch"
+}
+
+# The unit and the wrappers run /usr/bin/node; any other node on PATH is not what systemd will use.
+readonly NODE=/usr/bin/node
+
+node_major() { "$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+check_node() {
+  if [[ ! -x "$NODE" ]]; then
+    if command -v node >/dev/null; then
+      warn "node found at $(command -v node) but not at $NODE, which the service uses"
+    fi
+    apt_install nodejs npm
+  fi
+  [[ -x "$NODE" ]] || die "$NODE is still missing after installing nodejs; install Node.js >= $NODE_MIN_MAJOR so that $NODE exists"
+  local version major
+  version="$("$NODE" --version 2>/dev/null || echo unknown)"
+  major="$(node_major)"
+  if ((major < NODE_MIN_MAJOR)); then
+    local hint="Debian 13 (trixie) ships Node.js 20 (apt-get install nodejs npm); elsewhere use NodeSource's node_20.x packages (https://github.com/nodesource/distributions)"
+    if [[ "$ARCH" == armhf || "$ARCH" == armv7l ]]; then
+      hint="$hint; on 32-bit Raspberry Pi OS, a trixie-based release ships Node.js 20"
+    fi
+    die "Node.js $version found at $NODE; deploy-agent needs >= $NODE_MIN_MAJOR. $hint, then re-run install.sh"
+  fi
+  command -v npm >/dev/null || apt_install npm
+  say "node $version, npm $(npm --version)"
+}
+
+docker_answers() { timeout 20 docker version --format '{{.Server.Version}}' 2>/dev/null; }
+
+check_docker() {
+  if ! command -v docker >/dev/null; then
+    apt_install docker.io
+    if systemd_running; then systemctl enable --now docker; fi
+  fi
+  local version
+  if ! version="$(docker_answers)"; then
+    if systemd_running && systemctl cat docker.service >/dev/null 2>&1; then
+      say "starting docker.service"
+      systemctl enable --now docker
+      local _
+      for _ in 1 2 3 4 5 6 7 8 9 10; do
+        if version="$(docker_answers)"; then break; fi
+        sleep 1
+      done
+    fi
+  fi
+  [[ -n "${version:-}" ]] || die "the Docker Engine does not answer ($(docker version 2>&1 | tail -n1)); start it (systemctl start docker) and re-run"
+  say "Docker Engine $version"
+  local sock=/var/run/docker.sock group
+  if [[ -S "$sock" ]]; then
+    group="$(stat -c %G "$sock")"
+    [[ "$group" == docker ]] || warn "$sock belongs to group '$group', not 'docker'; the service (SupplementaryGroups=docker) will not be able to use it"
+  fi
+  getent group docker >/dev/null || die "group 'docker' does not exist; the Docker package normally creates it (groupadd --system docker, then restart Docker)"
+}
+
+# As the checkout's owner when it is not root, so a `sudo ./install.sh` leaves no root-owned files.
+as_owner() {
+  local owner
+  owner="$(stat -c %U "$SRC_DIR")"
+  if [[ "$owner" != root ]] && command -v runuser >/dev/null; then
+    runuser -u "$owner" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+build_if_needed() {
+  local main="$SRC_DIR/dist/agent/daemon/main.js"
+  if [[ "$NO_BUILD" -eq 1 ]]; then
+    [[ -f "$main" ]] || die "--no-build given but $main is missing; run npm ci && npm run build in $SRC_DIR"
+    return
+  fi
+  if [[ -f "$main" ]] && [[ -z "$(find "$SRC_DIR/agent" -name '*.ts' -newer "$main" -print -quit)" ]]; then
+    say "dist/ is up to date"
+    return
+  fi
+  say "building in $SRC_DIR"
+  (
+    cd "$SRC_DIR"
+    [[ -x node_modules/.bin/tsc ]] || as_owner npm ci --no-audit --no-fund
+    as_owner npm run build
+  ) || die "build failed in $SRC_DIR (npm ci && npm run build); fix it or pass --no-build to install the existing dist/"
+  [[ -f "$main" ]] || die "the build did not produce $main"
+}
+
+# Set to 1 by any step that changes an installed file; decides whether a running service restarts.
+CHANGED=0
+
+# install_file MODE OWNER:GROUP SRC DEST — copies only when the content or mode differs.
+install_file() {
+  local mode="$1" owner="$2" src="$3" dest="$4"
+  if [[ -f "$dest" ]] && cmp -s "$src" "$dest" && [[ "$(stat -c '%a %U:%G' "$dest")" == "${mode#0} $owner" ]]; then
+    return
+  fi
+  install -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest"
+  CHANGED=1
+}
+
+install_app() {
+  install -d -m 0755 "$PREFIX" "$PREFIX/dist"
+  if ! diff -rq "$SRC_DIR/dist/agent" "$PREFIX/dist/agent" >/dev/null 2>&1; then
+    say "copying dist/agent to $PREFIX"
+    rm -rf "$PREFIX/dist/agent.new"
+    cp -R "$SRC_DIR/dist/agent" "$PREFIX/dist/agent.new"
+    chown -R root:root "$PREFIX/dist/agent.new"
+    chmod -R u=rwX,go=rX "$PREFIX/dist/agent.new"
+    rm -rf "$PREFIX/dist/agent"
+    mv "$PREFIX/dist/agent.new" "$PREFIX/dist/agent"
+    CHANGED=1
+  fi
+  local f
+  for f in package.json package-lock.json README.md; do
+    if [[ -f "$SRC_DIR/$f" ]]; then install_file 0644 root:root "$SRC_DIR/$f" "$PREFIX/$f"; fi
+  done
+  # npm ci wipes node_modules; repeat it only when the lock file changed since the last install.
+  local stamp="$PREFIX/node_modules/.deploy-agent-lock.sha256" want
+  want="$(sha256sum "$PREFIX/package-lock.json" | cut -d' ' -f1)"
+  if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
+    say "npm ci --omit=dev --omit=optional in $PREFIX"
+    # --omit=optional skips ssh2's native cpu-features; --ignore-scripts: the runtime deps are pure
+    # JS, and nothing from the registry runs as root here.
+    (cd "$PREFIX" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error) \
+      || die "npm ci failed in $PREFIX (is https://registry.npmjs.org reachable?)"
+    echo "$want" >"$stamp"
+    CHANGED=1
+  fi
+}
+
+ensure_user() {
+  getent group "$SERVICE_USER" >/dev/null || groupadd --system "$SERVICE_USER"
+  if ! getent passwd "$SERVICE_USER" >/dev/null; then
+    say "creating system user $SERVICE_USER"
+    useradd --system --gid "$SERVICE_USER" --home-dir "$STATE_DIR" --no-create-home \
+      --shell /usr/sbin/nologin --comment "deploy-agent daemon" "$SERVICE_USER"
+  fi
+  id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$SERVICE_USER"
+  # systemd (StateDirectory=) also creates and chowns it; here so it exists before the first start.
+  install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
+}
+
+write_wrapper() {
+  local name="$1" script="$2" tmp
+  tmp="$(mktemp)"
+  printf '#!/bin/sh\n%s\nexec %s %s "$@"\n' "$WRAPPER_MARK" "$NODE" "$PREFIX/dist/agent/$script" >"$tmp"
+  if [[ -e "$BIN_DIR/$name" ]] && ! grep -qxF "$WRAPPER_MARK" "$BIN_DIR/$name"; then
+    rm -f "$tmp"
+    die "$BIN_DIR/$name exists and was not written by install.sh; move it away and re-run"
+  fi
+  install_file 0755 root:root "$tmp" "$BIN_DIR/$name"
+  rm -f "$tmp"
+}
+
+# Valid as written (one app), so that `systemctl start` fails only on purpose; see README "Configuration".
+example_config() {
+  cat <<'EOF'
+# deploy-agent configuration. Every key is documented in /opt/deploy-agent/README.md.
+# After editing: systemctl restart deploy-agent
+apps:
+  web:
+    image: ghcr.io/example/web    # repository without tag
+    track: latest                 # tag to follow
+    schedule: "*/5 * * * *"       # poll every 5 minutes
+    port: 8080                    # port the app listens on inside the container
+    health:
+      path: /health
+      startTimeout: 60s
+    # route:                      # Traefik labels, identical on blue and green
+    #   rule: Host(`web.example.com`)
+    #   network: traefik
+# registries:
+#   ghcr.io:
+#     username: example
+#     passwordFile: /etc/deploy-agent/ghcr-token   # mode 0640 root:deploy-agent
+EOF
+}
+
+install_config() {
+  install -d -m 0755 -o root -g root "$CONF_DIR"
+  local tmp
+  tmp="$(mktemp)"
+  example_config >"$tmp"
+  install_file 0644 root:root "$tmp" "$CONF.example"
+  rm -f "$tmp"
+  if [[ ! -e "$CONF" ]]; then
+    say "writing $CONF from the example"
+    install -m 0640 -o root -g "$SERVICE_USER" "$CONF.example" "$CONF"
+  else
+    say "keeping existing $CONF"
+  fi
+}
+
+config_is_example() { cmp -s "$CONF" "$CONF.example"; }
+
+show_failure() {
+  systemctl --no-pager --lines=0 status "$UNIT_NAME" >&2 || true
+  journalctl --no-pager -u "$UNIT_NAME" -n 20 -o cat >&2 || true
+}
+
+install_unit() {
+  install_file 0644 root:root "$SRC_DIR/systemd/$UNIT_NAME" "$UNIT"
+  if ! systemd_running; then
+    warn "systemd is not running here; installed $UNIT but did not enable or start it"
+    return
+  fi
+  systemctl daemon-reload
+  systemctl enable "$UNIT_NAME" >/dev/null 2>&1
+  if config_is_example; then
+    say "$UNIT_NAME is enabled but not started: $CONF is still the example."
+    say "Edit it, then run: systemctl restart deploy-agent"
+    return
+  fi
+  if [[ "$CHANGED" -eq 0 ]] && systemctl is-active --quiet "$UNIT_NAME"; then
+    say "$UNIT_NAME is running and nothing changed"
+    return
+  fi
+  say "restarting $UNIT_NAME"
+  # Type=notify: this returns once the daemon has sent READY=1, or fails if it exits first.
+  systemctl restart "$UNIT_NAME" || {
+    show_failure
+    die "$UNIT_NAME did not start; see the log above (journalctl -u deploy-agent)"
+  }
+  say "$UNIT_NAME is active. Logs: journalctl -u deploy-agent -f    Status: agentctl status"
+}
+
+do_install() {
+  check_platform
+  check_node
+  check_docker
+  build_if_needed
+  ensure_user
+  install_app
+  write_wrapper agentctl cli/agentctl.js
+  write_wrapper deploy-agent daemon/main.js
+  install_config
+  install_unit
+  say "done"
+}
+
+do_uninstall() {
+  if systemd_running; then
+    if systemctl cat "$UNIT_NAME" >/dev/null 2>&1; then
+      say "stopping and disabling $UNIT_NAME"
+      systemctl disable --now "$UNIT_NAME" >/dev/null 2>&1 || warn "systemctl disable --now $UNIT_NAME failed"
+    fi
+  fi
+  rm -f "$UNIT"
+  if systemd_running; then
+    systemctl daemon-reload
+    systemctl reset-failed "$UNIT_NAME" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$PREFIX"
+  local name
+  for name in agentctl deploy-agent; do
+    if [[ -f "$BIN_DIR/$name" ]] && grep -qxF "$WRAPPER_MARK" "$BIN_DIR/$name"; then
+      rm -f "$BIN_DIR/$name"
+    fi
+  done
+  if [[ "$PURGE" -eq 1 ]]; then
+    say "removing $CONF_DIR"
+    rm -rf "$CONF_DIR"
+  else
+    say "kept $CONF_DIR (use --purge to remove it)"
+  fi
+  say "kept $STATE_DIR and the $SERVICE_USER user (deploy history; remove by hand if wanted)"
+  say "uninstalled"
+}
+
+UNINSTALL=0
+PURGE=0
+NO_BUILD=0
+ARCH=unknown
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --uninstall) UNINSTALL=1 ;;
+    --purge) PURGE=1 ;;
+    --no-build) NO_BUILD=1 ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      usage >&2
+      die "unknown argument: $1"
+      ;;
+  esac
+  shift
+done
+[[ "$PURGE" -eq 0 || "$UNINSTALL" -eq 1 ]] || die "--purge only goes with --uninstall"
+[[ $EUID -eq 0 ]] || die "run as root (sudo ./install.sh)"
+
+if [[ "$UNINSTALL" -eq 1 ]]; then
+  do_uninstall
+else
+  do_install
+fi
