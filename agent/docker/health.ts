@@ -84,12 +84,9 @@ async function findProbe(docker: Docker, imageId: string, app: string): Promise<
     HostConfig: { NetworkMode: "none" },
   });
   try {
-    for (const p of PROBES) {
-      for (const bin of p.paths) {
-        if (await pathExists(docker, probe.id, bin)) return { bin, argv: p.argv };
-      }
-    }
-    return undefined;
+    const candidates = PROBES.flatMap((p) => p.paths.map((bin) => ({ bin, argv: p.argv })));
+    const found = await Promise.all(candidates.map((c) => pathExists(docker, probe.id, c.bin)));
+    return candidates.find((_, i) => found[i]);
   } finally {
     await removeContainer(docker, probe.id);
   }
@@ -132,27 +129,49 @@ export async function waitHealthy(docker: Docker, id: string, opts: WaitHealthyO
   const started = Date.now();
   let streak = 0;
   let lastProbe = "not probed yet";
-  for (;;) {
-    if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `${opts.label}: deploy aborted while waiting for health`);
-    const health = await checkRunning(docker, id, opts.label);
-    if (opts.probeUrl) {
-      const r = await probeHttp(opts.probeUrl);
-      lastProbe = r.detail;
-      streak = r.ok ? streak + 1 : 0;
-    } else {
-      streak = opts.successes;
+  // Docker's health_status and die events wake the wait at once; polling stays as the fallback.
+  let wake = new AbortController();
+  const events = await watchEvents(docker, id, () => wake.abort());
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `${opts.label}: deploy aborted while waiting for health`);
+      const health = await checkRunning(docker, id, opts.label);
+      if (opts.probeUrl) {
+        const r = await probeHttp(opts.probeUrl);
+        lastProbe = r.detail;
+        streak = r.ok ? streak + 1 : 0;
+      } else {
+        streak = opts.successes;
+      }
+      if ((health === "healthy" || health === "none") && streak >= opts.successes) return;
+      if (Date.now() - started >= opts.deadlineMs) {
+        const logs = await tailLogs(docker, id, 20);
+        throw new AgentError(
+          "GREEN_UNHEALTHY",
+          `${opts.label} not healthy after ${Math.round(opts.deadlineMs / 1000)}s (Docker health: ${health}; agent probe ${opts.probeUrl ?? ""}: ${lastProbe})` +
+            (logs ? `; last log lines:\n${logs}` : ""),
+          { hint: "check the app's health path and port, or raise health.startTimeout" },
+        );
+      }
+      await sleep(opts.pollMs ?? 250, opts.signal ? AbortSignal.any([opts.signal, wake.signal]) : wake.signal);
+      if (wake.signal.aborted) wake = new AbortController();
     }
-    if ((health === "healthy" || health === "none") && streak >= opts.successes) return;
-    if (Date.now() - started >= opts.deadlineMs) {
-      const logs = await tailLogs(docker, id, 20);
-      throw new AgentError(
-        "GREEN_UNHEALTHY",
-        `${opts.label} not healthy after ${Math.round(opts.deadlineMs / 1000)}s (Docker health: ${health}; agent probe ${opts.probeUrl ?? ""}: ${lastProbe})` +
-          (logs ? `; last log lines:\n${logs}` : ""),
-        { hint: "check the app's health path and port, or raise health.startTimeout" },
-      );
-    }
-    await sleep(opts.pollMs ?? 250, opts.signal);
+  } finally {
+    events.close();
+  }
+}
+
+/** Calls `onEvent` on each health_status or die event of the container; never throws. */
+async function watchEvents(docker: Docker, id: string, onEvent: () => void): Promise<{ close(): void }> {
+  try {
+    const stream = (await docker.getEvents({ filters: { container: [id], event: ["health_status", "die"] } })) as NodeJS.ReadableStream & {
+      destroy?: () => void;
+    };
+    stream.on("data", onEvent);
+    stream.on("error", () => {});
+    return { close: () => stream.destroy?.() };
+  } catch {
+    return { close: () => {} };
   }
 }
 

@@ -36,12 +36,28 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** Docker's own view of green's time to healthy: its first passing check's end, minus its start. */
-async function greenTimeToHealthy(docker: Dockerode, name: string): Promise<number> {
+/**
+ * Docker's own view of green's time to healthy: its `health_status: healthy` event minus its start
+ * (the health log keeps only the last five results, so it cannot tell when the first one passed).
+ */
+async function greenTimes(docker: Dockerode, name: string, sinceMs: number, startStepAt: number): Promise<{ engineStart: number; healthy: number }> {
   const info = await docker.getContainer(name).inspect();
-  const first = info.State.Health?.Log?.find((l) => l.ExitCode === 0);
-  if (!first) throw new Error(`${name} has no passing health check in its log`);
-  return ms(first.End) - ms(info.State.StartedAt);
+  const stream = (await docker.getEvents({
+    since: Math.floor(sinceMs / 1000) - 1,
+    until: Math.ceil(Date.now() / 1000),
+    filters: { container: [info.Id], event: ["health_status"] },
+  })) as NodeJS.ReadableStream;
+  let text = "";
+  for await (const chunk of stream) text += chunk.toString();
+  const healthy = text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as { Action: string; timeNano: number })
+    .find((e) => e.Action === "health_status: healthy");
+  if (!healthy) throw new Error(`no health_status: healthy event for ${name}`);
+  const startedAt = ms(info.State.StartedAt);
+  // The Engine sets up green's network and process before StartedAt: its time, not the agent's.
+  return { engineStart: startedAt - startStepAt, healthy: healthy.timeNano / 1e6 - startedAt };
 }
 
 async function main(): Promise<void> {
@@ -73,32 +89,42 @@ apps:
     await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v1" });
     return startAgent(dir);
   })();
-  const rows: { serving: number; overhead: number; pull: number; healthy: number; settle: number; total: number; failed: number; ok: number }[] = [];
+  const steps: Record<string, number[]> = {};
+  const rows: { serving: number; overhead: number; engineStart: number; pull: number; healthy: number; settle: number; total: number; failed: number; ok: number }[] = [];
   try {
     await waitFor("v1 to serve", async () => (await get(traefik.url, host).catch(() => undefined))?.body === "v1", 60_000);
+    const idle = () =>
+      waitFor("no deploy running", () => {
+        const st = readState(agent) as { apps: Record<string, { history: Rec[] }> };
+        return st.apps[app]?.history[0]?.outcome !== "running";
+      });
     for (let i = 2; i <= ROUNDS + 1; i++) {
+      await idle();
       const version = `v${i}`;
       await publishVersion({ repo, tag: "latest", behaviour: "good", version });
       const loop = requestLoop(traefik.url, host, 5);
       await sleep(300);
       const r = await agentctl(agent, ["check", app], { json: true });
-      if (r.code !== 0) throw new Error(`agentctl check failed: ${r.stderr}`);
+      const result = (r.json as { result: string }[] | undefined)?.[0]?.result;
+      if (r.code !== 0 || result !== "deployed") throw new Error(`agentctl check did not deploy ${version} (${result}): ${r.stderr}`);
       await sleep(300);
       const seen = await loop.stop();
       const state = readState(agent) as { apps: Record<string, { history: Rec[]; live: { slot: string } }> };
       const rec = state.apps[app]!.history[0]!;
       if (rec.outcome !== "succeeded") throw new Error(`deploy ${rec.id} ${rec.outcome}`);
+      for (const st of rec.steps) (steps[st.name] ??= []).push(stepMs(rec, st.name));
       const firstServed = seen.bodies.find((b) => b.body === version)?.at;
       if (firstServed === undefined) throw new Error(`${version} never answered`);
       const green = `${app}-${state.apps[app]!.live.slot}`;
-      const healthy = await greenTimeToHealthy(docker, green);
+      const { engineStart, healthy } = await greenTimes(docker, green, ms(rec.startedAt), ms(rec.steps.find((x) => x.name === "start")!.startedAt));
       const confirmEnd = ms(rec.steps.find((s) => s.name === "confirm")!.endedAt!);
       const pull = stepMs(rec, "pull");
       const settle = stepMs(rec, "confirm");
       rows.push({
         serving: firstServed - ms(rec.startedAt),
         // Everything up to the confirmed switch that is neither the pull, nor green's own start-up, nor the settle wait.
-        overhead: confirmEnd - ms(rec.startedAt) - pull - healthy - settle,
+        overhead: confirmEnd - ms(rec.startedAt) - pull - engineStart - healthy - settle,
+        engineStart,
         pull,
         healthy,
         settle,
@@ -111,12 +137,13 @@ apps:
     const idleRss = rssMb(agent.child.pid!);
     const fmt = (x: number) => `${(x / 1000).toFixed(3)}s`;
     console.log(`deploy-agent bench: ${ROUNDS} deploys vN → vN+1 of the busybox test image (local engine and registry)`);
-    console.log("deploy  to-serving  overhead  pull     green-healthy  settle   whole-deploy  requests  failed");
+    console.log("deploy  to-serving  overhead  pull     engine-start  green-healthy  settle   whole-deploy  requests  failed");
     rows.forEach((r, i) =>
       console.log(
-        `${String(i + 1).padEnd(8)}${fmt(r.serving).padEnd(12)}${fmt(r.overhead).padEnd(10)}${fmt(r.pull).padEnd(9)}${fmt(r.healthy).padEnd(15)}${fmt(r.settle).padEnd(9)}${fmt(r.total).padEnd(14)}${String(r.ok).padEnd(10)}${r.failed}`,
+        `${String(i + 1).padEnd(8)}${fmt(r.serving).padEnd(12)}${fmt(r.overhead).padEnd(10)}${fmt(r.pull).padEnd(9)}${fmt(r.engineStart).padEnd(14)}${fmt(r.healthy).padEnd(15)}${fmt(r.settle).padEnd(9)}${fmt(r.total).padEnd(14)}${String(r.ok).padEnd(10)}${r.failed}`,
       ),
     );
+    console.log(`median per step: ${Object.entries(steps).map(([k, v]) => `${k} ${fmt(median(v))}`).join(", ")}`);
     console.log(
       `median: to-serving ${fmt(median(rows.map((r) => r.serving)))}, overhead ${fmt(median(rows.map((r) => r.overhead)))} (target ≤ 0.300s), ` +
         `failed requests ${rows.reduce((a, r) => a + r.failed, 0)} (target 0), idle RSS ${idleRss.toFixed(1)} MB (target ≤ 60 MB)`,

@@ -3,10 +3,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import http from "node:http";
 
-export const ROOT = resolve(import.meta.dirname, "../..");
+/** The checkout's root: the nearest folder above this file with a package.json (this file also runs compiled, from dist/). */
+export const ROOT = ((): string => {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 export const DAEMON = join(ROOT, "dist/agent/daemon/main.js");
 export const AGENTCTL = join(ROOT, "dist/agent/cli/agentctl.js");
 
