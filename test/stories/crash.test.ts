@@ -109,4 +109,34 @@ describe("the daemon killed in the middle of a deploy", () => {
       await sleep(100);
     });
   }
+
+  it("stops at a safe point on SIGTERM: green is removed, blue keeps serving, and the digest is not marked failed", async () => {
+    const app = `term-${run}`;
+    const dir = makeAgentDir();
+    dirs.push(dir);
+    writeConfig(dir, config(dir, app));
+    await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
+    let agent = await startAgent(dir);
+    agents.push(agent);
+    await waitFor("v1 to serve", async () => (await serving(app)) === "v1", 60_000);
+    await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "slow", version: "v2", delaySec: 20 });
+    const interrupted = await inStep(agent, app, "start");
+
+    agent.child.kill("SIGTERM");
+    expect(await agent.exited).toBe(0);
+    expect(await runningNames(app)).toEqual([`${app}-blue`]);
+    expect(await serving(app)).toBe("v1");
+    const state = State.parse(readState(agent));
+    const record = state.apps[app]!.history.find((r) => r.id === interrupted);
+    expect(record).toMatchObject({ outcome: "aborted", error: { code: "DEPLOY_ABORTED" } });
+    expect(state.apps[app]!.skip).toEqual([]);
+    expect(agent.lines.some((l) => l.includes('"deploy-agent stopped"'))).toBe(true);
+
+    // Started again, it reconciles nothing away and stays on v1 until the next poll retries v2.
+    agent = await startAgent(dir);
+    agents.push(agent);
+    expect((await runningNames(app)).length).toBeGreaterThanOrEqual(1);
+    expect(await serving(app)).toBe("v1");
+    await agent.stop();
+  });
 });

@@ -1,6 +1,7 @@
 // agentctl as the operator runs it: the compiled CLI in a child process, talking to the real control
 // server on a temp Unix socket, behind which a small in-test AgentApi scripts the daemon's answers.
 import { spawn, spawnSync } from "node:child_process";
+import { recordCalls } from "../support/recording-api.js";
 import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,15 +144,7 @@ function fakeApi(calls: { verb: string; req: unknown }[], overrides: Partial<Age
     },
     ...overrides,
   };
-  return Object.fromEntries(
-    Object.entries(api).map(([verb, fn]) => [
-      verb,
-      (req: unknown, ...rest: unknown[]) => {
-        calls.push({ verb, req });
-        return (fn as (...a: unknown[]) => unknown)(req, ...rest);
-      },
-    ]),
-  ) as unknown as AgentApi;
+  return recordCalls(api, calls);
 }
 
 let dir: string;

@@ -1,6 +1,7 @@
 // The control server on a real Unix socket, driven over real HTTP, with a small in-test AgentApi
 // (a fake of our own interface, not of Docker) whose answers each test scripts.
 import { spawn } from "node:child_process";
+import { recordCalls } from "../support/recording-api.js";
 import { existsSync, lstatSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
@@ -53,15 +54,7 @@ function fakeApi(overrides: Partial<AgentApi> = {}): AgentApi & { calls: { verb:
     },
     ...overrides,
   };
-  const recorded = Object.fromEntries(
-    Object.entries(api).map(([verb, fn]) => [
-      verb,
-      (req: unknown, ...rest: unknown[]) => {
-        calls.push({ verb, req });
-        return (fn as (...a: unknown[]) => unknown)(req, ...rest);
-      },
-    ]),
-  ) as unknown as AgentApi;
+  const recorded = recordCalls(api, calls);
   return Object.assign(recorded, { calls });
 }
 
