@@ -146,5 +146,12 @@ function unknownVerb(verb: string): AgentError {
   return badArgument(`unknown verb "${verb}"; expected one of ${COMMANDS.map((c) => c.verb).join(", ")}, help`, "see agentctl --help");
 }
 
+// `agentctl status | head` closes the pipe early: that ends the output, it is not a crash.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
 // Exit through process.exitCode so pending writes to a pipe finish first (protocols.md D1).
 process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

@@ -1,6 +1,8 @@
 // The Docker Engine boundary: dockerode is imported only under agent/docker/.
 // Negotiates the API version (protocols C0) and reports the host platform.
-import Docker from "dockerode";
+import Module, { createRequire } from "node:module";
+import { dirname } from "node:path";
+import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
 
 /** The newest Engine API version this agent was written against; the daemon's own maximum is used when lower. */
@@ -41,11 +43,43 @@ export function platformOf(os: string, arch: string, variant?: string): Platform
   }
 }
 
+const requireHere = createRequire(import.meta.url);
+let DockerClass: typeof Docker | undefined;
+
+/**
+ * Loads dockerode once, first putting light stand-ins in the require cache for two dependencies it
+ * loads eagerly but the agent never uses. ssh2 (the `ssh://` transport) instantiates an emscripten
+ * poly1305 module that reserves 16 MB at load; @grpc/grpc-js and @grpc/proto-loader serve BuildKit
+ * sessions for image builds. Both are only touched inside functions the agent never calls, and
+ * together they are a third of the daemon's idle memory on a Pi (measured with `npm run bench`).
+ */
+function loadDockerode(): typeof Docker {
+  if (DockerClass) return DockerClass;
+  const unused = (what: string) => () => {
+    throw new AgentError("ENGINE_UNAVAILABLE", `${what} is not supported by deploy-agent: set docker.socket to the Engine's Unix socket`);
+  };
+  const stub = (name: string, from: string, exports: object) => {
+    const path = requireHere.resolve(name, { paths: [dirname(requireHere.resolve(from))] });
+    if (requireHere.cache[path]) return;
+    const m = new Module(path);
+    m.filename = path;
+    m.loaded = true;
+    m.exports = exports;
+    requireHere.cache[path] = m;
+  };
+  stub("ssh2", "docker-modem", { Client: unused("Docker over SSH") });
+  stub("@grpc/grpc-js", "dockerode", {});
+  stub("@grpc/proto-loader", "dockerode", { loadSync: unused("BuildKit sessions") });
+  DockerClass = requireHere("dockerode") as typeof Docker;
+  return DockerClass;
+}
+
 /**
  * Connects to the Engine on a Unix socket and pins the API version to min(daemon's, ours), never a
  * hard-coded one: Docker 29.0–29.2 refuses anything below 1.44 (protocols C0).
  */
 export async function connectEngine(socketPath: string, timeoutMs = 10_000): Promise<Engine> {
+  const Docker = loadDockerode();
   const probe = new Docker({ socketPath, timeout: timeoutMs });
   let version: Docker.DockerVersion;
   try {

@@ -31,9 +31,11 @@ const stepMs = (r: Rec, name: string) => {
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
+/** VmRSS (all resident pages, including the node executable's shared file pages) and RssAnon (the process's own memory). */
+function rssMb(pid: number): { rss: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024 };
 }
 
 /**
@@ -146,7 +148,7 @@ apps:
     console.log(`median per step: ${Object.entries(steps).map(([k, v]) => `${k} ${fmt(median(v))}`).join(", ")}`);
     console.log(
       `median: to-serving ${fmt(median(rows.map((r) => r.serving)))}, overhead ${fmt(median(rows.map((r) => r.overhead)))} (target ≤ 0.300s), ` +
-        `failed requests ${rows.reduce((a, r) => a + r.failed, 0)} (target 0), idle RSS ${idleRss.toFixed(1)} MB (target ≤ 60 MB)`,
+        `failed requests ${rows.reduce((a, r) => a + r.failed, 0)} (target 0), idle RSS ${idleRss.rss.toFixed(1)} MB (target ≤ 60 MB), of which private ${idleRss.anon.toFixed(1)} MB and the rest the node executable's shared pages`,
     );
   } finally {
     await agent.stop();
