@@ -1,5 +1,6 @@
 // Bad input gets a clear error naming the field or argument, a non-zero exit, and loses nothing.
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { AGENTCTL, DAEMON, makeAgentDir, removeDir, writeConfig } from "../support/agent.js";
 
@@ -44,6 +45,27 @@ describe("bad config", () => {
     const r = daemon(["--confg", "x"]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown argument "--confg"');
+  });
+});
+
+describe("a corrupt state file", () => {
+  it("stops the daemon naming the file and its last good copy, and touches neither", () => {
+    const stateDir = makeAgentDir("da-corrupt-");
+    const state = `${stateDir}/state.json`;
+    writeFileSync(state, '{"schemaVersion": 1, "nextDeployId": 3, "apps": {"web": 5}}');
+    const good = JSON.stringify({ schemaVersion: 1, nextDeployId: 2, apps: {} });
+    writeFileSync(`${state}.prev`, good);
+    const path = writeConfig(
+      stateDir,
+      `state: ${state}\nsocket: ${stateDir}/agent.sock\napps:\n  web:\n    image: 127.0.0.1:5000/x/web\n    port: 8000\n    health: { path: /health }\n`,
+    );
+    const r = daemon(["--config", path]);
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain(state);
+    expect(r.stderr).toContain(`${state}.prev`);
+    expect(readFileSync(state, "utf8")).toBe('{"schemaVersion": 1, "nextDeployId": 3, "apps": {"web": 5}}');
+    expect(readFileSync(`${state}.prev`, "utf8")).toBe(good);
+    removeDir(stateDir);
   });
 });
 

@@ -122,6 +122,11 @@ describe("the daemon killed in the middle of a deploy", () => {
     await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "slow", version: "v2", delaySec: 20 });
     const interrupted = await inStep(agent, app, "start");
 
+    // A second deploy of the same app is refused at once, naming the one that runs and its step.
+    const second = await agentctl(agent, ["deploy", app]);
+    expect(second.code).toBe(3);
+    expect(second.stderr).toContain(`deploy of ${app} already running (id ${interrupted}, latest, step start)`);
+
     agent.child.kill("SIGTERM");
     expect(await agent.exited).toBe(0);
     expect(await runningNames(app)).toEqual([`${app}-blue`]);
