@@ -7,6 +7,7 @@ import { AGENT_LABELS } from "../labels.js";
 import type { DeployRecord, ErrorRecord } from "../state/schema.js";
 import { addSkip, findRelease, isSkipped, previousRelease } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
+import { limitConcurrency, type Limiter } from "./limit.js";
 
 /** The registry as the service uses it: a tracked tag or semver range to the digest it names now. */
 export interface TrackingRegistry {
@@ -37,10 +38,13 @@ export class AgentService implements AgentApi {
   readonly #deps: DeployDeps & { registry: DeployDeps["registry"] & TrackingRegistry };
   readonly #opts: ServiceOptions;
   readonly #polls = new Map<string, PollState>();
+  /** Registry checks of polls run at most `poll.concurrency` at once; a deploy that follows holds no slot. */
+  readonly #pollSlots: Limiter;
 
   constructor(deps: DeployDeps & { registry: DeployDeps["registry"] & TrackingRegistry }, opts: ServiceOptions) {
     this.#deps = deps;
     this.#opts = opts;
+    this.#pollSlots = limitConcurrency(deps.config.poll.concurrency);
   }
 
   /** The app named, or the only app; a clear error otherwise. */
@@ -149,7 +153,7 @@ export class AgentService implements AgentApi {
 
     let resolved: { tag: string; digest: string; indexDigest?: string };
     try {
-      resolved = await this.#deps.registry.resolve(cfg.image, cfg.track);
+      resolved = await this.#pollSlots(() => this.#deps.registry.resolve(cfg.image, cfg.track));
     } catch (err) {
       const e = toAgentError(err).toJSON();
       // Logged once per episode: the same failure on every poll is one problem, not many.

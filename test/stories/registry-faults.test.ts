@@ -1,0 +1,227 @@
+// Two apps on one daemon; app A reaches the registry through a loopback proxy that the test turns
+// faulty (500, 429 with Retry-After: 30, no answer at all), app B reaches it directly. A failing
+// registry holds A on its release without touching B, is logged once per episode, and A catches
+// up on the polls after the registry answers again (STYLE.md §7.3 REGISTRY_UNAVAILABLE).
+import http from "node:http";
+import Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentctl, get, makeAgentDir, removeDir, startAgent, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { cleanupTestRun } from "../support/cleanup.js";
+import { TEST_REGISTRY, TEST_RUN_LABEL, publishVersion, removeLocalImages, testRunId, type PublishedImage } from "../support/images.js";
+import { startScriptedServer, type LoopbackServer } from "../support/loopback.js";
+import { startTraefikModel } from "../support/traefik-model.js";
+
+const run = testRunId();
+const appA = `regfault-a-${run}`;
+const appB = `regfault-b-${run}`;
+const repo = (app: string): string => `stories/${app}`;
+const docker = new Dockerode();
+
+type Mode = "pass" | "500" | "429" | "hang";
+
+let agent: AgentProcess;
+let traefik: Awaited<ReturnType<typeof startTraefikModel>>;
+let proxy: LoopbackServer;
+let mode: Mode = "pass";
+let dir: string;
+/** What A's tracked tag names in the registry now; A deploys it once the registry answers again. */
+let pendingA: PublishedImage | undefined;
+
+/**
+ * A's registry: forwards to the test registry, or fails as `mode` says. A hanging request is held
+ * open until the proxy stops, so only the agent's own deadline (15 s, client.ts) ends it.
+ */
+function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const errorBody = (code: string, message: string): string => JSON.stringify({ errors: [{ code, message }] });
+  switch (mode) {
+    case "500":
+      res.writeHead(500, { "content-type": "application/json" }).end(errorBody("UNKNOWN", "injected by the test proxy"));
+      return;
+    case "429":
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "30" }).end(errorBody("TOOMANYREQUESTS", "injected by the test proxy"));
+      return;
+    case "hang":
+      return;
+    case "pass": {
+      const [host, port] = TEST_REGISTRY.split(":");
+      const upstream = http.request({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on("error", (err) => (res.headersSent ? res.destroy(err) : res.writeHead(502).end(String(err))));
+      // startScriptedServer has drained the request already; registry reads (GET/HEAD) carry no body.
+      upstream.end();
+    }
+  }
+}
+
+function appConfig(app: string, image: string): string {
+  return `
+  ${app}:
+    image: ${image}
+    track: latest
+    schedule: "*/2 * * * * *"
+    port: 8000
+    health: { path: /health, startTimeout: 30s }
+    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${run}" }
+    drain: 1s
+    settle: 1s
+    stopTimeout: 5s
+    labels: { ${TEST_RUN_LABEL}: "${run}" }`;
+}
+
+async function serving(app: string): Promise<string | undefined> {
+  const a = await get(traefik.url, `${app}.test`).catch(() => undefined);
+  return a?.status === 200 ? a.body : undefined;
+}
+
+interface ErrorRecord {
+  code: string;
+  message: string;
+}
+interface AppStatus {
+  running?: unknown;
+  lastPoll?: { at: string; digest?: string; error?: ErrorRecord };
+  containers: { name: string; state: string }[];
+}
+
+async function status(app: string): Promise<AppStatus> {
+  const r = await agentctl(agent, ["status", app], { json: true });
+  expect(r.code, r.stderr).toBe(0);
+  return (r.json as { apps: AppStatus[] }).apps[0]!;
+}
+
+async function history(app: string): Promise<{ id: string; trigger: string; outcome: string; digest?: string }[]> {
+  const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
+  expect(r.code, r.stderr).toBe(0);
+  return r.json as never[];
+}
+
+/** The daemon's log lines (pino JSON) with message `msg` about `app`, from line `from` on. */
+function logged(msg: string, app: string, from: number): Record<string, unknown>[] {
+  return agent.lines
+    .slice(from)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((l): l is Record<string, unknown> => l?.msg === msg && l.app === app);
+}
+
+/** Waits until `n` distinct polls of `app` finished after `sinceMs`, each with an error; returns their errors. */
+async function failedPolls(app: string, sinceMs: number, n: number, timeoutMs: number): Promise<ErrorRecord[]> {
+  const seen = new Map<string, ErrorRecord>();
+  await waitFor(
+    `${n} failed polls of ${app}`,
+    async () => {
+      const p = (await status(app)).lastPoll;
+      if (p?.error !== undefined && Date.parse(p.at) > sinceMs) seen.set(p.at, p.error);
+      return seen.size >= n;
+    },
+    timeoutMs,
+    300,
+  );
+  return [...seen.values()];
+}
+
+beforeAll(async () => {
+  proxy = await startScriptedServer(handle);
+  dir = makeAgentDir();
+  writeConfig(
+    dir,
+    `state: ${dir}/state.json
+socket: ${dir}/agent.sock
+apps:${appConfig(appA, `${proxy.host}/${repo(appA)}`)}${appConfig(appB, `${TEST_REGISTRY}/${repo(appB)}`)}
+`,
+  );
+  traefik = await startTraefikModel({ docker });
+  for (const app of [appA, appB]) {
+    await publishVersion({ repo: repo(app), tag: "latest", behaviour: "good", version: "v1" });
+    await removeLocalImages(repo(app));
+  }
+  agent = await startAgent(dir);
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await proxy?.stop();
+  await traefik?.close();
+  await cleanupTestRun();
+  if (dir) removeDir(dir);
+});
+
+const faults: { mode: Exclude<Mode, "pass">; desc: string; message: RegExp; polls: number; timeoutMs: number }[] = [
+  { mode: "500", desc: "answers 500", message: /answered 500 \(server error\)/, polls: 4, timeoutMs: 90_000 },
+  // Each poll waits out the agent's 15 s request deadline, so three polls take about 45 s.
+  { mode: "hang", desc: "never answers", message: /no answer within \d+ms/, polls: 3, timeoutMs: 150_000 },
+  { mode: "429", desc: "answers 429 with Retry-After: 30", message: /Retry-After/, polls: 4, timeoutMs: 90_000 },
+];
+
+describe("a registry that fails for one of two apps", () => {
+  it("deploys both apps at start, A through the proxy", async () => {
+    await waitFor("A and B to serve v1", async () => (await serving(appA)) === "v1" && (await serving(appB)) === "v1", 90_000);
+    for (const app of [appA, appB]) {
+      const h = await history(app);
+      expect(h).toHaveLength(1);
+      expect(h[0]).toMatchObject({ trigger: "poll", outcome: "succeeded" });
+    }
+    // The Engine pulled A by digest through the proxy.
+    expect(proxy.requests.some((r) => r.method === "GET" && r.url.startsWith(`/v2/${repo(appA)}/manifests/sha256:`))).toBe(true);
+  });
+
+  for (const f of faults) {
+    it(
+      `deploys B's push while A's registry ${f.desc}, keeps A serving v1, and logs A's failure once`,
+      async () => {
+        const historyA = await history(appA);
+        const from = agent.lines.length;
+        const switchedAt = Date.now();
+        mode = f.mode;
+        const version = `v2-${f.mode}`;
+        const pushedB = await publishVersion({ repo: repo(appB), tag: "latest", behaviour: "good", version });
+        pendingA = await publishVersion({ repo: repo(appA), tag: "latest", behaviour: "good", version });
+
+        await waitFor(`B to serve ${version}`, async () => (await serving(appB)) === version, 90_000);
+        expect((await history(appB))[0]).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: pushedB.digest });
+
+        const errors = await failedPolls(appA, switchedAt, f.polls, f.timeoutMs);
+        for (const e of errors) expect(e.code).toBe("REGISTRY_UNAVAILABLE");
+        const last = (await status(appA)).lastPoll!;
+        expect(last.error).toMatchObject({ code: "REGISTRY_UNAVAILABLE", message: expect.stringMatching(f.message) });
+
+        // A did not deploy: no new history record, and v1 still answers through Traefik's rules.
+        expect(await history(appA)).toEqual(historyA);
+        expect(await serving(appA)).toBe("v1");
+        const runningA = (await status(appA)).containers.filter((c) => c.state === "running");
+        expect(runningA).toHaveLength(1);
+
+        // One episode, one line, however many polls failed in it.
+        const lines = logged("poll failed", appA, from);
+        expect(lines.map((l) => l.err), JSON.stringify(lines, null, 1)).toHaveLength(1);
+        expect(lines[0]).toMatchObject({ code: "REGISTRY_UNAVAILABLE", err: expect.stringMatching(f.message) });
+        expect(logged("poll failed", appB, from)).toEqual([]);
+      },
+      f.timeoutMs + 90_000,
+    );
+  }
+
+  it("deploys A's latest push on the next polls once its registry answers again", async () => {
+    const from = agent.lines.length;
+    mode = "pass";
+    const version = `v2-${faults.at(-1)!.mode}`;
+    // After the 429 the agent sends A's registry nothing until Retry-After (30 s) has passed.
+    await waitFor(`A to serve ${version}`, async () => (await serving(appA)) === version, 120_000);
+    const h = await history(appA);
+    expect(h).toHaveLength(2);
+    expect(h[0]).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: pendingA!.digest });
+    const last = (await status(appA)).lastPoll!;
+    expect(last.error).toBeUndefined();
+    expect(last.digest).toBe(pendingA!.digest);
+    expect(logged("poll works again", appA, from)).toHaveLength(1);
+    expect(logged("poll failed", appA, from)).toEqual([]);
+    expect(await serving(appB)).toBe(version);
+  }, 180_000);
+});
