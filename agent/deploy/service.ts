@@ -135,9 +135,8 @@ export class AgentService implements AgentApi {
 
   async check(req: { app?: string }, onEvent: (e: DeployEvent) => void = () => {}): Promise<CheckResult[]> {
     const names = req.app !== undefined ? [this.pickApp(req.app)] : Object.keys(this.#deps.config.apps);
-    const results: CheckResult[] = [];
-    for (const name of names) results.push(await this.poll(name, onEvent));
-    return results;
+    // All apps at once: the poll slots bound the registry checks, and each app's deploy is its own.
+    return Promise.all(names.map((name) => this.poll(name, onEvent)));
   }
 
   /** One poll of one app: what a scheduled tick does. Never throws; the result says what happened. */
