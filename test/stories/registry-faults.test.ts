@@ -146,6 +146,7 @@ apps:${appConfig(appA, `${proxy.host}/${repo(appA)}`)}${appConfig(appB, `${TEST_
 });
 
 afterAll(async () => {
+  (await import("node:fs")).writeFileSync("/tmp/regfault-daemon.log", agent?.lines.join("\n") ?? ""); // DEBUG
   await agent?.stop();
   await proxy?.stop();
   await traefik?.close();
