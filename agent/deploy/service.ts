@@ -155,8 +155,10 @@ export class AgentService implements AgentApi {
       resolved = await this.#pollSlots(() => this.#deps.registry.resolve(cfg.image, cfg.track));
     } catch (err) {
       const e = toAgentError(err).toJSON();
-      // Logged once per episode: the same failure on every poll is one problem, not many.
-      if (state.error?.code !== e.code || state.error.message !== e.message) log.warn({ code: e.code, err: e.message }, "poll failed");
+      // Logged once per episode (a run of failed polls), and again only if the kind of error changes:
+      // the same outage on every poll is one problem, not many. `status` always shows the latest error.
+      if (state.error?.code !== e.code) log.warn({ code: e.code, err: e.message }, "poll failed");
+      else log.debug({ code: e.code, err: e.message }, "poll failed again");
       Object.assign(state, { at: new Date().toISOString(), error: e });
       return { app: name, result: "failed", detail: e.message };
     }

@@ -41,8 +41,21 @@ export async function removeContainer(docker: Docker, id: string): Promise<void>
   }
 }
 
+/**
+ * Network creation, one at a time per Engine client: two apps' first deploys onto a network that
+ * does not exist yet would both create it, and Docker 20.10 then holds two networks of that name
+ * ("network … is ambiguous"), CheckDuplicate notwithstanding.
+ */
+const networkQueues = new WeakMap<Docker, Promise<unknown>>();
+
 /** Creates a user-defined bridge network if none of that name exists (so Traefik and the app can share it). */
-export async function ensureNetwork(docker: Docker, name: string): Promise<void> {
+export function ensureNetwork(docker: Docker, name: string): Promise<void> {
+  const next = (networkQueues.get(docker) ?? Promise.resolve()).catch(() => undefined).then(() => createNetworkIfMissing(docker, name));
+  networkQueues.set(docker, next);
+  return next;
+}
+
+async function createNetworkIfMissing(docker: Docker, name: string): Promise<void> {
   const nets = await docker.listNetworks({ filters: { name: [name] } });
   if (nets.some((n) => n.Name === name)) return;
   try {

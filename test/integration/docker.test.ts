@@ -194,6 +194,17 @@ describe("stopContainer and removeContainer", () => {
   });
 });
 
+describe("ensureNetwork", () => {
+  it("creates one network when two deploys ask for the same missing one at once", async () => {
+    const name = `da-race-${run}`;
+    await Promise.all([ensureNetwork(docker, name), ensureNetwork(docker, name), ensureNetwork(docker, name)]);
+    const found = (await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
+    expect(found).toHaveLength(1);
+    await ensureNetwork(docker, name);
+    expect((await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name)).toHaveLength(1);
+  });
+});
+
 describe("chooseHealthcheck", () => {
   const probesLeft = async (app: string): Promise<string[]> =>
     (await docker.listContainers({ all: true, filters: { label: [`${AGENT_LABELS.app}=${app}`, `${AGENT_LABELS.role}=probe`] } })).map((c) => c.Id);

@@ -55,6 +55,8 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
 }
 
+// One network per app: two apps deploying at once onto one not-yet-existing network race in
+// ensureNetwork (docker/containers.ts) and leave two networks of that name behind.
 function appConfig(app: string, image: string): string {
   return `
   ${app}:
@@ -63,11 +65,19 @@ function appConfig(app: string, image: string): string {
     schedule: "*/2 * * * * *"
     port: 8000
     health: { path: /health, startTimeout: 30s }
-    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${run}" }
+    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${app}" }
     drain: 1s
     settle: 1s
     stopTimeout: 5s
     labels: { ${TEST_RUN_LABEL}: "${run}" }`;
+}
+
+/** Waits until `app`'s newest deploy record is finished and returns it. */
+async function settled(app: string): Promise<{ id: string; trigger: string; outcome: string; digest?: string }> {
+  return waitFor(`the deploy of ${app} to finish`, async () => {
+    const h = (await history(app))[0];
+    return h !== undefined && h.outcome !== "running" ? h : undefined;
+  }, 60_000);
 }
 
 async function serving(app: string): Promise<string | undefined> {
@@ -146,7 +156,6 @@ apps:${appConfig(appA, `${proxy.host}/${repo(appA)}`)}${appConfig(appB, `${TEST_
 });
 
 afterAll(async () => {
-  (await import("node:fs")).writeFileSync("/tmp/regfault-daemon.log", agent?.lines.join("\n") ?? ""); // DEBUG
   await agent?.stop();
   await proxy?.stop();
   await traefik?.close();
@@ -165,17 +174,19 @@ describe("a registry that fails for one of two apps", () => {
   it("deploys both apps at start, A through the proxy", async () => {
     await waitFor("A and B to serve v1", async () => (await serving(appA)) === "v1" && (await serving(appB)) === "v1", 90_000);
     for (const app of [appA, appB]) {
+      await settled(app);
       const h = await history(app);
       expect(h).toHaveLength(1);
       expect(h[0]).toMatchObject({ trigger: "poll", outcome: "succeeded" });
     }
-    // The Engine pulled A by digest through the proxy.
-    expect(proxy.requests.some((r) => r.method === "GET" && r.url.startsWith(`/v2/${repo(appA)}/manifests/sha256:`))).toBe(true);
+    // The Engine's pull of A asked the proxy for the manifest by digest (a HEAD when the layers are local).
+    const seen = proxy.requests.map((r) => `${r.method} ${r.url}`);
+    expect(seen.some((r) => r.includes(` /v2/${repo(appA)}/manifests/sha256:`)), seen.join("\n")).toBe(true);
   });
 
-  for (const f of faults) {
+  for (const [i, f] of faults.entries()) {
     it(
-      `deploys B's push while A's registry ${f.desc}, keeps A serving v1, and logs A's failure once`,
+      `deploys B's push while A's registry ${f.desc}, keeps A serving v1, and logs A's failure once per episode`,
       async () => {
         const historyA = await history(appA);
         const from = agent.lines.length;
@@ -186,7 +197,7 @@ describe("a registry that fails for one of two apps", () => {
         pendingA = await publishVersion({ repo: repo(appA), tag: "latest", behaviour: "good", version });
 
         await waitFor(`B to serve ${version}`, async () => (await serving(appB)) === version, 90_000);
-        expect((await history(appB))[0]).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: pushedB.digest });
+        expect(await settled(appB)).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: pushedB.digest });
 
         const errors = await failedPolls(appA, switchedAt, f.polls, f.timeoutMs);
         for (const e of errors) expect(e.code).toBe("REGISTRY_UNAVAILABLE");
@@ -199,10 +210,12 @@ describe("a registry that fails for one of two apps", () => {
         const runningA = (await status(appA)).containers.filter((c) => c.state === "running");
         expect(runningA).toHaveLength(1);
 
-        // One episode, one line, however many polls failed in it.
+        // One episode, one line, however many polls failed in it. The faults follow one another with
+        // no good poll between them, so they are one episode of REGISTRY_UNAVAILABLE: only the first
+        // logs; `status` (checked above) shows each one's own message.
         const lines = logged("poll failed", appA, from);
-        expect(lines.map((l) => l.err), JSON.stringify(lines, null, 1)).toHaveLength(1);
-        expect(lines[0]).toMatchObject({ code: "REGISTRY_UNAVAILABLE", err: expect.stringMatching(f.message) });
+        expect(lines.map((l) => l.err), JSON.stringify(lines, null, 1)).toHaveLength(i === 0 ? 1 : 0);
+        if (i === 0) expect(lines[0]).toMatchObject({ code: "REGISTRY_UNAVAILABLE", err: expect.stringMatching(f.message) });
         expect(logged("poll failed", appB, from)).toEqual([]);
       },
       f.timeoutMs + 90_000,
@@ -215,9 +228,8 @@ describe("a registry that fails for one of two apps", () => {
     const version = `v2-${faults.at(-1)!.mode}`;
     // After the 429 the agent sends A's registry nothing until Retry-After (30 s) has passed.
     await waitFor(`A to serve ${version}`, async () => (await serving(appA)) === version, 120_000);
-    const h = await history(appA);
-    expect(h).toHaveLength(2);
-    expect(h[0]).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: pendingA!.digest });
+    expect(await settled(appA)).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: pendingA!.digest });
+    expect(await history(appA)).toHaveLength(2);
     const last = (await status(appA)).lastPoll!;
     expect(last.error).toBeUndefined();
     expect(last.digest).toBe(pendingA!.digest);
