@@ -4,9 +4,9 @@
 import { createHash } from "node:crypto";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, get, makeAgentDir, removeDir, startAgent, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_REGISTRY, TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
+import { TEST_REGISTRY, publishVersion, testRunId } from "../support/images.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
@@ -133,18 +133,7 @@ beforeAll(async () => {
     dir,
     `state: ${dir}/state.json
 socket: ${dir}/agent.sock
-apps:
-  ${app}:
-    image: ${proxy.host}/${repo}
-    track: latest
-    schedule: "*/2 * * * * *"
-    port: 8000
-    health: { path: /health, startTimeout: 30s }
-    route: { rule: "Host(\`${host}\`)", network: "da-net-${app}" }
-    drain: 1s
-    settle: 1s
-    stopTimeout: 5s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }
+apps:${storyApp(app, `${proxy.host}/${repo}`, run)}
 `,
   );
   traefik = await startTraefikModel({ docker });

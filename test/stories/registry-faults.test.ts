@@ -5,9 +5,9 @@
 import http from "node:http";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, get, makeAgentDir, removeDir, startAgent, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_REGISTRY, TEST_RUN_LABEL, publishVersion, removeLocalImages, testRunId, type PublishedImage } from "../support/images.js";
+import { TEST_REGISTRY, publishVersion, removeLocalImages, testRunId, type PublishedImage } from "../support/images.js";
 import { startScriptedServer, type LoopbackServer } from "../support/loopback.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
@@ -55,21 +55,8 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
 }
 
-// One network per app: two apps deploying at once onto one not-yet-existing network race in
-// ensureNetwork (docker/containers.ts) and leave two networks of that name behind.
 function appConfig(app: string, image: string): string {
-  return `
-  ${app}:
-    image: ${image}
-    track: latest
-    schedule: "*/2 * * * * *"
-    port: 8000
-    health: { path: /health, startTimeout: 30s }
-    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${app}" }
-    drain: 1s
-    settle: 1s
-    stopTimeout: 5s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }`;
+  return storyApp(app, image, run);
 }
 
 /** Waits until `app`'s newest deploy record is finished and returns it. */

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import http from "node:http";
+import { TEST_RUN_LABEL } from "./images.js";
 
 /** The checkout's root: the nearest folder above this file with a package.json (this file also runs compiled, from dist/). */
 export const ROOT = ((): string => {
@@ -29,6 +30,25 @@ export interface AgentProcess {
 
 export function makeAgentDir(prefix = "da-story-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * One app's block under `apps:` as the stories use it: polled every 2 s, routed by Host(`<app>.test`)
+ * on its own network, short drain and settle, and labelled with the test run so cleanup finds it.
+ */
+export function storyApp(app: string, image: string, runId: string): string {
+  return `
+  ${app}:
+    image: ${image}
+    track: latest
+    schedule: "*/2 * * * * *"
+    port: 8000
+    health: { path: /health, startTimeout: 30s }
+    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${app}" }
+    drain: 1s
+    settle: 1s
+    stopTimeout: 5s
+    labels: { ${TEST_RUN_LABEL}: "${runId}" }`;
 }
 
 /** Writes agent.yaml into `dir` and returns its path. */
