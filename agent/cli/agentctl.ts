@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // agentctl: the operator's client of deploy-agent's control socket (control/protocol.ts).
 // Parses the command line, hands the verb to agent/cli/commands/<verb>.ts, maps errors to exit codes.
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { AgentError, exitCodeFor, toAgentError } from "../errors.js";
+import { agentVersion } from "../version.js";
 import { call, defaultSocketPath, resolveSocketPath } from "./client.js";
 import { badArgument, checkPositionals, parseArgv, type Command, type CommandContext, type FlagSpec } from "./command.js";
 import { Output, type Sink } from "./output.js";
@@ -64,20 +62,6 @@ ${cmd.help}${flags.length > 0 ? `\n\nFlags:\n${flags.join("\n")}` : ""}
 Global flags: --socket PATH, --config PATH, --json (see agentctl --help).`;
 }
 
-/** agentctl's version: the package.json above this file, in the source tree or in dist/. */
-export function agentctlVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
-      if (pkg.name === "deploy-agent" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // not here; look one level up
-    }
-    dir = dirname(dir);
-  }
-  return "unknown";
-}
 
 export interface Io {
   stdout: Sink;
@@ -118,7 +102,7 @@ async function dispatch(argv: readonly string[], io: Io, out: Output): Promise<n
   if (verb !== undefined && findCommand(verb) === undefined) throw unknownVerb(verb);
   const cmd = verb === undefined ? undefined : findCommand(verb);
   if (globals.version) {
-    io.stdout.write(`${globals.json ? JSON.stringify({ version: agentctlVersion() }) : `agentctl ${agentctlVersion()}`}\n`);
+    io.stdout.write(`${globals.json ? JSON.stringify({ version: agentVersion() }) : `agentctl ${agentVersion()}`}\n`);
     return 0;
   }
   if (globals.help) return printHelp(io, cmd ? verbHelp(cmd) : usage());

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The daemon: config → engine → state → reconcile → control socket → schedules; SIGTERM waits for a safe point.
-import { readFileSync } from "node:fs";
 import { loadConfig, DEFAULT_CONFIG_PATH } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { startControlServer } from "../control/server.js";
@@ -15,6 +14,7 @@ import { StateStore } from "../state/store.js";
 import { traefikApi } from "../traefik/api.js";
 import { createPoller } from "./poller.js";
 import { createNotifier } from "./sd-notify.js";
+import { agentVersion } from "../version.js";
 
 /** Exit status for problems a restart cannot fix (bad config, corrupt state): systemd's RestartPreventExitStatus. */
 const EXIT_NEEDS_OPERATOR = 78;
@@ -29,15 +29,6 @@ digests blue-green behind Traefik. Control it with agentctl.
   --config PATH   the agent's config file (default ${DEFAULT_CONFIG_PATH})
   --version       print the version
   --help          this text`;
-
-function agentVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: string };
-    return pkg.version ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
 
 function parseArgs(argv: string[]): { configPath: string } | { exit: number; out: string } {
   let configPath = DEFAULT_CONFIG_PATH;
