@@ -4,9 +4,9 @@
 // overhead, failed requests, and the daemon's idle RSS.
 import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
-import { agentctl, get, makeAgentDir, readState, removeDir, requestLoop, sleep, startAgent, waitFor, writeConfig } from "../support/agent.js";
+import { agentctl, agentYaml, get, makeAgentDir, readState, removeDir, requestLoop, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
+import { publishVersion, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -71,20 +71,7 @@ async function main(): Promise<void> {
   const dir = makeAgentDir("da-bench-");
   writeConfig(
     dir,
-    `state: ${dir}/state.json
-socket: ${dir}/agent.sock
-apps:
-  ${app}:
-    image: 127.0.0.1:5000/${repo}
-    schedule: "0 0 1 1 *"
-    port: 8000
-    health: { path: /health, startTimeout: 30s }
-    route: { rule: "Host(\`${host}\`)", network: "da-net-${run}" }
-    drain: 2s
-    settle: 3s
-    stopTimeout: 5s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }
-`,
+    agentYaml(dir, storyApp(app, `127.0.0.1:5000/${repo}`, run, { schedule: "0 0 1 1 *", drain: "2s", settle: "3s", network: `da-net-${run}` })),
   );
   const traefik = await startTraefikModel({ docker });
   const agent = await (async () => {

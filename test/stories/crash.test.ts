@@ -3,9 +3,9 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { State } from "../../agent/state/schema.js";
-import { agentctl, get, makeAgentDir, readState, removeDir, startAgent, waitFor, writeConfig, sleep, type AgentProcess } from "../support/agent.js";
+import { agentctl, type AgentProcess, agentYaml, get, makeAgentDir, readState, removeDir, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
+import { publishVersion, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
 const run = testRunId();
@@ -15,21 +15,7 @@ const dirs: string[] = [];
 const agents: AgentProcess[] = [];
 
 function config(dir: string, app: string): string {
-  return `
-state: ${dir}/state.json
-socket: ${dir}/agent.sock
-apps:
-  ${app}:
-    image: 127.0.0.1:5000/stories/${app}
-    schedule: "*/2 * * * * *"
-    port: 8000
-    health: { path: /health, startTimeout: 30s }
-    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${run}" }
-    drain: 8s
-    settle: 1s
-    stopTimeout: 5s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }
-`;
+  return agentYaml(dir, storyApp(app, `127.0.0.1:5000/stories/${app}`, run, { drain: "8s", network: `da-net-${run}` }));
 }
 
 async function runningNames(app: string): Promise<string[]> {
@@ -52,6 +38,18 @@ async function inStep(agent: AgentProcess, app: string, step: string): Promise<s
   }, 90_000, 50);
 }
 
+/** A fresh daemon in its own dir, with `app` deployed and v1 serving. */
+async function servingV1(app: string): Promise<{ dir: string; agent: AgentProcess }> {
+  const dir = makeAgentDir();
+  dirs.push(dir);
+  writeConfig(dir, config(dir, app));
+  await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
+  const agent = await startAgent(dir);
+  agents.push(agent);
+  await waitFor("v1 to serve", async () => (await serving(app)) === "v1", 60_000);
+  return { dir, agent };
+}
+
 beforeAll(async () => {
   traefik = await startTraefikModel({ docker });
 });
@@ -72,13 +70,9 @@ describe("the daemon killed in the middle of a deploy", () => {
   for (const c of cases) {
     it(`leaves exactly one slot serving when killed during ${c.step}: ${c.why}`, async () => {
       const app = `crash-${c.step}-${run}`;
-      const dir = makeAgentDir();
-      dirs.push(dir);
-      writeConfig(dir, config(dir, app));
-      await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
-      let agent = await startAgent(dir);
-      agents.push(agent);
-      await waitFor("v1 to serve", async () => (await serving(app)) === "v1", 60_000);
+      const started = await servingV1(app);
+      const dir = started.dir;
+      let agent = started.agent;
 
       // v2 takes 5 s to start, which leaves time to kill the daemon while green is starting.
       await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "slow", version: "v2", delaySec: 5 });
@@ -112,13 +106,9 @@ describe("the daemon killed in the middle of a deploy", () => {
 
   it("stops at a safe point on SIGTERM: green is removed, blue keeps serving, and the digest is not marked failed", async () => {
     const app = `term-${run}`;
-    const dir = makeAgentDir();
-    dirs.push(dir);
-    writeConfig(dir, config(dir, app));
-    await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
-    let agent = await startAgent(dir);
-    agents.push(agent);
-    await waitFor("v1 to serve", async () => (await serving(app)) === "v1", 60_000);
+    const started = await servingV1(app);
+    const dir = started.dir;
+    let agent = started.agent;
     await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "slow", version: "v2", delaySec: 20 });
     const interrupted = await inStep(agent, app, "start");
 

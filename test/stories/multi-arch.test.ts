@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import { agentctl, agentYaml, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_REGISTRY, publishVersion, testRunId } from "../support/images.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
@@ -131,10 +131,7 @@ beforeAll(async () => {
   dir = makeAgentDir();
   writeConfig(
     dir,
-    `state: ${dir}/state.json
-socket: ${dir}/agent.sock
-apps:${storyApp(app, `${proxy.host}/${repo}`, run)}
-`,
+    agentYaml(dir, storyApp(app, `${proxy.host}/${repo}`, run)),
   );
   traefik = await startTraefikModel({ docker });
 });

@@ -5,7 +5,7 @@
 import http from "node:http";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import { agentctl, agentYaml, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_REGISTRY, publishVersion, removeLocalImages, testRunId, type PublishedImage } from "../support/images.js";
 import { startScriptedServer, type LoopbackServer } from "../support/loopback.js";
@@ -55,9 +55,6 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
 }
 
-function appConfig(app: string, image: string): string {
-  return storyApp(app, image, run);
-}
 
 /** Waits until `app`'s newest deploy record is finished and returns it. */
 async function settled(app: string): Promise<{ id: string; trigger: string; outcome: string; digest?: string }> {
@@ -129,10 +126,7 @@ beforeAll(async () => {
   dir = makeAgentDir();
   writeConfig(
     dir,
-    `state: ${dir}/state.json
-socket: ${dir}/agent.sock
-apps:${appConfig(appA, `${proxy.host}/${repo(appA)}`)}${appConfig(appB, `${TEST_REGISTRY}/${repo(appB)}`)}
-`,
+    agentYaml(dir, storyApp(appA, `${proxy.host}/${repo(appA)}`, run), storyApp(appB, `${TEST_REGISTRY}/${repo(appB)}`, run)),
   );
   traefik = await startTraefikModel({ docker });
   for (const app of [appA, appB]) {

@@ -32,23 +32,39 @@ export function makeAgentDir(prefix = "da-story-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+export interface StoryAppOptions {
+  schedule?: string;
+  drain?: string;
+  settle?: string;
+  /** The route's network; by default one per app. */
+  network?: string;
+}
+
 /**
- * One app's block under `apps:` as the stories use it: polled every 2 s, routed by Host(`<app>.test`)
- * on its own network, short drain and settle, and labelled with the test run so cleanup finds it.
+ * One app's block under `apps:` as the stories use it: polled every 2 s, routed by Host(`<app>.test`),
+ * short drain and settle, and labelled with the test run so cleanup finds it.
  */
-export function storyApp(app: string, image: string, runId: string): string {
+export function storyApp(app: string, image: string, runId: string, opts: StoryAppOptions = {}): string {
   return `
   ${app}:
     image: ${image}
     track: latest
-    schedule: "*/2 * * * * *"
+    schedule: "${opts.schedule ?? "*/2 * * * * *"}"
     port: 8000
     health: { path: /health, startTimeout: 30s }
-    route: { rule: "Host(\`${app}.test\`)", network: "da-net-${app}" }
-    drain: 1s
-    settle: 1s
+    route: { rule: "Host(\`${app}.test\`)", network: "${opts.network ?? `da-net-${app}`}" }
+    drain: ${opts.drain ?? "1s"}
+    settle: ${opts.settle ?? "1s"}
     stopTimeout: 5s
     labels: { ${TEST_RUN_LABEL}: "${runId}" }`;
+}
+
+/** A whole agent.yaml: state file and socket in `dir`, then the given `storyApp` blocks. */
+export function agentYaml(dir: string, ...apps: string[]): string {
+  return `state: ${dir}/state.json
+socket: ${dir}/agent.sock
+apps:${apps.join("")}
+`;
 }
 
 /** Writes agent.yaml into `dir` and returns its path. */
