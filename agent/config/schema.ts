@@ -124,14 +124,18 @@ export const Config = z
     registries: z.record(z.string(), RegistryCredentials).default({}),
     /** Docker's config.json, read for `auths` when no registry entry matches. */
     dockerConfig: NonEmpty.optional(),
-    /** How polls are spread: at most `concurrency` registry checks at once, each tick delayed by up to `jitter`. */
+    /**
+     * How polls are spread: at most `concurrency` registry checks at once, each tick delayed by up to
+     * `jitter`; a registry answering 5xx or unreachable is left alone for 5 s doubling up to `maxBackoff`.
+     */
     poll: z
       .object({
         concurrency: z.number().int().min(1).max(64).default(4),
         jitter: Duration.default(10_000),
+        maxBackoff: Duration.default(300_000),
       })
       .strict()
-      .default({ concurrency: 4, jitter: 10_000 }),
+      .default({ concurrency: 4, jitter: 10_000, maxBackoff: 300_000 }),
     /** Deploys kept in the state file per app. */
     history: z.number().int().min(5).max(1000).default(50),
     apps: z

@@ -39,7 +39,7 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
   let resolveError: unknown;
   if (!digest) {
     try {
-      const r = await deps.registry.resolveTag(app.image, target.version);
+      const r = await deps.registry.resolveTag(app.image, target.version, { manual: target.trigger !== "poll" });
       digest = r.digest;
       indexDigest = r.indexDigest;
     } catch (err) {

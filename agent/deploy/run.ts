@@ -13,7 +13,8 @@ import type { DeployLocks } from "./lock.js";
 
 /** What the deploy needs from the registry module (agent/registry/client.ts). */
 export interface Registry {
-  resolveTag(image: string, tag: string): Promise<{ digest: string; indexDigest?: string }>;
+  /** `manual`: asked for by a person, so sent even while the registry is backed off after failures. */
+  resolveTag(image: string, tag: string, opts?: { manual?: boolean }): Promise<{ digest: string; indexDigest?: string }>;
   engineAuth(image: string): Promise<EngineAuth | undefined>;
 }
 

@@ -11,7 +11,7 @@ import { limitConcurrency, type Limiter } from "./limit.js";
 
 /** The registry as the service uses it: a tracked tag or semver range to the digest it names now. */
 export interface TrackingRegistry {
-  resolve(image: string, track: string): Promise<{ tag: string; digest: string; indexDigest?: string }>;
+  resolve(image: string, track: string, opts?: { manual?: boolean }): Promise<{ tag: string; digest: string; indexDigest?: string }>;
 }
 
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -78,7 +78,7 @@ export class AgentService implements AgentApi {
       return outcome;
     }
     // No version: the tracked tag (or the newest tag in the tracked range). Polling resumes for the app.
-    const resolved = await this.#deps.registry.resolve(cfg.image, cfg.track);
+    const resolved = await this.#deps.registry.resolve(cfg.image, cfg.track, { manual: true });
     const outcome = await runDeploy(this.#deps, {
       app: name,
       trigger: "cli",
@@ -136,11 +136,14 @@ export class AgentService implements AgentApi {
   async check(req: { app?: string }, onEvent: (e: DeployEvent) => void = () => {}): Promise<CheckResult[]> {
     const names = req.app !== undefined ? [this.pickApp(req.app)] : Object.keys(this.#deps.config.apps);
     // All apps at once: the poll slots bound the registry checks, and each app's deploy is its own.
-    return Promise.all(names.map((name) => this.poll(name, onEvent)));
+    return Promise.all(names.map((name) => this.poll(name, onEvent, { manual: true })));
   }
 
-  /** One poll of one app: what a scheduled tick does. Never throws; the result says what happened. */
-  async poll(name: string, onEvent: (e: DeployEvent) => void = () => {}): Promise<CheckResult> {
+  /**
+   * One poll of one app: what a scheduled tick does (and `agentctl check`, with `manual`, which also
+   * reaches a registry the agent is backing off from). Never throws; the result says what happened.
+   */
+  async poll(name: string, onEvent: (e: DeployEvent) => void = () => {}, opts: { manual?: boolean } = {}): Promise<CheckResult> {
     const cfg = this.#deps.config.apps[name]!;
     const appState = this.#deps.store.app(name);
     const state = this.#polls.get(name) ?? {};
@@ -152,7 +155,7 @@ export class AgentService implements AgentApi {
 
     let resolved: { tag: string; digest: string; indexDigest?: string };
     try {
-      resolved = await this.#pollSlots(() => this.#deps.registry.resolve(cfg.image, cfg.track));
+      resolved = await this.#pollSlots(() => this.#deps.registry.resolve(cfg.image, cfg.track, opts));
     } catch (err) {
       const e = toAgentError(err).toJSON();
       // Logged once per episode (a run of failed polls), and again only if the kind of error changes:

@@ -4,11 +4,8 @@ import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
 import { engineMessage, statusOf } from "./engine.js";
 
-export interface EngineAuth {
-  username: string;
-  password: string;
-  serveraddress: string;
-}
+/** The Engine's X-Registry-Auth: a username and password, or an OAuth2 identity token (swagger "Authentication"). */
+export type EngineAuth = { username: string; password: string; serveraddress: string } | { identitytoken: string; serveraddress: string };
 
 export interface PullOptions {
   auth?: EngineAuth | undefined;

@@ -5,7 +5,7 @@ import { AgentError } from "../errors.js";
 import { Secret, type Logger } from "../log.js";
 import type { Challenge } from "./challenge.js";
 import type { Credentials } from "./credentials.js";
-import { header, type RegistryHttp } from "./http.js";
+import { header, type HttpResponse, type RegistryHttp } from "./http.js";
 import { isLoopbackHost } from "./reference.js";
 
 /** Token endpoint response (distribution `docs/spec/auth/token.md` "Token Response Fields"). */
@@ -44,12 +44,18 @@ export interface AuthenticatorOptions {
 }
 
 export function describeIdentity(creds: Credentials | undefined): string {
-  return creds === undefined ? "anonymous" : `user "${creds.username}" (${creds.source})`;
+  if (creds === undefined) return "anonymous";
+  return creds.kind === "identity-token" ? `an identity token (${creds.source})` : `user "${creds.username}" (${creds.source})`;
 }
+
+/** OAuth2 `client_id` sent with the refresh-token grant (distribution `docs/spec/auth/oauth.md`). */
+const OAUTH_CLIENT_ID = "deploy-agent";
 
 export class Authenticator {
   readonly #opts: AuthenticatorOptions;
   readonly #cache = new Map<string, CacheEntry>();
+  /** Each host's last 401 challenges: once a host is known to want auth, tokens are fetched before asking it. */
+  readonly #challenges = new Map<string, Challenge[]>();
 
   constructor(opts: AuthenticatorOptions) {
     this.#opts = opts;
@@ -73,19 +79,34 @@ export class Authenticator {
   }
 
   /**
+   * An Authorization for `scope` on a host that challenged an earlier request, fetched before the
+   * request goes out, so an expired token costs one token request and not also a 401 round trip.
+   * Undefined for a host that never asked for auth.
+   */
+  async authorizeKnown(origin: URL, scope: string, manual = false): Promise<Authorization | undefined> {
+    const known = this.#challenges.get(origin.host);
+    if (known === undefined) return undefined;
+    // The remembered challenge named another repository's scope; this request needs its own.
+    const challenges = known.map((c) => (c.scheme === "bearer" ? { ...c, scope } : c));
+    return this.authorize(origin, scope, challenges, manual);
+  }
+
+  /**
    * Builds a fresh Authorization for the registry at `origin` from its 401 challenges: a Bearer
    * token from the realm, or Basic. Throws REGISTRY_UNAUTHORIZED when nothing can answer them.
    */
-  async authorize(origin: URL, scope: string, challenges: Challenge[]): Promise<Authorization> {
+  async authorize(origin: URL, scope: string, challenges: Challenge[], manual = false): Promise<Authorization> {
     const host = origin.host;
+    if (challenges.some((c) => c.scheme === "bearer" || c.scheme === "basic")) this.#challenges.set(host, challenges);
     const bearer = challenges.find((c) => c.scheme === "bearer");
     const basic = challenges.find((c) => c.scheme === "basic");
     const creds = await this.#opts.credentials(host);
     let auth: CacheEntry;
     if (bearer !== undefined) {
-      auth = await this.#fetchToken(origin, scope, bearer, creds);
+      auth = await this.#fetchToken(origin, scope, bearer, creds, manual);
     } else if (basic !== undefined) {
       if (creds === undefined) throw unauthorized(host, "anonymous", "requires Basic credentials and none are configured");
+      if (creds.kind === "identity-token") throw unauthorized(host, describeIdentity(creds), "asks for Basic credentials, which an identity token cannot give");
       const value = `Basic ${Buffer.from(`${creds.username}:${creds.password.reveal()}`).toString("base64")}`;
       auth = { value: new Secret(value), identity: describeIdentity(creds), expiresAt: this.#opts.now() + BASIC_REUSE_MS };
     } else {
@@ -95,7 +116,7 @@ export class Authenticator {
     return auth;
   }
 
-  async #fetchToken(origin: URL, scope: string, challenge: Challenge & { scheme: "bearer" }, creds: Credentials | undefined): Promise<CacheEntry> {
+  async #fetchToken(origin: URL, scope: string, challenge: Challenge & { scheme: "bearer" }, creds: Credentials | undefined, manual: boolean): Promise<CacheEntry> {
     const host = origin.host;
     const identity = describeIdentity(creds);
     let realm: URL;
@@ -108,16 +129,11 @@ export class Authenticator {
       // Credentials and tokens must not cross the network in clear, whatever the registry says.
       throw unauthorized(host, identity, `token realm ${realm.origin} is neither https nor loopback; refusing to send credentials or tokens there`);
     }
-    realm.searchParams.set("scope", challenge.scope ?? scope);
-    if (challenge.service !== undefined) realm.searchParams.set("service", challenge.service);
-    if (creds !== undefined) realm.searchParams.set("account", creds.username);
-    const headers: Record<string, string> = { accept: "application/json" };
-    // Basic towards the realm, as the token spec and GHCR expect (protocols.md B1); this is the only
-    // host besides the registry that ever sees the password.
-    if (creds !== undefined) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password.reveal()}`).toString("base64")}`;
-    const res = await this.#opts.http.send({ method: "GET", url: realm, headers, maxBytes: 1024 * 1024 });
-    if (res.status === 401 || res.status === 403) {
-      throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} refused a token for ${challenge.scope ?? scope} (HTTP ${res.status})`);
+    const wanted = challenge.scope ?? scope;
+    const res = creds?.kind === "identity-token" ? await this.#refreshGrant(realm, challenge, wanted, creds.token, manual) : await this.#getToken(realm, challenge, wanted, creds, manual);
+    if (res.status === 401 || res.status === 403 || (res.status === 400 && creds?.kind === "identity-token")) {
+      const what = creds?.kind === "identity-token" ? "refused the identity token" : "refused a token";
+      throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} ${what} for ${wanted} (HTTP ${res.status})`);
     }
     if (res.status >= 500 || res.status === 429) {
       const retryAfter = header(res, "retry-after");
@@ -132,8 +148,34 @@ export class Authenticator {
     }
     const token = parsed.data.token ?? parsed.data.access_token ?? "";
     const lifetimeMs = parsed.data.expires_in !== undefined && parsed.data.expires_in > 0 ? parsed.data.expires_in * 1000 : DEFAULT_TOKEN_LIFETIME_MS;
-    this.#opts.log.debug({ host, scope: challenge.scope ?? scope, lifetimeMs, identity }, "registry token obtained");
+    this.#opts.log.debug({ host, scope: wanted, lifetimeMs, identity }, "registry token obtained");
     return { value: new Secret(`Bearer ${token}`), identity, expiresAt: this.#opts.now() + lifetimeMs };
+  }
+
+  /** token.md: GET the realm with scope and service, and Basic credentials when there are any. */
+  #getToken(realm: URL, challenge: Challenge & { scheme: "bearer" }, scope: string, creds: (Credentials & { kind: "password" }) | undefined, manual: boolean): Promise<HttpResponse> {
+    realm.searchParams.set("scope", scope);
+    if (challenge.service !== undefined) realm.searchParams.set("service", challenge.service);
+    if (creds !== undefined) realm.searchParams.set("account", creds.username);
+    const headers: Record<string, string> = { accept: "application/json" };
+    // Basic towards the realm, as the token spec and GHCR expect (protocols.md B1); this is the only
+    // host besides the registry that ever sees the password.
+    if (creds !== undefined) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password.reveal()}`).toString("base64")}`;
+    return this.#opts.http.send({ method: "GET", url: realm, headers, maxBytes: 1024 * 1024, manual });
+  }
+
+  /** oauth.md: POST the realm a form with the refresh-token grant; the identity token never goes in a URL. */
+  #refreshGrant(realm: URL, challenge: Challenge & { scheme: "bearer" }, scope: string, token: Secret, manual: boolean): Promise<HttpResponse> {
+    const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: token.reveal(), client_id: OAUTH_CLIENT_ID, scope });
+    if (challenge.service !== undefined) form.set("service", challenge.service);
+    return this.#opts.http.send({
+      method: "POST",
+      url: realm,
+      headers: { accept: "application/json", "content-type": "application/x-www-form-urlencoded" },
+      body: form.toString(),
+      maxBytes: 1024 * 1024,
+      manual,
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 // The registry boundary: turns an app's image and track into the digest to pull, over the OCI
 // distribution API (protocols.md B). undici is used only under agent/registry/.
 import type { Config } from "../config/schema.js";
+import type { EngineAuth } from "../docker/pull.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Authenticator, describeIdentity, unauthorized, type Authorization } from "./auth.js";
@@ -11,7 +12,7 @@ import { RegistryHttp, header, type HttpResponse } from "./http.js";
 import { DIGEST_RE, ImageIndex, MANIFEST_ACCEPT, bareMediaType, isIndexMediaType, sha256Digest } from "./manifests.js";
 import { formatPlatform, platformEntries, selectPlatform, type TargetPlatform } from "./platform.js";
 import { DOCKER_HUB_HOST, parseImageReference, registryOrigin, validateTag, type ImageReference } from "./reference.js";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
+import { DEFAULT_FAILURE_BACKOFF, DEFAULT_RETRY_POLICY, type FailureBackoffPolicy, type RetryPolicy } from "./retry.js";
 import { highestVersions, isSemverRange, pickHighestTag, validateRange } from "./track.js";
 import { fetchAllTags } from "./tags.js";
 
@@ -28,6 +29,11 @@ export interface ResolvedImage {
   mediaType: string;
 }
 
+/** How a resolve was asked for: `manual` (agentctl) goes out even while the registry is backed off after failures. */
+export interface ResolveOptions {
+  manual?: boolean;
+}
+
 export interface RegistryClientOptions {
   config: Config;
   log: Logger;
@@ -38,6 +44,8 @@ export interface RegistryClientOptions {
   timeoutMs?: number;
   /** Retries of idempotent requests on 429/502/503/504; see retry.ts. */
   retry?: Partial<RetryPolicy>;
+  /** Backoff from a host after 5xx answers and network errors; default from `poll.maxBackoff`. */
+  failureBackoff?: FailureBackoffPolicy;
   now?: () => number;
 }
 
@@ -59,7 +67,14 @@ export class RegistryClient {
     this.#platform = opts.platform;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const now = opts.now ?? Date.now;
-    this.#http = new RegistryHttp({ timeoutMs: this.#timeoutMs, log: opts.log, retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry }, now });
+    const maxMs = opts.config.poll.maxBackoff;
+    this.#http = new RegistryHttp({
+      timeoutMs: this.#timeoutMs,
+      log: opts.log,
+      retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry },
+      failureBackoff: opts.failureBackoff ?? { initialMs: Math.min(DEFAULT_FAILURE_BACKOFF.initialMs, maxMs), maxMs },
+      now,
+    });
     this.#auth = new Authenticator({ http: this.#http, credentials: (host) => this.#credentials(host), log: opts.log, now });
   }
 
@@ -67,10 +82,10 @@ export class RegistryClient {
    * The digest `track` currently names. A semver range (see `isSemverRange` for the rule) picks the
    * highest satisfying tag from the tag list; anything else is a tag.
    */
-  async resolve(image: string, track: string): Promise<ResolvedImage> {
-    if (!isSemverRange(track)) return this.resolveTag(image, validateTag(track, "track"));
+  async resolve(image: string, track: string, opts: ResolveOptions = {}): Promise<ResolvedImage> {
+    if (!isSemverRange(track)) return this.resolveTag(image, validateTag(track, "track"), opts);
     validateRange(track, "track");
-    const tags = await this.listTags(image);
+    const tags = await this.listTags(image, opts);
     const picked = pickHighestTag(tags, track);
     if (picked === undefined) {
       const seen = highestVersions(tags, 5);
@@ -79,46 +94,44 @@ export class RegistryClient {
       });
     }
     this.#log.debug({ image, track, tag: picked }, "semver track resolved to tag");
-    return this.resolveTag(image, picked);
+    return this.resolveTag(image, picked, opts);
   }
 
   /** One HEAD of the tag's manifest (plus token requests when no token is cached); one more GET for an index with a platform. */
-  async resolveTag(image: string, tag: string): Promise<ResolvedImage> {
+  async resolveTag(image: string, tag: string, opts: ResolveOptions = {}): Promise<ResolvedImage> {
     validateTag(tag, "tag");
     const ref = parseImageReference(image);
     const subject = `${image}:${tag}`;
     const path = `/v2/${ref.repository}/manifests/${tag}`;
-    const head = await this.#call(ref, "HEAD", path, subject);
+    const head = await this.#call(ref, "HEAD", path, subject, opts);
     let digest = header(head, "docker-content-digest");
     let mediaType = bareMediaType(header(head, "content-type"));
     if (digest === undefined || !DIGEST_RE.test(digest)) {
       // distribution-spec makes the header a MUST; a registry that omits it still lets us hash the body.
-      const get = await this.#call(ref, "GET", path, subject);
+      const get = await this.#call(ref, "GET", path, subject, opts);
       digest = sha256Digest(get.body);
       mediaType = bareMediaType(header(get, "content-type"));
     }
     if (this.#platform !== undefined && isIndexMediaType(mediaType)) {
-      return this.#resolvePlatform(ref, image, tag, digest, this.#platform);
+      return this.#resolvePlatform(ref, image, tag, digest, this.#platform, opts);
     }
     return { image, tag, digest, mediaType };
   }
 
   /** Every tag of the image, following `Link: <…>; rel="next"` pages (protocols.md B3), in registry order. */
-  async listTags(image: string): Promise<string[]> {
+  async listTags(image: string, opts: ResolveOptions = {}): Promise<string[]> {
     const ref = parseImageReference(image);
-    return fetchAllTags(ref, image, (url) => this.#call(ref, "GET", url, `repository ${image}`, 16 * 1024 * 1024));
+    return fetchAllTags(ref, image, (url) => this.#call(ref, "GET", url, `repository ${image}`, { ...opts, maxBytes: 16 * 1024 * 1024 }));
   }
 
   /** Credentials for the Docker Engine's `X-Registry-Auth` when it pulls `image`; undefined for anonymous pulls. */
-  async engineAuth(image: string): Promise<{ username: string; password: string; serveraddress: string } | undefined> {
+  async engineAuth(image: string): Promise<EngineAuth | undefined> {
     const ref = parseImageReference(image);
     const creds = await this.#credentials(ref.host);
     if (creds === undefined) return undefined;
-    return {
-      username: creds.username,
-      password: creds.password.reveal(),
-      serveraddress: ref.host === DOCKER_HUB_HOST ? DOCKER_HUB_SERVER_KEY : ref.host,
-    };
+    const serveraddress = ref.host === DOCKER_HUB_HOST ? DOCKER_HUB_SERVER_KEY : ref.host;
+    if (creds.kind === "identity-token") return { identitytoken: creds.token.reveal(), serveraddress };
+    return { username: creds.username, password: creds.password.reveal(), serveraddress };
   }
 
   /** Closes the connection pool. */
@@ -134,9 +147,9 @@ export class RegistryClient {
     return findCredentials(host, { config: this.#config, env: this.#env, log: this.#log, timeoutMs: this.#timeoutMs });
   }
 
-  async #resolvePlatform(ref: ImageReference, image: string, tag: string, indexDigest: string, platform: TargetPlatform): Promise<ResolvedImage> {
+  async #resolvePlatform(ref: ImageReference, image: string, tag: string, indexDigest: string, platform: TargetPlatform, opts: ResolveOptions): Promise<ResolvedImage> {
     // Fetch by digest, not by tag, so a tag moved between the HEAD and this GET cannot mix two indexes.
-    const res = await this.#call(ref, "GET", `/v2/${ref.repository}/manifests/${indexDigest}`, `${image}@${indexDigest}`);
+    const res = await this.#call(ref, "GET", `/v2/${ref.repository}/manifests/${indexDigest}`, `${image}@${indexDigest}`, opts);
     const actual = sha256Digest(res.body);
     if (actual !== indexDigest) {
       throw new AgentError("REGISTRY_UNAVAILABLE", `index ${image}@${indexDigest} from ${ref.host} has content digest ${actual}; refusing it`, {
@@ -158,11 +171,12 @@ export class RegistryClient {
   }
 
   /**
-   * One registry request with authorization: the cached value if fresh, else the request goes out
-   * bare and a 401 is answered once (a cached token the registry rejects, e.g. `invalid_token`
-   * after expiry, is dropped and fetched anew). Any non-2xx left over becomes an AgentError.
+   * One registry request with authorization: the cached value if fresh, else a new one fetched
+   * first when the host is known to want auth, else the request goes out bare. A 401 is answered
+   * once (a token the registry rejects, e.g. `invalid_token` after expiry, is dropped and fetched
+   * anew). Any non-2xx left over becomes an AgentError.
    */
-  async #call(ref: ImageReference, method: "GET" | "HEAD", pathOrUrl: string | URL, subject: string, maxBytes?: number): Promise<HttpResponse> {
+  async #call(ref: ImageReference, method: "GET" | "HEAD", pathOrUrl: string | URL, subject: string, opts: ResolveOptions & { maxBytes?: number }): Promise<HttpResponse> {
     const origin = new URL(registryOrigin(ref));
     const url = new URL(pathOrUrl, origin);
     if (url.origin !== origin.origin) {
@@ -176,13 +190,14 @@ export class RegistryClient {
         method,
         url,
         headers: auth === undefined ? { accept } : { accept, authorization: auth.value.reveal() },
-        ...(maxBytes === undefined ? {} : { maxBytes }),
+        ...(opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes }),
+        ...(opts.manual ? { manual: true } : {}),
       });
-    let auth = this.#auth.cached(ref.host, scope);
+    let auth = this.#auth.cached(ref.host, scope) ?? (await this.#auth.authorizeKnown(origin, scope, opts.manual ?? false));
     let res = await send(auth);
     if (res.status === 401) {
       this.#auth.invalidate(ref.host, scope);
-      auth = await this.#auth.authorize(origin, scope, parseWwwAuthenticate(res.headers["www-authenticate"]));
+      auth = await this.#auth.authorize(origin, scope, parseWwwAuthenticate(res.headers["www-authenticate"]), opts.manual ?? false);
       res = await send(auth);
       // A value the registry refuses right after issuing it is worthless; do not reuse it next poll.
       if (res.status === 401 || res.status === 403) this.#auth.invalidate(ref.host, scope);

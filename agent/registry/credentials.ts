@@ -9,12 +9,14 @@ import { Secret, type Logger } from "../log.js";
 import { dockerConfigPath, findDockerConfigAuth, parseDockerConfig, runCredentialHelper } from "./docker-config.js";
 import { DOCKER_HUB_ALIASES, DOCKER_HUB_HOST } from "./reference.js";
 
-export interface Credentials {
-  username: string;
-  password: Secret;
-  /** Where they came from, for messages: `agent.yaml registries.ghcr.io`, a config.json path, a helper name. */
-  source: string;
-}
+/**
+ * A username and password (answered with Basic, to the registry or its token realm), or an OAuth2
+ * identity (refresh) token from `docker login`, exchanged at the realm for access tokens.
+ * `source` says where they came from, for messages: `agent.yaml registries.ghcr.io`, a config.json path, a helper name.
+ */
+export type Credentials =
+  | { kind: "password"; username: string; password: Secret; source: string }
+  | { kind: "identity-token"; token: Secret; source: string };
 
 export interface CredentialContext {
   config: Config;
@@ -27,7 +29,7 @@ export async function findCredentials(host: string, ctx: CredentialContext): Pro
   const entry = configEntry(ctx.config, host);
   if (entry) {
     const [key, creds] = entry;
-    return { username: creds.username, password: await readConfiguredSecret(key, creds, ctx.env), source: `agent.yaml registries.${key}` };
+    return { kind: "password", username: creds.username, password: await readConfiguredSecret(key, creds, ctx.env), source: `agent.yaml registries.${key}` };
   }
   return fromDockerConfig(host, ctx);
 }
@@ -96,13 +98,11 @@ async function fromDockerConfig(host: string, ctx: CredentialContext): Promise<C
   }
   const auth = findDockerConfigAuth(parseDockerConfig(text, path), host);
   if (auth === undefined) return undefined;
-  if (auth.kind === "auth") return { username: auth.username, password: new Secret(auth.password), source: path };
+  if (auth.kind === "auth") return { kind: "password", username: auth.username, password: new Secret(auth.password), source: path };
+  if (auth.kind === "identity-token") return { kind: "identity-token", token: new Secret(auth.token), source: `${path} auths["${auth.key}"].identitytoken` };
   const found = await runCredentialHelper(auth.helper, auth.serverUrl, { timeoutMs: ctx.timeoutMs, env: ctx.env });
   if (found === undefined) return undefined;
-  if (found.username === "<token>") {
-    // An identity token needs the OAuth2 refresh-token grant, which the agent does not implement.
-    ctx.log.warn({ host, helper: auth.helper }, "credential helper returned an identity token; pulling anonymously");
-    return undefined;
-  }
-  return { username: found.username, password: new Secret(found.password), source: `docker-credential-${auth.helper}` };
+  const source = `docker-credential-${auth.helper}`;
+  if (found.kind === "identity-token") return { kind: "identity-token", token: new Secret(found.token), source };
+  return { kind: "password", username: found.username, password: new Secret(found.password), source };
 }

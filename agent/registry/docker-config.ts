@@ -18,7 +18,12 @@ export type DockerConfigFile = z.infer<typeof DockerConfigFile>;
 /** Where to find credentials for one host in a config file. */
 export type DockerConfigAuth =
   | { kind: "auth"; username: string; password: string; key: string }
+  /** `docker login` to a registry with OAuth2 stores a refresh token here instead of the password. */
+  | { kind: "identity-token"; token: string; key: string }
   | { kind: "helper"; helper: string; serverUrl: string };
+
+/** What a credential helper answered: a username and password, or an identity token (Username `<token>`). */
+export type HelperCredentials = { kind: "password"; username: string; password: string } | { kind: "identity-token"; token: string };
 
 /** Docker Hub's key in config.json is the v1 index URL, for historical reasons (docker/cli `registry.IndexServer`). */
 export const DOCKER_HUB_SERVER_KEY = "https://index.docker.io/v1/";
@@ -75,9 +80,11 @@ export function findDockerConfigAuth(file: DockerConfigFile, host: string): Dock
   const helperEntry = Object.entries(file.credHelpers ?? {}).find(([key]) => matches(key));
   if (helperEntry) return { kind: "helper", helper: helperEntry[1], serverUrl: helperEntry[0] };
   if (file.credsStore) return { kind: "helper", helper: file.credsStore, serverUrl };
-  const authEntry = Object.entries(file.auths ?? {}).find(([key, value]) => matches(key) && value.auth);
+  const authEntry = Object.entries(file.auths ?? {}).find(([key, value]) => matches(key) && (value.auth || value.identitytoken));
   if (!authEntry) return undefined;
   const [key, value] = authEntry;
+  // docker/cli: an entry's identity token is used in place of its password (types.AuthConfig IdentityToken).
+  if (value.identitytoken) return { kind: "identity-token", token: value.identitytoken, key };
   const decoded = Buffer.from(value.auth ?? "", "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon <= 0) {
@@ -99,7 +106,7 @@ export async function runCredentialHelper(
   helper: string,
   serverUrl: string,
   opts: { timeoutMs: number; env: NodeJS.ProcessEnv },
-): Promise<{ username: string; password: string } | undefined> {
+): Promise<HelperCredentials | undefined> {
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) {
     throw new AgentError("CONFIG_INVALID", `docker config names credential helper "${helper}", which is not a plain name`);
   }
@@ -127,5 +134,7 @@ export async function runCredentialHelper(
   } catch (err) {
     throw new AgentError("REGISTRY_UNAUTHORIZED", `credential helper ${program} printed something other than credentials JSON`, { cause: err });
   }
-  return { username: out.Username, password: out.Secret };
+  // docker-credential-helpers: Username "<token>" marks Secret as an identity token (credentials.go).
+  if (out.Username === "<token>") return { kind: "identity-token", token: out.Secret };
+  return { kind: "password", username: out.Username, password: out.Secret };
 }

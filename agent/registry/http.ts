@@ -1,18 +1,33 @@
 // The only place undici is called. Every request carries a deadline (AbortSignal.timeout plus the
 // Agent's connect/headers/body timeouts, so undici's 300 s defaults never apply), bodies are capped,
 // and idempotent requests are retried on 429/502/503/504 and connection resets within the RetryPolicy (retry.ts).
+// Across calls, a host that answers 5xx or cannot be reached is left alone for a growing, jittered
+// while (HostBackoff): polls of it fail fast instead of each waiting out the same outage.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request } from "undici";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { DEFAULT_RETRY_POLICY, HostBackoff, RETRYABLE_STATUSES, backoffDelayMs, parseRetryAfter, type RetryPolicy } from "./retry.js";
+import {
+  DEFAULT_FAILURE_BACKOFF,
+  DEFAULT_RETRY_POLICY,
+  HostBackoff,
+  RETRYABLE_STATUSES,
+  backoffDelayMs,
+  parseRetryAfter,
+  type FailureBackoffPolicy,
+  type RetryPolicy,
+} from "./retry.js";
 
 export interface HttpRequest {
-  method: "GET" | "HEAD";
+  /** POST only for the OAuth2 token grant, which is safe to repeat. */
+  method: "GET" | "HEAD" | "POST";
   url: URL;
   headers: Record<string, string>;
+  body?: string;
   /** Bodies larger than this fail the call; manifests are at most 4 MiB (distribution-spec). */
   maxBytes?: number;
+  /** Asked for by a person (agentctl check/deploy): sent even while the host is backed off after failures. */
+  manual?: boolean;
 }
 
 export interface HttpResponse {
@@ -25,6 +40,8 @@ export interface HttpOptions {
   timeoutMs: number;
   log: Logger;
   retry?: RetryPolicy;
+  /** The backoff after a host's 5xx answers and network errors; see retry.ts. */
+  failureBackoff?: FailureBackoffPolicy;
   now?: () => number;
 }
 
@@ -50,7 +67,7 @@ export class RegistryHttp {
     this.#log = opts.log;
     this.#retry = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.#now = opts.now ?? Date.now;
-    this.#backoff = new HostBackoff(this.#now);
+    this.#backoff = new HostBackoff(this.#now, opts.failureBackoff ?? DEFAULT_FAILURE_BACKOFF);
     this.#agent = new Agent({
       connect: { timeout: opts.timeoutMs },
       headersTimeout: opts.timeoutMs,
@@ -59,9 +76,45 @@ export class RegistryHttp {
     });
   }
 
-  /** Sends `req`, retrying 429/502/503/504 per the policy; returns the last response, whatever its status. */
+  /**
+   * Sends `req`, retrying 429/502/503/504 per the policy; returns the last response, whatever its
+   * status. The outcome feeds the host's failure backoff: a 5xx, a 429 without Retry-After or a
+   * network error extends it, any other answer ends it.
+   */
   async send(req: HttpRequest): Promise<HttpResponse> {
     const host = req.url.host;
+    if (!req.manual) this.#refuseWhileFailing(req, host);
+    let res: HttpResponse;
+    try {
+      res = await this.#sendWithRetries(req, host);
+    } catch (err) {
+      if (UNREACHED.has(err as AgentError)) this.#failed(host, (err as AgentError).message);
+      throw err;
+    }
+    const rateLimited = res.status === 429 && this.#backoff.remainingMs(host) > 0;
+    if ((res.status >= 500 || res.status === 429) && !rateLimited) this.#failed(host, `HTTP ${res.status} to ${describe(req)}`);
+    else if (res.status < 500 && res.status !== 429) this.#backoff.succeeded(host);
+    return res;
+  }
+
+  #failed(host: string, reason: string): void {
+    const delayMs = this.#backoff.failed(host, reason);
+    this.#log.debug({ host, delayMs, reason }, "registry failing; backing off");
+  }
+
+  /** While `host` is backed off after failures, scheduled polls fail at once, naming the last failure. */
+  #refuseWhileFailing(req: HttpRequest, host: string): void {
+    const f = this.#backoff.failure(host);
+    if (f === undefined) return;
+    // Same code as the failure itself: the poll's once-per-episode warning keys on the code.
+    throw new AgentError(
+      "REGISTRY_UNAVAILABLE",
+      `${describe(req)}: not sent; ${host} failed ${f.count} time${f.count === 1 ? "" : "s"} in a row (last: ${f.reason}), next try in ${Math.ceil(f.remainingMs / 1000)}s`,
+      { hint: "the agent backs off from a failing registry (at most poll.maxBackoff); agentctl check tries at once" },
+    );
+  }
+
+  async #sendWithRetries(req: HttpRequest, host: string): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
       await this.#waitForHost(req, host);
       let res: HttpResponse;
@@ -104,7 +157,7 @@ export class RegistryHttp {
   async #once(req: HttpRequest): Promise<HttpResponse> {
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      const res = await request(req.url, { method: req.method, headers: req.headers, dispatcher: this.#agent, signal });
+      const res = await request(req.url, { method: req.method, headers: req.headers, body: req.body ?? null, dispatcher: this.#agent, signal });
       const body = await readCapped(res.body, req.maxBytes ?? DEFAULT_MAX_BYTES, describe(req));
       return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
@@ -117,12 +170,17 @@ export class RegistryHttp {
     const e = err as { name?: string; code?: string; message?: string };
     const timedOut = signal.aborted || e.name === "TimeoutError" || TIMEOUT_CODES.has(e.code ?? "");
     const why = timedOut ? `no answer within ${this.timeoutMs}ms` : `${e.code ?? e.name ?? "error"}: ${e.message ?? String(err)}`;
-    return new AgentError("REGISTRY_UNAVAILABLE", `${describe(req)}: ${why}`, {
+    const error = new AgentError("REGISTRY_UNAVAILABLE", `${describe(req)}: ${why}`, {
       cause: err,
       hint: `check that ${req.url.host} is reachable from this host; the agent tries again on its next poll`,
     });
+    UNREACHED.add(error);
+    return error;
   }
 }
+
+/** Errors of requests that reached no answer (timeouts, refused or reset connections): they count as host failures. */
+const UNREACHED = new WeakSet<AgentError>();
 
 const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
 

@@ -53,16 +53,46 @@ export function backoffDelayMs(attempt: number, policy: RetryPolicy, random: () 
   return Math.round(ceiling * random());
 }
 
+/** How long the agent leaves a failing registry alone: doubling from `initialMs`, at most `maxMs`. */
+export interface FailureBackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_FAILURE_BACKOFF: FailureBackoffPolicy = { initialMs: 5_000, maxMs: 300_000 };
+
 /**
- * Per-host earliest time of the next request. Set from a Retry-After (or a backoff) so that other
- * calls to the same host during that window fail fast instead of spending its rate limit again.
+ * "Equal jitter" (same AWS article): uniform in [c/2, c] with c = min(max, initial·2^(failures-1)),
+ * so a host that keeps failing is left alone for at least half the ceiling, and many agents spread out.
+ */
+export function failureDelayMs(failures: number, policy: FailureBackoffPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random());
+}
+
+/** A registry host's run of failures: how many in a row, the last one, and until when it is left alone. */
+export interface HostFailure {
+  count: number;
+  reason: string;
+  remainingMs: number;
+}
+
+/**
+ * Per host: the earliest time of the next request the registry itself asked for (Retry-After), and
+ * the agent's own backoff after 5xx answers and network errors. Calls during either window fail
+ * fast instead of spending the rate limit again or waiting out another timeout.
  */
 export class HostBackoff {
   readonly #notBefore = new Map<string, number>();
+  readonly #failures = new Map<string, { count: number; reason: string; until: number }>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly policy: FailureBackoffPolicy = DEFAULT_FAILURE_BACKOFF,
+    private readonly random: () => number = Math.random,
+  ) {}
 
-  /** Milliseconds left before `host` may be called again; 0 when it may be called now. */
+  /** Milliseconds left before `host` may be called again after a Retry-After; 0 when it may be called now. */
   remainingMs(host: string): number {
     const until = this.#notBefore.get(host);
     if (until === undefined) return 0;
@@ -77,7 +107,24 @@ export class HostBackoff {
     this.#notBefore.set(host, Math.max(until, this.#notBefore.get(host) ?? 0));
   }
 
-  clear(host: string): void {
-    this.#notBefore.delete(host);
+  /** Records one more failure in a row of `host`; returns how long it is now left alone. */
+  failed(host: string, reason: string): number {
+    const count = (this.#failures.get(host)?.count ?? 0) + 1;
+    const delay = failureDelayMs(count, this.policy, this.random);
+    this.#failures.set(host, { count, reason, until: this.now() + delay });
+    return delay;
+  }
+
+  /** An answer that shows the host is up (anything but a 5xx or 429) ends its run of failures. */
+  succeeded(host: string): void {
+    this.#failures.delete(host);
+  }
+
+  /** The host's run of failures while its backoff lasts; undefined once it may be tried again. */
+  failure(host: string): HostFailure | undefined {
+    const f = this.#failures.get(host);
+    if (f === undefined) return undefined;
+    const remainingMs = f.until - this.now();
+    return remainingMs > 0 ? { count: f.count, reason: f.reason, remainingMs } : undefined;
   }
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Config } from "../../agent/config/schema.js";
 import { silentLogger } from "../../agent/log.js";
-import { findCredentials, type CredentialContext } from "../../agent/registry/credentials.js";
+import { findCredentials, type CredentialContext, type Credentials } from "../../agent/registry/credentials.js";
 
 let dir: string;
 
@@ -31,13 +31,21 @@ function ctx(raw: { registries?: unknown; dockerConfig?: string }, env: NodeJS.P
 
 const b64 = (s: string): string => Buffer.from(s).toString("base64");
 
+/** The credentials with their secrets revealed, for comparing; {} for none. */
+function show(c: Credentials | undefined): { kind?: string; username?: string; password?: string; token?: string; source?: string } {
+  if (c === undefined) return {};
+  return c.kind === "password"
+    ? { kind: c.kind, username: c.username, password: c.password.reveal(), source: c.source }
+    : { kind: c.kind, token: c.token.reveal(), source: c.source };
+}
+
 describe("findCredentials from agent.yaml", () => {
   it("reads the password file, dropping the trailing newline", async () => {
     const pw = await file("ghcr-token", "ghp_secret\n");
     const creds = await findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", passwordFile: pw } } }));
-    expect(creds?.username).toBe("octocat");
-    expect(creds?.password.reveal()).toBe("ghp_secret");
-    expect(creds?.source).toBe("agent.yaml registries.ghcr.io");
+    expect(show(creds).username).toBe("octocat");
+    expect(show(creds).password).toBe("ghp_secret");
+    expect(show(creds).source).toBe("agent.yaml registries.ghcr.io");
     expect(JSON.stringify(creds)).not.toContain("ghp_secret");
   });
 
@@ -55,7 +63,7 @@ describe("findCredentials from agent.yaml", () => {
     await mkdir(credDir, { recursive: true });
     await writeFile(join(credDir, "ghcr"), "from-systemd", { mode: 0o400 });
     const c = ctx({ registries: { "ghcr.io": { username: "octocat", credential: "ghcr" } } }, { CREDENTIALS_DIRECTORY: credDir });
-    expect((await findCredentials("ghcr.io", c))?.password.reveal()).toBe("from-systemd");
+    expect(show(await findCredentials("ghcr.io", c)).password).toBe("from-systemd");
   });
 
   it("reports a systemd credential without $CREDENTIALS_DIRECTORY as CONFIG_INVALID", async () => {
@@ -68,14 +76,14 @@ describe("findCredentials from agent.yaml", () => {
   it("uses a docker.io entry for Docker Hub's registry host", async () => {
     const pw = await file("hub-token", "dckr_pat");
     const creds = await findCredentials("registry-1.docker.io", ctx({ registries: { "docker.io": { username: "hubuser", passwordFile: pw } } }));
-    expect(creds?.username).toBe("hubuser");
+    expect(show(creds).username).toBe("hubuser");
   });
 
   it("wins over Docker's config.json", async () => {
     const pw = await file("ghcr-token2", "from-agent-yaml");
     const docker = await file("docker-both.json", JSON.stringify({ auths: { "ghcr.io": { auth: b64("other:from-docker") } } }));
     const creds = await findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", passwordFile: pw } }, dockerConfig: docker }));
-    expect(creds?.password.reveal()).toBe("from-agent-yaml");
+    expect(show(creds).password).toBe("from-agent-yaml");
   });
 });
 
@@ -83,10 +91,15 @@ describe("findCredentials from Docker's config.json", () => {
   it("reads auths from the dockerConfig path", async () => {
     const docker = await file("docker-auths.json", JSON.stringify({ auths: { "ghcr.io": { auth: b64("octocat:ghp_file") } } }));
     const creds = await findCredentials("ghcr.io", ctx({ dockerConfig: docker }));
-    expect({ username: creds?.username, password: creds?.password.reveal(), source: creds?.source }).toEqual({
-      username: "octocat",
-      password: "ghp_file",
-      source: docker,
+    expect(show(creds)).toEqual({ kind: "password", username: "octocat", password: "ghp_file", source: docker });
+  });
+
+  it("reads an identity token that docker login stored in auths", async () => {
+    const docker = await file("docker-idt.json", JSON.stringify({ auths: { "https://ghcr.io": { auth: "", identitytoken: "idt_file" } } }));
+    expect(show(await findCredentials("ghcr.io", ctx({ dockerConfig: docker })))).toEqual({
+      kind: "identity-token",
+      token: "idt_file",
+      source: `${docker} auths["https://ghcr.io"].identitytoken`,
     });
   });
 
@@ -94,11 +107,11 @@ describe("findCredentials from Docker's config.json", () => {
     const dockerDir = join(dir, "docker-env");
     await mkdir(dockerDir, { recursive: true });
     await writeFile(join(dockerDir, "config.json"), JSON.stringify({ auths: { "ghcr.io": { auth: b64("env:one") } } }));
-    expect((await findCredentials("ghcr.io", ctx({}, { DOCKER_CONFIG: dockerDir })))?.username).toBe("env");
+    expect(show(await findCredentials("ghcr.io", ctx({}, { DOCKER_CONFIG: dockerDir }))).username).toBe("env");
     const home = join(dir, "home");
     await mkdir(join(home, ".docker"), { recursive: true });
     await writeFile(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "ghcr.io": { auth: b64("home:two") } } }));
-    expect((await findCredentials("ghcr.io", ctx({}, { HOME: home })))?.username).toBe("home");
+    expect(show(await findCredentials("ghcr.io", ctx({}, { HOME: home }))).username).toBe("home");
   });
 
   it("is anonymous when there is no config.json at the default places", async () => {
@@ -128,6 +141,8 @@ describe("findCredentials from a credential helper", () => {
         'read -r server',
         'if [ "$1" = get ] && [ "$server" = ghcr.io ]; then',
         '  echo \'{"ServerURL":"ghcr.io","Username":"octocat","Secret":"ghp_helper"}\'',
+        'elif [ "$1" = get ] && [ "$server" = oauth.example.com ]; then',
+        '  echo \'{"ServerURL":"oauth.example.com","Username":"<token>","Secret":"idt_helper"}\'',
         'elif [ "$server" = slow.example.com ]; then exec sleep 10',
         "else echo 'credentials not found in native keychain'; exit 1; fi",
         "",
@@ -140,9 +155,17 @@ describe("findCredentials from a credential helper", () => {
 
   it("runs docker-credential-<credsStore> get with the host on stdin", async () => {
     const creds = await findCredentials("ghcr.io", ctx({ dockerConfig: docker }, env));
-    expect({ username: creds?.username, password: creds?.password.reveal(), source: creds?.source }).toEqual({
+    expect({ username: show(creds).username, password: show(creds).password, source: show(creds).source }).toEqual({
       username: "octocat",
       password: "ghp_helper",
+      source: "docker-credential-fake",
+    });
+  });
+
+  it("takes a helper's Username <token> as an identity token", async () => {
+    expect(show(await findCredentials("oauth.example.com", ctx({ dockerConfig: docker }, env)))).toEqual({
+      kind: "identity-token",
+      token: "idt_helper",
       source: "docker-credential-fake",
     });
   });

@@ -64,6 +64,62 @@ describe("registry faults from a scripted loopback server", () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it("backs off from a host after a 500: scheduled resolves fail fast, a manual one goes out, an answer ends it", async () => {
+    const digest = `sha256:${"d".repeat(64)}`;
+    let healthy = false;
+    const server = await startScriptedServer((_req, res) => {
+      if (!healthy) return void res.writeHead(500).end();
+      res.writeHead(200, { "docker-content-digest": digest, "content-type": "application/vnd.oci.image.manifest.v1+json" }).end();
+    });
+    kit.onCleanup(server.stop);
+    let now = Date.now();
+    const c = client({ ...fast, now: () => now, failureBackoff: { initialMs: 60_000, maxMs: 600_000 } });
+    const image = `${server.host}/acme/web`;
+    await expect(c.resolveTag(image, "v1")).rejects.toMatchObject({ message: expect.stringContaining("answered 500") });
+    expect(server.requests).toHaveLength(1);
+    // Another app on the same registry, within the backoff (at least half of 60 s): nothing is sent.
+    now += 29_000;
+    await expect(c.resolveTag(`${server.host}/acme/api`, "v1")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: expect.stringMatching(
+        new RegExp(`^HEAD http://${server.host}/v2/acme/api/manifests/v1: not sent; ${server.host} failed 1 time in a row \\(last: HTTP 500 to HEAD http://${server.host}/v2/acme/web/manifests/v1\\), next try in \\d+s$`),
+      ),
+    });
+    expect(server.requests).toHaveLength(1);
+    // agentctl check: a person asked, so it goes out; a second 500 doubles the backoff.
+    await expect(c.resolveTag(image, "v1", { manual: true })).rejects.toMatchObject({ message: expect.stringContaining("answered 500") });
+    expect(server.requests).toHaveLength(2);
+    now += 61_000; // past the first backoff's ceiling, within the second's floor (60 s of 120 s)
+    await expect(c.resolveTag(image, "v1")).rejects.toMatchObject({ message: expect.stringContaining("failed 2 times in a row") });
+    expect(server.requests).toHaveLength(2);
+    now += 60_000; // past the second backoff's ceiling: tried again, and the registry is back
+    healthy = true;
+    expect((await c.resolveTag(image, "v1")).digest).toBe(digest);
+    expect((await c.resolveTag(`${server.host}/acme/api`, "v1")).digest).toBe(digest);
+    expect(server.requests).toHaveLength(4);
+  });
+
+  it("backs off from a host that does not answer, so other apps on it do not each wait out the timeout", { timeout: 5000 }, async () => {
+    const server = await startScriptedServer(() => undefined);
+    kit.onCleanup(server.stop);
+    const c = client({ ...fast, failureBackoff: { initialMs: 60_000, maxMs: 600_000 } });
+    await expect(c.resolveTag(`${server.host}/acme/web`, "v1")).rejects.toMatchObject({ message: expect.stringContaining("no answer within 500ms") });
+    const started = Date.now();
+    await expect(c.resolveTag(`${server.host}/acme/api`, "v1")).rejects.toMatchObject({
+      message: expect.stringContaining(`not sent; ${server.host} failed 1 time in a row (last: HEAD http://${server.host}/v2/acme/web/manifests/v1: no answer within 500ms)`),
+    });
+    expect(Date.now() - started).toBeLessThan(400);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("does not count a 404 or a 401 as a failure of the host", async () => {
+    const server = await startScriptedServer((_req, res) => res.writeHead(404).end());
+    kit.onCleanup(server.stop);
+    const c = client({ ...fast, failureBackoff: { initialMs: 60_000, maxMs: 600_000 } });
+    for (const tag of ["v1", "v2", "v3"]) await expect(c.resolveTag(`${server.host}/acme/web`, tag)).rejects.toMatchObject({ code: "REGISTRY_NOT_FOUND" });
+    expect(server.requests).toHaveLength(3);
+  });
+
   it("reports a 403 as REGISTRY_UNAUTHORIZED with the registry's error", async () => {
     const server = await startScriptedServer((_req, res) =>
       res.writeHead(403, { "content-type": "application/json" }).end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'),

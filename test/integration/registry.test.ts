@@ -133,7 +133,7 @@ describe("registry with token auth", () => {
   let alice: Config;
 
   beforeAll(async () => {
-    tokens = await startTokenServer({ users: { alice: "s3cret" } });
+    tokens = await startTokenServer({ users: { alice: "s3cret" }, refreshTokens: { "idt-alice-1": "alice" } });
     kit.onCleanup(tokens.stop);
     registry = await startRegistry({ kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootcertbundle: tokens.certPath });
     kit.onCleanup(registry.stop);
@@ -183,8 +183,12 @@ describe("registry with token auth", () => {
       // The registry would still accept the old token (60 s leeway, protocols.md B5); what is under
       // test is the client's cache, so count token requests rather than registry rejections.
       await new Promise((r) => setTimeout(r, 1100));
+      proxy.reset();
       await c.resolveTag(image, "v1");
       expect(tokens.requests).toHaveLength(2);
+      // The host is known to want a token: the new one is fetched first, so no request is answered 401.
+      expect(proxy.lines()).toEqual(["HEAD /v2/acme/private/manifests/v1"]);
+      expect(proxy.requests[0]?.headers.authorization).toMatch(/^Bearer /);
     } finally {
       tokens.expiresInS = 300;
     }
@@ -206,6 +210,17 @@ describe("registry with token auth", () => {
     } finally {
       tokens.expiresInS = 300;
     }
+  });
+
+  it("asks for a token before the first request of another repository on a host known to want one", async () => {
+    const c = client({ config: alice });
+    await c.resolveTag(image, "v1");
+    proxy.reset();
+    tokens.requests.length = 0;
+    await expect(c.resolveTag(`${proxy.host}/acme/other`, "v1")).rejects.toMatchObject({ code: "REGISTRY_NOT_FOUND" });
+    expect(tokens.requests.map((r) => r.scopes)).toEqual([["repository:acme/other:pull"]]);
+    expect(proxy.lines()).toEqual(["HEAD /v2/acme/other/manifests/v1"]);
+    expect(proxy.requests[0]?.headers.authorization).toMatch(/^Bearer /);
   });
 
   it("re-authenticates once when the registry rejects the cached token as invalid_token", async () => {
@@ -230,6 +245,29 @@ describe("registry with token auth", () => {
       hint: expect.stringContaining(`registries."${proxy.host}".username and passwordFile`),
     });
     expect(JSON.stringify(err)).not.toContain("not-it");
+  });
+
+  it("exchanges an identity token from docker login for access tokens with the OAuth2 refresh-token grant", async () => {
+    const dockerConfig = await kit.passwordFile("docker-idt.json", JSON.stringify({ auths: { [proxy.host]: { auth: "", identitytoken: "idt-alice-1" } } }));
+    const c = client({ config: kit.config({}, dockerConfig) });
+    tokens.requests.length = 0;
+    proxy.reset();
+    expect((await c.resolveTag(image, "v1")).digest).toBe(pushed.digest);
+    expect(tokens.requests).toEqual([
+      { service: "test-registry", scopes: ["repository:acme/private:pull"], account: null, user: "alice", status: 200, grant: "refresh_token", clientId: "deploy-agent" },
+    ]);
+    expect(proxy.lines()).toEqual(["HEAD /v2/acme/private/manifests/v1", "HEAD /v2/acme/private/manifests/v1"]);
+    expect(await c.engineAuth(image)).toEqual({ identitytoken: "idt-alice-1", serveraddress: proxy.host });
+  });
+
+  it("reports an identity token the token server refuses as REGISTRY_UNAUTHORIZED, naming where it came from", async () => {
+    const dockerConfig = await kit.passwordFile("docker-idt-bad.json", JSON.stringify({ auths: { [proxy.host]: { identitytoken: "idt-revoked" } } }));
+    const err = await client({ config: kit.config({}, dockerConfig) }).resolveTag(image, "v1").catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: "REGISTRY_UNAUTHORIZED",
+      message: `registry ${proxy.host}: token server ${tokens.realm} refused the identity token for repository:acme/private:pull (HTTP 400); tried as an identity token (${dockerConfig} auths["${proxy.host}"].identitytoken)`,
+    });
+    expect(JSON.stringify(err)).not.toContain("idt-revoked");
   });
 
   it("hands the Engine the configured credentials for X-Registry-Auth", async () => {

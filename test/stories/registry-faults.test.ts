@@ -1,7 +1,8 @@
 // Two apps on one daemon; app A reaches the registry through a loopback proxy that the test turns
 // faulty (500, 429 with Retry-After: 30, no answer at all), app B reaches it directly. A failing
-// registry holds A on its release without touching B, is logged once per episode, and A catches
-// up on the polls after the registry answers again (STYLE.md §7.3 REGISTRY_UNAVAILABLE).
+// registry holds A on its release without touching B, is logged once per episode, is backed off
+// from (poll.maxBackoff, short here), and A catches up on the polls after the registry answers
+// again (STYLE.md §7.3 REGISTRY_UNAVAILABLE).
 import http from "node:http";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -126,7 +127,7 @@ beforeAll(async () => {
   dir = makeAgentDir();
   writeConfig(
     dir,
-    agentYaml(dir, storyApp(appA, `${proxy.host}/${repo(appA)}`, run), storyApp(appB, `${TEST_REGISTRY}/${repo(appB)}`, run)),
+    `${agentYaml(dir, storyApp(appA, `${proxy.host}/${repo(appA)}`, run), storyApp(appB, `${TEST_REGISTRY}/${repo(appB)}`, run))}poll: { maxBackoff: 4s }\n`,
   );
   traefik = await startTraefikModel({ docker });
   for (const app of [appA, appB]) {
@@ -144,9 +145,13 @@ afterAll(async () => {
   if (dir) removeDir(dir);
 });
 
+/** A poll refused by the agent's own backoff after the registry failed: nothing was sent. */
+const BACKED_OFF = /: not sent; \S+ failed \d+ times? in a row \(last: /;
+
 const faults: { mode: Exclude<Mode, "pass">; desc: string; message: RegExp; polls: number; timeoutMs: number }[] = [
-  { mode: "500", desc: "answers 500", message: /answered 500 \(server error\)/, polls: 4, timeoutMs: 90_000 },
-  // Each poll waits out the agent's 15 s request deadline, so three polls take about 45 s.
+  // While backed off, a poll's error names the last failure instead of a new answer.
+  { mode: "500", desc: "answers 500", message: /answered 500 \(server error\)|last: HTTP 500 to HEAD/, polls: 5, timeoutMs: 90_000 },
+  // A sent poll waits out the agent's 15 s request deadline; the backed-off ones between fail at once.
   { mode: "hang", desc: "never answers", message: /no answer within \d+ms/, polls: 3, timeoutMs: 150_000 },
   { mode: "429", desc: "answers 429 with Retry-After: 30", message: /Retry-After/, polls: 4, timeoutMs: 90_000 },
 ];
@@ -182,6 +187,8 @@ describe("a registry that fails for one of two apps", () => {
 
         const errors = await failedPolls(appA, switchedAt, f.polls, f.timeoutMs);
         for (const e of errors) expect(e.code).toBe("REGISTRY_UNAVAILABLE");
+        // Polls every 2 s against a registry that keeps answering 500: the backoff (2–4 s) skips some.
+        if (f.mode === "500") expect(errors.some((e) => BACKED_OFF.test(e.message)), JSON.stringify(errors, null, 1)).toBe(true);
         const last = (await status(appA)).lastPoll!;
         expect(last.error).toMatchObject({ code: "REGISTRY_UNAVAILABLE", message: expect.stringMatching(f.message) });
 

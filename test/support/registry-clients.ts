@@ -8,7 +8,8 @@ import { silentLogger } from "../../agent/log.js";
 import { RegistryClient, type RegistryClientOptions } from "../../agent/registry/client.js";
 
 export interface RegistryTestKit {
-  config(registries?: Record<string, { username: string; passwordFile: string }>): Config;
+  /** A config with these registries entries, reading Docker's config.json from `dockerConfig` (default: an empty one). */
+  config(registries?: Record<string, { username: string; passwordFile: string }>, dockerConfig?: string): Config;
   client(opts?: Partial<RegistryClientOptions>): RegistryClient;
   passwordFile(name: string, password: string): Promise<string>;
   /** Registers a stop function, run in reverse order by `cleanup`. */
@@ -22,8 +23,8 @@ export async function registryTestKit(): Promise<RegistryTestKit> {
   await writeFile(dockerConfig, "{}");
   const clients: RegistryClient[] = [];
   const stops: (() => Promise<void>)[] = [];
-  const config = (registries: Record<string, { username: string; passwordFile: string }> = {}): Config =>
-    Config.parse({ registries, dockerConfig, apps: { web: { image: "ghcr.io/acme/web", port: 8080, health: { path: "/health" } } } });
+  const config = (registries: Record<string, { username: string; passwordFile: string }> = {}, dockerConfigPath = dockerConfig): Config =>
+    Config.parse({ registries, dockerConfig: dockerConfigPath, apps: { web: { image: "ghcr.io/acme/web", port: 8080, health: { path: "/health" } } } });
   return {
     config,
     client: (opts = {}) => {

@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -24,6 +24,9 @@ export interface TokenRequestRecord {
   /** The Basic username sent, or undefined for an anonymous request. */
   user: string | undefined;
   status: number;
+  /** Only for a POST (OAuth2, distribution `oauth.md`): its grant_type and client_id. */
+  grant?: string | null;
+  clientId?: string | null;
 }
 
 export interface TokenServerOptions {
@@ -33,6 +36,8 @@ export interface TokenServerOptions {
   users?: Record<string, string>;
   /** Whether anonymous requests get `pull` (true) or an empty access list (false, the default). */
   anonymousPull?: boolean;
+  /** identity (refresh) token → username, for POSTs with grant_type=refresh_token. */
+  refreshTokens?: Record<string, string>;
 }
 
 export interface TokenServer {
@@ -109,6 +114,12 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   };
 
   const server = createServer((req, res) => {
+    if (req.method === "POST") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => oauthGrant(new URLSearchParams(Buffer.concat(chunks).toString("utf8")), res));
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const record: TokenRequestRecord = {
       service: url.searchParams.get("service"),
@@ -142,6 +153,31 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     if (state.expiresInS !== undefined) body.expires_in = state.expiresInS;
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
   });
+  /** oauth.md: the refresh-token grant; an unknown token is `400 invalid_grant` (RFC 6749 §5.2). */
+  const oauthGrant = (form: URLSearchParams, res: ServerResponse): void => {
+    const user = (opts.refreshTokens ?? {})[form.get("refresh_token") ?? ""];
+    const record: TokenRequestRecord = {
+      service: form.get("service"),
+      scopes: form.getAll("scope").flatMap((s) => s.split(" ")),
+      account: null,
+      user,
+      status: 200,
+      grant: form.get("grant_type"),
+      clientId: form.get("client_id"),
+    };
+    state.requests.push(record);
+    if (form.get("grant_type") !== "refresh_token" || user === undefined) {
+      record.status = 400;
+      res.writeHead(400, { "content-type": "application/json" }).end('{"error":"invalid_grant"}');
+      return;
+    }
+    const access = record.scopes.map(parseScope).filter((a): a is Access => a !== undefined);
+    const token = mint(access, user);
+    const body: Record<string, unknown> = { access_token: token, scope: record.scopes.join(" "), issued_at: new Date().toISOString() };
+    if (state.expiresInS !== undefined) body.expires_in = state.expiresInS;
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+  };
+
   const port = await listenInRange(server);
   state.url = `http://127.0.0.1:${port}`;
   state.realm = `${state.url}/token`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HostBackoff, backoffDelayMs, goDurationMs, parseRetryAfter } from "../../agent/registry/retry.js";
+import { HostBackoff, backoffDelayMs, failureDelayMs, goDurationMs, parseRetryAfter } from "../../agent/registry/retry.js";
 
 const NOW = Date.parse("2026-11-25T10:00:00Z");
 
@@ -65,5 +65,36 @@ describe("HostBackoff", () => {
     expect(backoff.remainingMs("ghcr.io")).toBe(1_000);
     now += 1_000;
     expect(backoff.remainingMs("ghcr.io")).toBe(0);
+  });
+});
+
+describe("failureDelayMs", () => {
+  const policy = { initialMs: 5_000, maxMs: 300_000 };
+
+  it("doubles per failure in a row from the initial delay, up to the maximum", () => {
+    expect([1, 2, 3, 4, 10].map((n) => failureDelayMs(n, policy, () => 1))).toEqual([5_000, 10_000, 20_000, 40_000, 300_000]);
+  });
+
+  it("jitters within the upper half of the ceiling, so a failing host is always left alone a while", () => {
+    expect(failureDelayMs(1, policy, () => 0)).toBe(2_500);
+    expect(failureDelayMs(3, policy, () => 0.5)).toBe(15_000);
+    expect(failureDelayMs(20, policy, () => 0)).toBe(150_000);
+  });
+});
+
+describe("HostBackoff failures", () => {
+  it("counts failures in a row per host, reports the last one while the backoff lasts, and forgets them on success", () => {
+    let now = NOW;
+    const backoff = new HostBackoff(() => now, { initialMs: 10_000, maxMs: 60_000 }, () => 1);
+    expect(backoff.failed("ghcr.io", "HTTP 500")).toBe(10_000);
+    expect(backoff.failed("ghcr.io", "HTTP 503")).toBe(20_000);
+    expect(backoff.failure("ghcr.io")).toEqual({ count: 2, reason: "HTTP 503", remainingMs: 20_000 });
+    expect(backoff.failure("quay.io")).toBeUndefined();
+    now += 20_000;
+    expect(backoff.failure("ghcr.io")).toBeUndefined();
+    expect(backoff.failed("ghcr.io", "timeout")).toBe(40_000);
+    backoff.succeeded("ghcr.io");
+    expect(backoff.failure("ghcr.io")).toBeUndefined();
+    expect(backoff.failed("ghcr.io", "HTTP 500")).toBe(10_000);
   });
 });
