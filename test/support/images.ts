@@ -49,6 +49,9 @@ export interface PublishOptions {
   /** Only for "slow": seconds before it serves; default 8. */
   delaySec?: number;
   docker?: Dockerode;
+  /** Another registry than the shared test one (`127.0.0.1:<port>`), and the credentials the Engine pushes with. */
+  registry?: string;
+  auth?: { username: string; password: string; serveraddress: string };
 }
 
 export interface PublishedImage {
@@ -63,9 +66,10 @@ export interface PublishedImage {
 export async function publishVersion(opts: PublishOptions): Promise<PublishedImage> {
   const docker = opts.docker ?? new Dockerode();
   const local = await fixtureImage(docker, opts.behaviour, opts.version, opts.delaySec);
-  const image = `${TEST_REGISTRY}/${stripRegistry(opts.repo)}`;
+  const registry = opts.registry ?? TEST_REGISTRY;
+  const image = `${registry}/${stripRegistry(opts.repo)}`;
   await docker.getImage(local).tag({ repo: image, tag: opts.tag });
-  const digest = await pushTag(docker, image, opts.tag);
+  const digest = await pushTag(docker, image, opts.tag, registry, opts.auth ?? {});
   return { image, tag: opts.tag, digest };
 }
 
@@ -148,12 +152,12 @@ async function buildFixture(
 }
 
 /** Pushes one tag and returns the manifest digest from the push stream. */
-async function pushTag(docker: Dockerode, image: string, tag: string): Promise<string> {
+async function pushTag(docker: Dockerode, image: string, tag: string, registry: string, authconfig: object): Promise<string> {
   const ref = `${image}:${tag}`;
   const signal = AbortSignal.timeout(PUSH_DEADLINE_MS);
   // An explicit `tag` matters: without it the Engine pushes every local tag of the repository.
-  // The empty auth config still sends X-Registry-Auth, which some Engine versions insist on.
-  const stream = await docker.getImage(image).push({ tag, authconfig: {}, abortSignal: signal });
+  // An empty auth config still sends X-Registry-Auth, which some Engine versions insist on.
+  const stream = await docker.getImage(image).push({ tag, authconfig, abortSignal: signal });
   const messages = await readJsonStream(stream, signal, `pushing ${ref}`);
   let digest: string | undefined;
   for (const msg of messages) {
@@ -161,7 +165,7 @@ async function pushTag(docker: Dockerode, image: string, tag: string): Promise<s
     // with HTTP 200 (protocols.md C1); docker-modem would call that a success.
     if (msg.error !== undefined || msg.errorDetail !== undefined) {
       const detail = msg.errorDetail?.message ?? msg.error;
-      throw new Error(`pushing ${ref} to ${TEST_REGISTRY} failed: ${detail}; is the test registry up (bash test/env/ensure.sh)?`);
+      throw new Error(`pushing ${ref} to ${registry} failed: ${detail}; is the test registry up (bash test/env/ensure.sh)?`);
     }
     digest ??= msg.aux?.Digest ?? /digest: (sha256:[0-9a-f]{64})/.exec(msg.status ?? "")?.[1];
   }

@@ -42,6 +42,9 @@ export interface RecordedRequest {
   method: string;
   url: string;
   headers: IncomingMessage["headers"];
+  /** Set by the counting proxy once the answer is known: its status and WWW-Authenticate. */
+  status?: number;
+  challenge?: string;
 }
 
 export interface LoopbackServer {
@@ -80,16 +83,22 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const pending: { status: number; headers: Record<string, string> }[] = [];
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    const record: RecordedRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers };
+    requests.push(record);
     const intercept = pending.shift();
     if (intercept) {
       req.resume();
+      record.status = intercept.status;
+      record.challenge = intercept.headers["www-authenticate"];
       res.writeHead(intercept.status, intercept.headers).end();
       return;
     }
     const upstream = httpRequest(
       { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers },
       (up) => {
+        record.status = up.statusCode;
+        const challenge = up.headers["www-authenticate"];
+        if (challenge !== undefined) record.challenge = Array.isArray(challenge) ? challenge.join(", ") : challenge;
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       },

@@ -51,6 +51,12 @@ export interface TokenServer {
   requests: TokenRequestRecord[];
   /** `expires_in` of the next responses; `undefined` omits the field (GHCR does, protocols.md B1). */
   expiresInS: number | undefined;
+  /**
+   * Seconds from now to the `exp` of the next tokens, 300 by default. The registry accepts a token
+   * until 60 s after its exp (distribution's leeway), so -50 makes tokens it refuses after ~10 s,
+   * whatever `expiresInS` promised: a token that stops working before the client expects.
+   */
+  jwtLifetimeS: number;
   /** Signs a token directly, e.g. for pushing test content. */
   mint(access: Access[], subject?: string): string;
   stop(): Promise<void>;
@@ -95,7 +101,8 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
 
   const mint = (access: Access[], subject = "test"): string => {
     const now = Math.floor(Date.now() / 1000);
-    return signJwt(key, certDer, { iss: issuer, sub: subject, aud: service, exp: now + 300, nbf: now - 5, iat: now, jti: randomUUID(), access });
+    const exp = now + state.jwtLifetimeS;
+    return signJwt(key, certDer, { iss: issuer, sub: subject, aud: service, exp, nbf: Math.min(now - 5, exp - 1), iat: now, jti: randomUUID(), access });
   };
 
   const state: TokenServer = {
@@ -106,6 +113,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     certPath,
     requests: [],
     expiresInS: 300,
+    jwtLifetimeS: 300,
     mint,
     stop: async () => {
       await closeServer(server);
