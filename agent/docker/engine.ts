@@ -53,7 +53,7 @@ let DockerClass: typeof Docker | undefined;
  * sessions for image builds. Both are only touched inside functions the agent never calls, and
  * together they are a third of the daemon's idle memory on a Pi (measured with `npm run bench`).
  */
-function loadDockerode(): typeof Docker {
+export function loadDockerode(): typeof Docker {
   if (DockerClass) return DockerClass;
   const unused = (what: string) => () => {
     throw new AgentError("ENGINE_UNAVAILABLE", `${what} is not supported by deploy-agent: set docker.socket to the Engine's Unix socket`);

@@ -1,8 +1,12 @@
 // npm run bench: v1 → v2 deploys of the test image on the local engine and registry (set up by
 // test/env/ensure.sh), through the real daemon and agentctl, judged through the Traefik model.
 // Prints, per deploy and as medians: time from deploy start to green serving, the agent's own
-// overhead, failed requests, and the daemon's idle RSS.
+// overhead, failed requests, and the daemon's idle RSS, beside what node alone and node with the
+// agent's libraries loaded take on the same machine (the floor under that RSS).
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import Dockerode from "dockerode";
 import { agentctl, agentYaml, get, makeAgentDir, readState, removeDir, requestLoop, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
@@ -37,6 +41,31 @@ function rssMb(pid: number): { rss: number; anon: number } {
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
   return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024 };
 }
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+/**
+ * RSS of a node process that runs `script` (an ES module, from the checkout) and then idles for 3 s,
+ * read after 2.5 s: what the runtime costs before the agent does anything.
+ */
+async function idleNodeRss(script: string): Promise<{ rss: number; anon: number }> {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", `${script}\nsetTimeout(() => {}, 3000);`], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  await sleep(2500);
+  if (child.exitCode !== null) throw new Error(`node -e exited with ${child.exitCode} before it was measured: ${stderr}`);
+  const rss = rssMb(child.pid!);
+  const code = await exited;
+  if (code !== 0) throw new Error(`node -e exited with ${code}: ${stderr}`);
+  return rss;
+}
+
+/** The runtime libraries as the daemon loads them (dockerode through the agent, without ssh2 and gRPC). */
+const LOAD_LIBRARIES = [
+  `const { loadDockerode } = await import("./dist/agent/docker/engine.js"); loadDockerode();`,
+  ...["undici", "pino", "zod", "node-cron", "yaml", "semver"].map((m) => `await import("${m}");`),
+].join(" ");
 
 /**
  * Docker's own view of green's time to healthy: its `health_status: healthy` event minus its start
@@ -136,6 +165,13 @@ async function main(): Promise<void> {
     console.log(
       `median: to-serving ${fmt(median(rows.map((r) => r.serving)))}, overhead ${fmt(median(rows.map((r) => r.overhead)))} (target ≤ 0.300s), ` +
         `failed requests ${rows.reduce((a, r) => a + r.failed, 0)} (target 0), idle RSS ${idleRss.rss.toFixed(1)} MB (target ≤ 60 MB), of which private ${idleRss.anon.toFixed(1)} MB and the rest the node executable's shared pages`,
+    );
+    const bare = await idleNodeRss("");
+    const libs = await idleNodeRss(LOAD_LIBRARIES);
+    const mb = (x: { rss: number; anon: number }) => `${x.rss.toFixed(1)} MB (private ${x.anon.toFixed(1)} MB)`;
+    console.log(
+      `RSS floor on this machine (${process.version}): node alone idles at ${mb(bare)}; node with the agent's runtime libraries loaded ` +
+        `(dockerode as the agent loads it, undici, pino, zod, node-cron, yaml, semver) and nothing run: ${mb(libs)}; the daemon idle: ${mb(idleRss)}`,
     );
   } finally {
     await agent.stop();

@@ -1,21 +1,27 @@
 // npm run bench (second part): one poll round of 100 apps against the local registry with nothing
 // changed (issue 3). 100 repos hold the same small good fixture; the apps point at them through a
 // counting loopback proxy, so every registry request of the round is seen. The real daemon deploys
-// all 100 at its first poll; then one `agentctl check` polls them all, and the bench prints the
-// round's wall time, the requests it sent (target: exactly 100 HEADs plus token requests; this
-// registry has no auth, so no token requests) and the daemon's RSS after the round.
-import { readFileSync } from "node:fs";
+// all 100 at its first poll; then `agentctl check` polls them all, and the bench prints each
+// round's wall time, the requests it sent (target: exactly 100 HEADs plus token requests) and the
+// daemon's RSS after it. Rounds: the registry without auth; then the same repositories behind
+// GHCR-style token auth, first cold, then with fresh tokens, then after they all expired.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import Dockerode from "dockerode";
 import { agentctl, makeAgentDir, removeDir, sleep, startAgent, writeConfig, type AgentProcess } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_REGISTRY, TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
+import { TEST_REGISTRY, TEST_REGISTRY_STORAGE, TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
+import { startRegistry } from "../support/registry-server.js";
+import { startTokenServer, type TokenServer } from "../support/token-server.js";
 
 const APPS = Number(process.env.BENCH_POLL_APPS ?? 100);
 const CONCURRENCY = 8;
 /** Pushes of the same local image under many names: the layers already exist, only the manifests go up. */
 const PUSH_PARALLEL = 5;
+/** Lifetime of the token auth rounds' tokens: GHCR's (it sends no expires_in; the spec's default is 60 s). */
+const TOKEN_LIFETIME_S = 60;
 const DEPLOY_TIMEOUT_MS = Number(process.env.BENCH_POLL_DEPLOY_TIMEOUT_MS ?? 20 * 60_000);
 
 interface StatusApp {
@@ -155,51 +161,94 @@ ${appYaml}`,
     await agentctl(agent, ["--version"]);
     const cliMs = performance.now() - cliStart;
 
-    proxy.reset();
-    stamps.length = 0;
-    const t0 = performance.now();
-    const r = await agentctl(agent, ["check"], { json: true });
-    const wallMs = performance.now() - t0;
-    const rss = rssMb(agent.child.pid!);
-    const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-    const seen = proxy.requests.map((q) => ({ method: q.method, url: q.url }));
-    const spanMs = stamps.length > 0 ? stamps.at(-1)! - stamps[0]! : NaN;
-    const firstReqMs = stamps.length > 0 ? stamps[0]! - t0 : NaN;
-
-    const results = r.json as CheckRes[] | undefined;
-    if (r.code !== 0 || !results) throw new Error(`agentctl check exited ${r.code}: ${r.stderr.trim()}\n${r.stdout.slice(0, 2000)}`);
-    const byResult = new Map<string, number>();
-    for (const x of results) byResult.set(x.result, (byResult.get(x.result) ?? 0) + 1);
-    const notUnchanged = results.filter((x) => x.result !== "unchanged");
-
-    const tagHead = (i: number) => `HEAD /v2/${repo(i)}/manifests/latest`;
-    const expected = new Set(indices.map(tagHead));
-    const heads = seen.filter((q) => expected.has(`${q.method} ${q.url}`));
-    const others = seen.filter((q) => !expected.has(`${q.method} ${q.url}`));
-    const perRepo = new Map<string, number>();
-    for (const q of heads) perRepo.set(q.url, (perRepo.get(q.url) ?? 0) + 1);
-    const dupRepos = [...perRepo.entries()].filter(([, n]) => n > 1);
-    const missing = indices.filter((i) => !perRepo.has(`/v2/${repo(i)}/manifests/latest`));
-    const otherKinds = new Map<string, number>();
-    for (const q of others) otherKinds.set(kind(q.method, q.url), (otherKinds.get(kind(q.method, q.url)) ?? 0) + 1);
-    const tokens = others.filter((q) => kind(q.method, q.url).endsWith("token")).length;
-
     const s = (x: number) => `${(x / 1000).toFixed(3)}s`;
-    console.log(`deploy-agent poll bench: ${APPS} apps polled against the local registry with nothing changed (poll.concurrency ${CONCURRENCY})`);
-    console.log(`  check results: ${[...byResult.entries()].map(([k, v]) => `${v} ${k}`).join(", ")}${notUnchanged.length ? `; e.g. ${notUnchanged[0]!.app}: ${notUnchanged[0]!.detail}` : ""}`);
-    console.log(
-      `  one poll round: ${s(wallMs)} wall (agentctl check, of which ~${s(cliMs)} is agentctl's own start-up); ` +
-        `registry requests from ${s(firstReqMs)} to ${s(firstReqMs + spanMs)} after the start (span ${s(spanMs)})`,
-    );
-    console.log(
-      `  requests: ${seen.length} in all — ${heads.length} HEAD manifests/latest (target ${APPS}: one per app` +
-        `${dupRepos.length ? `; ${dupRepos.length} repos more than once` : ""}${missing.length ? `; ${missing.length} repos never` : ""}), ` +
-        `${others.length} other${others.length ? ` (${[...otherKinds.entries()].map(([k, v]) => `${v} ${k}`).join(", ")})` : ""}; ` +
-        `token requests ${tokens} (the test registry has no auth: no 401, so none expected)`,
-    );
-    if (others.length > 0) for (const q of others.slice(0, 10)) console.log(`    other: ${q.method} ${q.url}`);
-    console.log(`  host load average at the round: ${load} (2 cores; ${APPS} containers' Docker health checks run every 1s)`);
-    console.log(`  daemon RSS after the round: ${rss.rss.toFixed(1)} MB, of which private (RssAnon) ${rss.anon.toFixed(1)} MB`);
+    const tagHeadUrls = new Set(indices.map((i) => `/v2/${repo(i)}/manifests/latest`));
+    /** One `agentctl check` of every app: its wall time, and every request the proxy and the token server saw. */
+    const round = async (tokens?: TokenServer) => {
+      proxy!.reset();
+      stamps.length = 0;
+      const tokensBefore = tokens?.requests.length ?? 0;
+      const t0 = performance.now();
+      const r = await agentctl(agent!, ["check"], { json: true });
+      const wallMs = performance.now() - t0;
+      const results = r.json as CheckRes[] | undefined;
+      if (r.code !== 0 || !results) throw new Error(`agentctl check exited ${r.code}: ${r.stderr.trim()}\n${r.stdout.slice(0, 2000)}`);
+      const seen = proxy!.requests.map((q) => ({ method: q.method, url: q.url, status: q.status }));
+      const heads = seen.filter((q) => q.method === "HEAD" && tagHeadUrls.has(q.url));
+      const perRepo = new Map<string, number>();
+      for (const q of heads) if (q.status === 200) perRepo.set(q.url, (perRepo.get(q.url) ?? 0) + 1);
+      const others = seen.filter((q) => !(q.method === "HEAD" && tagHeadUrls.has(q.url)));
+      const otherKinds = new Map<string, number>();
+      for (const q of others) otherKinds.set(kind(q.method, q.url), (otherKinds.get(kind(q.method, q.url)) ?? 0) + 1);
+      const byResult = new Map<string, number>();
+      for (const x of results) byResult.set(x.result, (byResult.get(x.result) ?? 0) + 1);
+      return {
+        wallMs,
+        spanMs: stamps.length > 0 ? stamps.at(-1)! - stamps[0]! : NaN,
+        firstReqMs: stamps.length > 0 ? stamps[0]! - t0 : NaN,
+        results,
+        byResult,
+        heads,
+        answered401: heads.filter((q) => q.status === 401).length,
+        dupRepos: [...perRepo.values()].filter((n) => n > 1).length,
+        missing: indices.filter((i) => !perRepo.has(`/v2/${repo(i)}/manifests/latest`)).length,
+        others,
+        otherKinds,
+        tokens: tokens ? tokens.requests.length - tokensBefore : 0,
+        rss: rssMb(agent!.child.pid!),
+      };
+    };
+    const report = (label: string, x: Awaited<ReturnType<typeof round>>, tokenNote: string) => {
+      const notUnchanged = x.results.filter((q) => q.result !== "unchanged");
+      console.log(`  ${label}`);
+      console.log(`    check results: ${[...x.byResult.entries()].map(([k, v]) => `${v} ${k}`).join(", ")}${notUnchanged.length ? `; e.g. ${notUnchanged[0]!.app}: ${notUnchanged[0]!.detail}` : ""}`);
+      console.log(
+        `    wall ${s(x.wallMs)} (agentctl check; ~${s(cliMs)} of it is agentctl's own start-up); registry requests from ${s(x.firstReqMs)} to ${s(x.firstReqMs + x.spanMs)} (span ${s(x.spanMs)})`,
+      );
+      console.log(
+        `    requests: ${x.heads.length} HEAD manifests/latest (${x.heads.length - x.answered401} answered, ${x.answered401} answered 401; target ${APPS}` +
+          `${x.dupRepos ? `; ${x.dupRepos} repos answered more than once` : ""}${x.missing ? `; ${x.missing} repos never answered` : ""}), ` +
+          `${x.others.length} other${x.others.length ? ` (${[...x.otherKinds.entries()].map(([k, v]) => `${v} ${k}`).join(", ")})` : ""}; ` +
+          `token requests ${x.tokens} (${tokenNote})`,
+      );
+      for (const q of x.others.slice(0, 5)) console.log(`      other: ${q.method} ${q.url} → ${q.status}`);
+      console.log(`    daemon RSS after the round: ${x.rss.rss.toFixed(1)} MB, of which private (RssAnon) ${x.rss.anon.toFixed(1)} MB`);
+    };
+
+    const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+    console.log(`deploy-agent poll bench: ${APPS} apps polled with nothing changed (poll.concurrency ${CONCURRENCY}); host load average ${load} (2 cores; ${APPS} containers' Docker health checks run every 1s)`);
+    report("registry without auth:", await round(), "this registry asks for none");
+
+    // The same repositories behind GHCR-style token auth: a second registry process serving the
+    // shared registry's storage (same manifests, same digests), anonymous pulls allowed as for a
+    // public GHCR image. The proxy now forwards there, so the apps' image names do not change.
+    if (!existsSync(join(TEST_REGISTRY_STORAGE, "docker/registry/v2/repositories", repo(0)))) {
+      console.log(`  token auth rounds skipped: ${TEST_REGISTRY} does not keep its data in ${TEST_REGISTRY_STORAGE} (it was not started by test/env/ensure.sh)`);
+    } else {
+      const tokens = await startTokenServer({ anonymousPull: true });
+      tokens.expiresInS = TOKEN_LIFETIME_S;
+      const tokenRegistry = await startRegistry(
+        { kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootcertbundle: tokens.certPath },
+        TEST_REGISTRY_STORAGE,
+      );
+      try {
+        proxy.retarget(tokenRegistry.host);
+        const first = await round(tokens);
+        report(`token auth, first round (the agent has not yet seen this registry ask for auth; tokens live ${TOKEN_LIFETIME_S}s):`, first, "one per repository: each app's pull scope needs its own");
+        const firstEnd = performance.now();
+        report("token auth, again at once (every token still fresh):", await round(tokens), "target 0");
+        await sleep(Math.max(0, TOKEN_LIFETIME_S * 1000 + 1000 - (performance.now() - firstEnd)));
+        report(
+          `token auth, after ${TOKEN_LIFETIME_S}s (every token expired; the registry is known to want one, so it is fetched before the HEAD):`,
+          await round(tokens),
+          `target ${APPS}, and no HEAD answered 401`,
+        );
+      } finally {
+        proxy.retarget(TEST_REGISTRY);
+        await tokenRegistry.stop();
+        await tokens.stop();
+      }
+    }
     console.log(`  (the initial deploy of ${APPS} apps sent ${deployRequests} requests through the proxy, the engine's pulls included)`);
   } finally {
     const cleanStart = performance.now();

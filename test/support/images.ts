@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import Dockerode from "dockerode";
 
 export const TEST_REGISTRY = "127.0.0.1:5000";
+/** Where test/env/ensure.sh has that registry keep its data (REGISTRY_STORAGE there). */
+export const TEST_REGISTRY_STORAGE = "/tmp/deploy-agent-test-registry";
 /** Every container a test creates carries this label with the value of `testRunId()`. */
 export const TEST_RUN_LABEL = "deploy-agent.test-run";
 /** Local repository of the built fixtures; their tags start with the run id (see `cleanup.ts`). */

@@ -75,11 +75,13 @@ export interface CountingProxy extends LoopbackServer {
   /** Requests as `METHOD /path` strings, for exact assertions. */
   lines(): string[];
   reset(): void;
+  /** Forwards later requests to another `127.0.0.1:<port>`. */
+  retarget(target: string): void;
 }
 
 /** A forwarding proxy in front of `target` (`127.0.0.1:<port>`) that records every request. */
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
-  const [targetHost, targetPort] = target.split(":");
+  let [targetHost, targetPort] = target.split(":");
   const pending: { status: number; headers: Record<string, string> }[] = [];
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
@@ -117,6 +119,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     lines: () => requests.map((r) => `${r.method} ${r.url}`),
     reset: () => {
       requests.length = 0;
+    },
+    retarget: (next) => {
+      [targetHost, targetPort] = next.split(":");
     },
     stop: () => closeServer(server),
   };

@@ -34,14 +34,18 @@ export async function bcryptHash(password: string): Promise<string> {
   return hash;
 }
 
-export async function startRegistry(auth: RegistryAuth): Promise<RegistryServer> {
+/**
+ * Starts a registry with `auth`. `storage` serves another registry's filesystem storage instead of
+ * a fresh one, e.g. the shared test registry's (TEST_REGISTRY_STORAGE) behind token auth.
+ */
+export async function startRegistry(auth: RegistryAuth, storage?: string): Promise<RegistryServer> {
   const dir = await mkdtemp(join(tmpdir(), "deploy-agent-registry-"));
   try {
     const port = await freePortInRange();
     const lines = [
       "version: 0.1",
       "log: { level: warn, accesslog: { disabled: true } }",
-      `storage: { filesystem: { rootdirectory: ${join(dir, "data")} }, delete: { enabled: true } }`,
+      `storage: { filesystem: { rootdirectory: ${storage ?? join(dir, "data")} }, delete: { enabled: true } }`,
       `http: { addr: 127.0.0.1:${port}, secret: test-secret }`,
     ];
     if (auth.kind === "htpasswd") {
