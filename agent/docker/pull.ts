@@ -81,6 +81,12 @@ export async function pullImage(docker: Docker, ref: string, opts: PullOptions =
   });
   const image = await inspectImage(docker, ref);
   if (!image) throw new AgentError("PULL_FAILED", `pull of ${ref} reported success but the Engine has no such image`);
+  // The Engine verifies a by-digest pull against the digest; this makes sure the image found is the
+  // one that digest names (RepoDigests lists the manifest digests the image was pulled by).
+  const digest = ref.slice(ref.lastIndexOf("@") + 1);
+  if (ref.includes("@") && !(image.RepoDigests ?? []).some((d) => d.endsWith(`@${digest}`))) {
+    throw new AgentError("PULL_FAILED", `pull of ${ref} gave image ${image.Id}, which does not carry that digest (it has ${(image.RepoDigests ?? []).join(", ") || "none"})`);
+  }
   return image;
 }
 
