@@ -16,6 +16,26 @@ afterAll(async () => {
   await kit.cleanup();
 });
 
+/**
+ * A registry of `acme/web` serving tags/list as the given pages, each linking to the next with a
+ * `Link: <…>; rel="next"` header, and answering a HEAD of each manifest path in `manifests` with its digest.
+ */
+async function tagPagesServer(pages: Record<string, { tags: string[]; next?: string }>, manifests: Record<string, string> = {}) {
+  const server = await startScriptedServer((req, res) => {
+    const digest = manifests[req.url ?? ""];
+    if (req.method === "HEAD" && digest !== undefined) {
+      return void res.writeHead(200, { "docker-content-digest": digest, "content-type": "application/vnd.oci.image.manifest.v1+json" }).end();
+    }
+    const page = pages[req.url ?? ""];
+    if (page === undefined) return void res.writeHead(404).end();
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (page.next) headers.link = `<${page.next}>; rel="next"`;
+    res.writeHead(200, headers).end(JSON.stringify({ name: "acme/web", tags: page.tags }));
+  });
+  kit.onCleanup(server.stop);
+  return server;
+}
+
 describe("registry faults from a scripted loopback server", () => {
   const fast = { timeoutMs: 500, retry: { retries: 2, baseDelayMs: 10, maxDelayMs: 2000 } };
 
@@ -161,15 +181,23 @@ describe("registry faults from a scripted loopback server", () => {
       "/v2/acme/web/tags/list?last=b&n=2": { tags: ["c", "d"], next: "/v2/acme/web/tags/list?last=d&n=2" },
       "/v2/acme/web/tags/list?last=d&n=2": { tags: ["e"] },
     };
-    const server = await startScriptedServer((req, res) => {
-      const page = pages[req.url ?? ""];
-      if (page === undefined) return void res.writeHead(404).end();
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (page.next) headers.link = `<${page.next}>; rel="next"`;
-      res.writeHead(200, headers).end(JSON.stringify({ name: "acme/web", tags: page.tags }));
-    });
-    kit.onCleanup(server.stop);
+    const server = await tagPagesServer(pages);
     expect(await client(fast).listTags(`${server.host}/acme/web`)).toEqual(["a", "b", "c", "d", "e"]);
+  });
+
+  it("picks a semver range's highest tag across Link pages (Debian's registry 2.8 does not page tags/list)", async () => {
+    const digest = `sha256:${"e".repeat(64)}`;
+    const pages: Record<string, { tags: string[]; next?: string }> = {
+      "/v2/acme/web/tags/list": { tags: ["1.2.0", "v1.9.0", "latest"], next: "/v2/acme/web/tags/list?last=latest&n=3" },
+      "/v2/acme/web/tags/list?last=latest&n=3": { tags: ["2.0.0", "1.10.0-rc.1", "1.10.0"] },
+    };
+    const server = await tagPagesServer(pages, { "/v2/acme/web/manifests/1.10.0": digest });
+    expect(await client(fast).resolve(`${server.host}/acme/web`, "^1.2")).toMatchObject({ tag: "1.10.0", digest });
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      "GET /v2/acme/web/tags/list",
+      "GET /v2/acme/web/tags/list?last=latest&n=3",
+      "HEAD /v2/acme/web/manifests/1.10.0",
+    ]);
   });
 
   it("refuses an index whose content does not match its digest", async () => {

@@ -1,5 +1,8 @@
 // registry/ against the real distribution registry 2.8: no auth, htpasswd Basic, and token auth as
 // in protocols.md B5, with a counting proxy in front to see exactly which requests the client sends.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../../agent/config/schema.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
@@ -268,6 +271,22 @@ describe("registry with token auth", () => {
       message: `registry ${proxy.host}: token server ${tokens.realm} refused the identity token for repository:acme/private:pull (HTTP 400); tried as an identity token (${dockerConfig} auths["${proxy.host}"].identitytoken)`,
     });
     expect(JSON.stringify(err)).not.toContain("idt-revoked");
+  });
+
+  it("resolves with credentials from a docker credential helper on PATH (credHelpers in config.json)", async () => {
+    const bin = await mkdtemp(join(tmpdir(), "deploy-agent-helper-"));
+    kit.onCleanup(() => rm(bin, { recursive: true, force: true }));
+    await writeFile(
+      join(bin, "docker-credential-testpass"),
+      `#!/bin/sh\nread -r server\n[ "$1" = get ] && [ "$server" = "${proxy.host}" ] && exec echo '{"Username":"alice","Secret":"s3cret"}'\necho "credentials not found in native keychain"; exit 1\n`,
+      { mode: 0o755 },
+    );
+    const dockerConfig = await kit.passwordFile("docker-helper.json", JSON.stringify({ credHelpers: { [proxy.host]: "testpass" } }));
+    const c = client({ config: kit.config({}, dockerConfig), env: { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` } });
+    tokens.requests.length = 0;
+    expect((await c.resolveTag(image, "v1")).digest).toBe(pushed.digest);
+    expect(tokens.requests.map((r) => [r.user, r.status])).toEqual([["alice", 200]]);
+    expect(await c.engineAuth(image)).toEqual({ username: "alice", password: "s3cret", serveraddress: proxy.host });
   });
 
   it("hands the Engine the configured credentials for X-Registry-Auth", async () => {
