@@ -250,7 +250,8 @@ apps:
 # registries:
 #   ghcr.io:
 #     username: example
-#     passwordFile: /etc/deploy-agent/ghcr-token   # mode 0640 root:deploy-agent
+#     passwordFile: /etc/deploy-agent/ghcr-token   # mode 0600, owned by deploy-agent (group or others readable is refused)
+#     # or: credential: ghcr-token                  # LoadCredential= in a drop-in (see the unit); the file may stay root-only
 EOF
 }
 

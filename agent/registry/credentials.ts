@@ -56,6 +56,7 @@ async function readConfiguredSecret(key: string, creds: RegistryCredentials, env
       });
     }
     file = join(dir, creds.credential ?? "");
+    return new Secret(await readSecretFile(file, `registries.${key}`, "systemd-credential"));
   }
   return new Secret(await readSecretFile(file, `registries.${key}`));
 }
@@ -63,12 +64,15 @@ async function readConfiguredSecret(key: string, creds: RegistryCredentials, env
 /**
  * Reads a secret file, refusing one that group or others can read: a leaked registry token lets
  * anyone on the host pull (or push) private images, so a loose mode is a configuration error.
+ * A systemd credential is only checked for others: systemd writes it 0400 and, for a `User=`
+ * service, grants that user read access with an ACL, whose mask stat() shows as the group bits
+ * (0440), though no group can read it (src/core/exec-credential.c `write_credential`).
  */
-export async function readSecretFile(file: string, owner: string): Promise<string> {
+export async function readSecretFile(file: string, owner: string, kind: "file" | "systemd-credential" = "file"): Promise<string> {
   let text: string;
   try {
     const st = await stat(file);
-    if ((st.mode & 0o044) !== 0) {
+    if ((st.mode & (kind === "systemd-credential" ? 0o004 : 0o044)) !== 0) {
       throw new AgentError("CONFIG_INVALID", `secret file ${file} (${owner}) is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`, {
         hint: `chmod 600 ${file}`,
       });

@@ -66,6 +66,20 @@ describe("findCredentials from agent.yaml", () => {
     expect(show(await findCredentials("ghcr.io", c)).password).toBe("from-systemd");
   });
 
+  it("reads a systemd credential that shows as 0440 (systemd's ACL for User=), but refuses one others can read", async () => {
+    const credDir = join(dir, "credentials-acl");
+    await mkdir(credDir, { recursive: true });
+    await writeFile(join(credDir, "ghcr"), "acl-masked", { mode: 0o440 });
+    await writeFile(join(credDir, "loose"), "world-readable", { mode: 0o444 });
+    const env = { CREDENTIALS_DIRECTORY: credDir };
+    const c = ctx({ registries: { "ghcr.io": { username: "octocat", credential: "ghcr" } } }, env);
+    expect(show(await findCredentials("ghcr.io", c)).password).toBe("acl-masked");
+    await expect(findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", credential: "loose" } } }, env))).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: `secret file ${join(credDir, "loose")} (registries.ghcr.io) is readable by group or others (mode 444)`,
+    });
+  });
+
   it("reports a systemd credential without $CREDENTIALS_DIRECTORY as CONFIG_INVALID", async () => {
     await expect(findCredentials("ghcr.io", ctx({ registries: { "ghcr.io": { username: "octocat", credential: "ghcr" } } }))).rejects.toMatchObject({
       code: "CONFIG_INVALID",

@@ -2,12 +2,16 @@
 // booted with /sbin/init (image from make-rootfs.sh), talking to the host's Engine through the
 // bind-mounted docker.sock, with the checkout mounted read-only at /src.
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StatusReport, type AppStatus } from "../../agent/control/protocol.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_REGISTRY, TEST_RUN_LABEL, testRunId } from "../support/images.js";
+import { pushImage, type Pushed } from "../support/registry-server.js";
+import { startContainerRegistry, type ContainerRegistry } from "./container-registry.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The checkout to install; DEPLOY_AGENT_CHECKOUT points it at another tree (e.g. an unpacked release). */
@@ -133,6 +137,12 @@ describe.skipIf(!haveDaemon)(`deploy-agent under systemd (skipped if: ${SKIP_REA
       const r = await sh("systemctl is-system-running --wait");
       return ["running", "degraded"].includes(r.stdout.trim()) ? r.stdout : undefined;
     });
+    // Booted by the kernel, systemd makes / MS_SHARED; under a container manager it leaves propagation
+    // as found (src/shared/mount-setup.c), and Docker's is private. LoadCredential= mounts each unit's
+    // /run/credentials/<unit> from a child in its own mount namespace ((sd-mkdcreds)); without shared
+    // propagation that mount never reaches the unit, which sees $CREDENTIALS_DIRECTORY missing, and
+    // systemd logs nothing. Shared, as on a real host.
+    await mustSh("mount --make-rshared /");
     // The socket's group as the container sees it: same gid as on the host, named docker.
     await mustSh(`getent group docker >/dev/null || groupadd --non-unique --gid ${dockerGid} docker`);
     installOutput = await mustSh("/src/install.sh --no-build 2>&1", 10 * MINUTE);
@@ -227,6 +237,110 @@ describe.skipIf(!haveDaemon)(`deploy-agent under systemd (skipped if: ${SKIP_REA
     });
     expect(Number(after.NRestarts)).toBe(Number(before.NRestarts) + 1);
   }, 2 * MINUTE);
+
+  describe("registry credentials from LoadCredential=", () => {
+    // Not 5000 (TEST_REGISTRY) nor 5100-5199 (test/support/loopback.ts): a deploy after a resolve
+    // pulls through the host's Engine, whose 127.0.0.1 is the host's, so that pull must find nothing.
+    const PORT = 5731;
+    const USER = "deploy-bot";
+    const PASSWORD = `right-${randomBytes(12).toString("hex")}`;
+    const WRONG = `wrong-${randomBytes(12).toString("hex")}`;
+    const SOURCE = "/etc/deploy-agent/registry-password";
+    const DROP_IN = `/etc/systemd/system/${UNIT}.d/credential.conf`;
+    const APP = "private";
+    let registry: ContainerRegistry | undefined;
+    let pushed: Pushed;
+
+    const privateYaml = (host: string) => `# written by test/systemd/systemd.test.ts (LoadCredential=)
+registries:
+  "${host}":
+    username: ${USER}
+    credential: registry
+apps:
+  ${APP}:
+    image: ${host}/deploy-agent-systemd-test/private
+    track: v1
+    schedule: "0 0 1 1 *"
+    port: 8080
+    health:
+      path: /health
+`;
+
+    /** Puts `password` in the credential's source file and restarts the agent, so systemd copies it afresh. */
+    async function restartWithPassword(password: string): Promise<void> {
+      await mustSh(`umask 077 && printf '%s\\n' '${password}' > ${SOURCE}`);
+      const r = await sh(`systemctl restart ${UNIT} 2>&1`);
+      if (r.code !== 0) {
+        const log = await sh(`systemctl status ${UNIT} --no-pager -l; journalctl -u ${UNIT} --no-pager -n 20 -o cat`);
+        throw new Error(`systemctl restart ${UNIT} with the LoadCredential= drop-in exited with ${r.code}: ${r.stdout}\n${log.stdout}`);
+      }
+    }
+
+    /** The app's status once its first poll (the one at start) has finished. */
+    async function firstPoll(): Promise<AppStatus> {
+      return until(`agentctl status ${APP} showing a finished poll`, MINUTE, async () => {
+        const report = StatusReport.parse(JSON.parse(await mustSh(`agentctl status --json ${APP}`)));
+        const app = report.apps.find((a) => a.app === APP);
+        return app?.lastPoll !== undefined ? app : undefined;
+      });
+    }
+
+    async function expectPasswordsNotInJournal(): Promise<void> {
+      // Every field of every entry of the container's whole journal, not only the agent's messages.
+      const all = await mustSh("journalctl --no-pager -o json");
+      expect(all.length).toBeGreaterThan(0);
+      expect(all).not.toContain(PASSWORD);
+      expect(all).not.toContain(WRONG);
+    }
+
+    beforeAll(async () => {
+      registry = await startContainerRegistry({
+        container: CONTAINER,
+        port: PORT,
+        users: { [USER]: PASSWORD },
+        docker: (args) => must("docker", args),
+        sh: (script) => mustSh(script),
+      });
+      const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`;
+      pushed = await pushImage(registry.urlFromHost, "deploy-agent-systemd-test/private", "v1", { os: "linux", architecture: "amd64" }, basic);
+      await mustSh(
+        `mkdir -p ${dirname(DROP_IN)} && printf '[Service]\\nLoadCredential=registry:${SOURCE}\\n' > ${DROP_IN}\n` +
+          `cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${privateYaml(registry.host)}EOF\n` +
+          "systemctl daemon-reload",
+      );
+    }, 2 * MINUTE);
+
+    afterAll(async () => {
+      // Back to the state the tests after this block expect: AGENT_YAML, no drop-in, the agent running.
+      await mustSh(
+        `rm -f ${DROP_IN} ${SOURCE} && cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${AGENT_YAML}EOF\n` +
+          `systemctl daemon-reload && systemctl restart ${UNIT}`,
+      );
+      await registry?.stop();
+    });
+
+    it("resolves a private tag with the password systemd hands over, from a file the agent user cannot read", async () => {
+      await restartWithPassword(PASSWORD);
+      expect(await mustSh(`stat -c '%a %U:%G' ${SOURCE}`)).toBe("600 root:root\n");
+      expect((await sh(`runuser -u deploy-agent -- cat ${SOURCE}`)).code).not.toBe(0);
+      // systemd's copy, as root sees it from outside the unit.
+      expect(await mustSh(`cat /run/credentials/${UNIT}/registry`)).toBe(`${PASSWORD}\n`);
+      const app = await firstPoll();
+      expect(app.lastPoll?.error).toBeUndefined();
+      expect(app.lastPoll?.digest).toBe(pushed.digest);
+      expect(app.resolvedTag).toBe("v1");
+      await expectPasswordsNotInJournal();
+    }, 3 * MINUTE);
+
+    it("reports REGISTRY_UNAUTHORIZED, naming the user and agent.yaml, when the credential holds a wrong password", async () => {
+      await restartWithPassword(WRONG);
+      const app = await firstPoll();
+      expect(app.lastPoll?.digest).toBeUndefined();
+      expect(app.lastPoll?.error?.code).toBe("REGISTRY_UNAUTHORIZED");
+      expect(app.lastPoll?.error?.message).toContain(`user "${USER}" (agent.yaml registries.127.0.0.1:${PORT})`);
+      await expectPasswordsNotInJournal();
+    }, 3 * MINUTE);
+  });
 
   it("changes nothing when install.sh runs again", async () => {
     const before = await unitProps("MainPID");
