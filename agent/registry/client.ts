@@ -51,6 +51,9 @@ export interface RegistryClientOptions {
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
 
+/** Index → platform manifest choices remembered; an index digest names fixed content, so they never go stale. */
+const PLATFORM_CHOICES_KEPT = 1000;
+
 export class RegistryClient {
   readonly #log: Logger;
   readonly #config: Config;
@@ -59,6 +62,8 @@ export class RegistryClient {
   readonly #timeoutMs: number;
   readonly #http: RegistryHttp;
   readonly #auth: Authenticator;
+  /** `<host>/<repository>@<index digest>` → the platform entry chosen from it, so an unchanged index costs one HEAD. */
+  readonly #platformChoices = new Map<string, { digest: string; mediaType: string }>();
 
   constructor(opts: RegistryClientOptions) {
     this.#log = opts.log;
@@ -97,7 +102,10 @@ export class RegistryClient {
     return this.resolveTag(image, picked, opts);
   }
 
-  /** One HEAD of the tag's manifest (plus token requests when no token is cached); one more GET for an index with a platform. */
+  /**
+   * One HEAD of the tag's manifest (plus a token request when no fresh token is cached); with a
+   * platform, one GET more the first time an index digest is seen.
+   */
   async resolveTag(image: string, tag: string, opts: ResolveOptions = {}): Promise<ResolvedImage> {
     validateTag(tag, "tag");
     const ref = parseImageReference(image);
@@ -148,6 +156,9 @@ export class RegistryClient {
   }
 
   async #resolvePlatform(ref: ImageReference, image: string, tag: string, indexDigest: string, platform: TargetPlatform, opts: ResolveOptions): Promise<ResolvedImage> {
+    const key = `${ref.host}/${ref.repository}@${indexDigest}`;
+    const known = this.#platformChoices.get(key);
+    if (known !== undefined) return { image, tag, digest: known.digest, indexDigest, mediaType: known.mediaType };
     // Fetch by digest, not by tag, so a tag moved between the HEAD and this GET cannot mix two indexes.
     const res = await this.#call(ref, "GET", `/v2/${ref.repository}/manifests/${indexDigest}`, `${image}@${indexDigest}`, opts);
     const actual = sha256Digest(res.body);
@@ -167,6 +178,8 @@ export class RegistryClient {
         hint: `build and push ${image}:${tag} for ${formatPlatform(platform)} (docker buildx build --platform ${formatPlatform(platform)})`,
       });
     }
+    this.#platformChoices.set(key, { digest: entry.digest, mediaType: entry.mediaType });
+    if (this.#platformChoices.size > PLATFORM_CHOICES_KEPT) this.#platformChoices.delete(this.#platformChoices.keys().next().value as string);
     return { image, tag, digest: entry.digest, indexDigest, mediaType: entry.mediaType };
   }
 

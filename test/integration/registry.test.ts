@@ -110,6 +110,14 @@ describe("registry without auth", () => {
     expect(proxy.lines()).toEqual(["HEAD /v2/acme/web/manifests/multi", `GET /v2/acme/web/manifests/${index.digest}`]);
   });
 
+  it("resolves an unchanged index with one HEAD: its platform choice is remembered by index digest", async () => {
+    const c = client({ platform: { os: "linux", architecture: "arm64" } });
+    const first = await c.resolveTag(image, "multi");
+    proxy.reset();
+    expect(await c.resolveTag(image, "multi")).toEqual(first);
+    expect(proxy.lines()).toEqual(["HEAD /v2/acme/web/manifests/multi"]);
+  });
+
   it("returns the index digest when no platform is given", async () => {
     expect(await client().resolveTag(image, "multi")).toEqual({
       image,
