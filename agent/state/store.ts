@@ -1,15 +1,14 @@
 // The state file on disk: read and validated once at start, then replaced atomically on every
 // change, keeping the previous good version as `<path>.prev`. One writer (this process) per file.
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomBytes } from "node:crypto";
-import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { errno, removeStaleTemps, writeAtomic } from "./atomic.js";
 import { allocateDeployId } from "./transitions.js";
 import { emptyAppState, emptyState, State, STATE_SCHEMA_VERSION, type AppState } from "./schema.js";
 
-const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 const DEFAULT_SKIP_LIMIT = 20;
 const MAX_ISSUES_SHOWN = 10;
@@ -147,91 +146,6 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
-}
-
-// --- Atomic replacement ------------------------------------------------------------------------
-
-/** Temp files live next to the state file (rename is atomic only within one filesystem). */
-function tempPrefix(path: string): string {
-  return `.${basename(path)}.tmp-`;
-}
-
-function tempName(path: string): string {
-  return join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(6).toString("hex")}`);
-}
-
-/**
- * Invariant at every instant, whatever kills us: `<path>` is a complete, fsynced, valid file (old
- * or new), and so is `<path>.prev` when it exists. Files are never modified in place, only
- * replaced by rename, so hard-linking the current inode as `.prev` is a safe, instant copy.
- */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = tempName(path);
-  let prevTmp: string | undefined;
-  try {
-    const fh = await open(tmp, "wx", FILE_MODE);
-    try {
-      await fh.chmod(FILE_MODE);
-      await fh.writeFile(text, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    prevTmp = await snapshotCurrent(path);
-    if (prevTmp !== undefined) await rename(prevTmp, `${path}.prev`);
-    await rename(tmp, path);
-    await syncDir(dirname(path));
-  } catch (err) {
-    await rm(tmp, { force: true });
-    if (prevTmp !== undefined) await rm(prevTmp, { force: true });
-    throw err;
-  }
-}
-
-/** A temp name holding the current file's content, or undefined when there is no current file. */
-async function snapshotCurrent(path: string): Promise<string | undefined> {
-  const tmp = tempName(path);
-  try {
-    await link(path, tmp);
-    return tmp;
-  } catch (err) {
-    if (errno(err) === "ENOENT") return undefined;
-    if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK"].includes(errno(err) ?? "")) throw err;
-  }
-  // Filesystems without hard links: a copy, fsynced before it can become `.prev`.
-  await copyFile(path, tmp);
-  const fh = await open(tmp, "r+");
-  try {
-    await fh.chmod(FILE_MODE);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return tmp;
-}
-
-/** Makes the renames durable (rename(2) alone may be lost on power failure). */
-async function syncDir(dir: string): Promise<void> {
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
-
-async function removeStaleTemps(path: string, log: Logger): Promise<void> {
-  const prefix = tempPrefix(path);
-  for (const name of await readdir(dirname(path))) {
-    if (!name.startsWith(prefix)) continue;
-    const file = join(dirname(path), name);
-    await rm(file, { force: true });
-    log.warn({ file }, "removed a temp file left by an interrupted state write");
-  }
-}
-
-function errno(err: unknown): string | undefined {
-  return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
 }
 
 async function readText(path: string): Promise<string | undefined> {
