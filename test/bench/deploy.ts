@@ -4,11 +4,10 @@
 // overhead, failed requests, and the daemon's idle RSS, beside what node alone and node with the
 // agent's libraries loaded take on the same machine (the floor under that RSS).
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Dockerode from "dockerode";
-import { agentctl, agentYaml, get, makeAgentDir, readState, removeDir, requestLoop, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import { agentctl, agentYaml, get, makeAgentDir, readState, removeDir, rssMb, requestLoop, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVersion, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
@@ -34,13 +33,6 @@ const stepMs = (r: Rec, name: string) => {
   return s?.endedAt ? ms(s.endedAt) - ms(s.startedAt) : 0;
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-
-/** VmRSS (all resident pages, including the node executable's shared file pages) and RssAnon (the process's own memory). */
-function rssMb(pid: number): { rss: number; anon: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024 };
-}
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import Dockerode from "dockerode";
-import { agentctl, makeAgentDir, removeDir, sleep, startAgent, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, makeAgentDir, removeDir, rssMb, sleep, startAgent, writeConfig, type AgentProcess } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_REGISTRY, TEST_REGISTRY_STORAGE, TEST_RUN_LABEL, publishVersion, testRunId } from "../support/images.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
@@ -37,13 +37,6 @@ interface CheckRes {
 }
 interface StateFile {
   apps: Record<string, { history: { id: string; outcome: string; error?: { message: string } }[] }>;
-}
-
-/** VmRSS (all resident pages, including the node executable's shared file pages) and RssAnon (the process's own memory). */
-function rssMb(pid: number): { rss: number; anon: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024 };
 }
 
 async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {

@@ -3,7 +3,7 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { State } from "../../agent/state/schema.js";
-import { agentctl, type AgentProcess, agentYaml, get, makeAgentDir, readState, removeDir, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import { agentctl, type AgentProcess, agentYaml, makeAgentDir, readState, removeDir, servedVersion, sleep, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVersion, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
@@ -23,10 +23,7 @@ async function runningNames(app: string): Promise<string[]> {
   return list.map((c) => c.Names[0]!.replace(/^\//, "")).sort();
 }
 
-async function serving(app: string): Promise<string | undefined> {
-  const a = await get(traefik.url, `${app}.test`).catch(() => undefined);
-  return a?.status === 200 ? a.body : undefined;
-}
+const serving = (app: string) => servedVersion(traefik.url, `${app}.test`);
 
 /** Waits until the running deploy of `app` is in `step`, read from the state file the daemon writes. */
 async function inStep(agent: AgentProcess, app: string, step: string): Promise<string> {

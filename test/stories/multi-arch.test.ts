@@ -4,7 +4,21 @@
 import { createHash } from "node:crypto";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, agentYaml, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import type { AppStatus } from "../../agent/control/protocol.js";
+import {
+  agentYaml,
+  type AgentProcess,
+  appStatus,
+  deployHistory,
+  makeAgentDir,
+  removeDir,
+  servedVersion,
+  settledDeploy,
+  startAgent,
+  storyApp,
+  waitFor,
+  writeConfig,
+} from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_REGISTRY, publishVersion, testRunId } from "../support/images.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
@@ -73,40 +87,16 @@ async function pushIndex(amd64: Descriptor, arm64: Descriptor): Promise<string> 
   return digest;
 }
 
-async function serving(): Promise<string | undefined> {
-  const a = await get(traefik.url, host).catch(() => undefined);
-  return a?.status === 200 ? a.body : undefined;
-}
-
-interface HistoryRecord {
-  id: string;
-  trigger: string;
-  outcome: string;
-  digest?: string;
-  indexDigest?: string;
-}
-
-async function history(): Promise<HistoryRecord[]> {
-  const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
-  expect(r.code, r.stderr).toBe(0);
-  return r.json as HistoryRecord[];
-}
-
-/** Waits until the newest deploy record is finished and returns it. */
-async function settled(): Promise<HistoryRecord> {
-  return waitFor("the deploy to finish", async () => {
-    const h = (await history())[0];
-    return h !== undefined && h.outcome !== "running" ? h : undefined;
-  }, 60_000);
-}
+const serving = () => servedVersion(traefik.url, host);
+const history = () => deployHistory(agent, app);
+const settled = () => settledDeploy(agent, app);
 
 /** Waits until `n` polls finished after `sinceMs`; returns what the last one resolved. */
-async function polls(sinceMs: number, n: number): Promise<{ at: string; digest?: string; error?: { code: string; message: string } }> {
+async function polls(sinceMs: number, n: number): Promise<NonNullable<AppStatus["lastPoll"]>> {
   const seen = new Set<string>();
-  let last: { at: string; digest?: string; error?: { code: string; message: string } } | undefined;
+  let last: AppStatus["lastPoll"];
   await waitFor(`${n} polls`, async () => {
-    const r = await agentctl(agent, ["status", app], { json: true });
-    last = (r.json as { apps: { lastPoll?: NonNullable<typeof last> }[] } | undefined)?.apps[0]?.lastPoll;
+    last = (await appStatus(agent, app)).lastPoll;
     if (last !== undefined && Date.parse(last.at) > sinceMs) seen.add(last.at);
     return seen.size >= n;
   }, 60_000, 300);

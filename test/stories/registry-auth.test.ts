@@ -9,7 +9,21 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, agentYaml, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import {
+  agentYaml,
+  type AgentProcess,
+  appStatus,
+  deployHistory,
+  loggedLines,
+  makeAgentDir,
+  removeDir,
+  servedVersion,
+  settledDeploy,
+  startAgent,
+  storyApp,
+  waitFor,
+  writeConfig,
+} from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVersion, testRunId } from "../support/images.js";
 import { startCountingProxy, type CountingProxy } from "../support/loopback.js";
@@ -35,33 +49,10 @@ let agent: AgentProcess;
 let traefik: Awaited<ReturnType<typeof startTraefikModel>>;
 let dir: string;
 
-interface AppStatus {
-  live?: { digest: string };
-  lastPoll?: { at: string; digest?: string; error?: { code: string; message: string } };
-  containers: { name: string; state: string }[];
-}
-interface Deploy {
-  trigger: string;
-  outcome: string;
-  digest?: string;
-}
-
-async function status(app: string): Promise<AppStatus> {
-  const r = await agentctl(agent, ["status", app], { json: true });
-  expect(r.code, r.stderr).toBe(0);
-  return (r.json as { apps: AppStatus[] }).apps[0]!;
-}
-
-async function history(app: string): Promise<Deploy[]> {
-  const r = await agentctl(agent, ["history", app], { json: true });
-  expect(r.code, r.stderr).toBe(0);
-  return r.json as Deploy[];
-}
-
-async function serving(app: string): Promise<string | undefined> {
-  const a = await get(traefik.url, `${app}.test`).catch(() => undefined);
-  return a?.status === 200 ? a.body : undefined;
-}
+const status = (app: string) => appStatus(agent, app);
+const history = (app: string) => deployHistory(agent, app);
+const serving = (app: string) => servedVersion(traefik.url, `${app}.test`);
+const logged = (msg: string, app: string, from = 0) => loggedLines(agent, msg, app, from);
 
 function publish(version: string) {
   return publishVersion({
@@ -72,20 +63,6 @@ function publish(version: string) {
     registry: registry.host,
     auth: { username: "alice", password: PASSWORD, serveraddress: registry.host },
   });
-}
-
-/** The daemon's log lines (pino JSON) with message `msg` about `app`, from line `from` on. */
-function logged(msg: string, app: string, from = 0): Record<string, unknown>[] {
-  return agent.lines
-    .slice(from)
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    })
-    .filter((l) => l.msg === msg && l.app === app);
 }
 
 function secretFile(name: string, secret: string): string {
@@ -195,9 +172,7 @@ describe("a registry with GHCR-style token auth", () => {
 
     const v2 = await publish("v2");
     await waitFor(`${good} to serve v2`, async () => (await serving(good)) === "v2", 90_000);
-    // Serving v2 comes before the drain of v1; the record is finished after that.
-    const done = await waitFor("the v2 deploy to finish", async () => ((await history(good))[0]?.outcome !== "running" ? (await history(good))[0] : undefined), 60_000);
-    expect(done).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: v2.digest });
+    expect(await settledDeploy(agent, good)).toMatchObject({ trigger: "poll", outcome: "succeeded", digest: v2.digest });
     expect((await status(good)).lastPoll?.error).toBeUndefined();
     expect(logged("poll failed", good, from)).toEqual([]);
   }, 180_000);

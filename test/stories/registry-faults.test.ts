@@ -6,7 +6,22 @@
 import http from "node:http";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, agentYaml, type AgentProcess, get, makeAgentDir, removeDir, startAgent, storyApp, waitFor, writeConfig } from "../support/agent.js";
+import type { AppStatus } from "../../agent/control/protocol.js";
+import {
+  agentYaml,
+  type AgentProcess,
+  appStatus,
+  deployHistory,
+  loggedLines,
+  makeAgentDir,
+  removeDir,
+  servedVersion,
+  settledDeploy,
+  startAgent,
+  storyApp,
+  waitFor,
+  writeConfig,
+} from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_REGISTRY, publishVersion, removeLocalImages, testRunId, type PublishedImage } from "../support/images.js";
 import { startScriptedServer, type LoopbackServer } from "../support/loopback.js";
@@ -56,55 +71,12 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   }
 }
 
-
-/** Waits until `app`'s newest deploy record is finished and returns it. */
-async function settled(app: string): Promise<{ id: string; trigger: string; outcome: string; digest?: string }> {
-  return waitFor(`the deploy of ${app} to finish`, async () => {
-    const h = (await history(app))[0];
-    return h !== undefined && h.outcome !== "running" ? h : undefined;
-  }, 60_000);
-}
-
-async function serving(app: string): Promise<string | undefined> {
-  const a = await get(traefik.url, `${app}.test`).catch(() => undefined);
-  return a?.status === 200 ? a.body : undefined;
-}
-
-interface ErrorRecord {
-  code: string;
-  message: string;
-}
-interface AppStatus {
-  running?: unknown;
-  lastPoll?: { at: string; digest?: string; error?: ErrorRecord };
-  containers: { name: string; state: string }[];
-}
-
-async function status(app: string): Promise<AppStatus> {
-  const r = await agentctl(agent, ["status", app], { json: true });
-  expect(r.code, r.stderr).toBe(0);
-  return (r.json as { apps: AppStatus[] }).apps[0]!;
-}
-
-async function history(app: string): Promise<{ id: string; trigger: string; outcome: string; digest?: string }[]> {
-  const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
-  expect(r.code, r.stderr).toBe(0);
-  return r.json as never[];
-}
-
-/** The daemon's log lines (pino JSON) with message `msg` about `app`, from line `from` on. */
-function logged(msg: string, app: string, from: number): Record<string, unknown>[] {
-  return agent.lines
-    .slice(from)
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return undefined;
-      }
-    })
-    .filter((l): l is Record<string, unknown> => l?.msg === msg && l.app === app);
-}
+const settled = (app: string) => settledDeploy(agent, app);
+const serving = (app: string) => servedVersion(traefik.url, `${app}.test`);
+const status = (app: string) => appStatus(agent, app);
+const history = (app: string) => deployHistory(agent, app);
+const logged = (msg: string, app: string, from: number) => loggedLines(agent, msg, app, from);
+type ErrorRecord = NonNullable<NonNullable<AppStatus["lastPoll"]>["error"]>;
 
 /** Waits until `n` distinct polls of `app` finished after `sinceMs`, each with an error; returns their errors. */
 async function failedPolls(app: string, sinceMs: number, n: number, timeoutMs: number): Promise<ErrorRecord[]> {

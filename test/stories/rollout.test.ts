@@ -4,7 +4,7 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { State } from "../../agent/state/schema.js";
-import { agentctl, get, makeAgentDir, readState, removeDir, requestLoop, startAgent, waitFor, writeConfig, sleep, type AgentProcess } from "../support/agent.js";
+import { agentctl, deployHistory, makeAgentDir, readState, removeDir, requestLoop, servedVersion, startAgent, waitFor, writeConfig, sleep, type AgentProcess } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_RUN_LABEL, publishVersion, removeLocalImages, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
@@ -45,20 +45,13 @@ apps:
 `;
 }
 
-async function serving(): Promise<string | undefined> {
-  const a = await get(traefik.url, host).catch(() => undefined);
-  return a?.status === 200 ? a.body : undefined;
-}
+const serving = () => servedVersion(traefik.url, host);
 
 async function appContainers(): Promise<Dockerode.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`deploy-agent.app=${app}`] } });
 }
 
-async function history(): Promise<{ id: string; trigger: string; version: string; outcome: string; digest?: string; error?: { code: string } }[]> {
-  const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
-  expect(r.code, r.stderr).toBe(0);
-  return r.json as never[];
-}
+const history = () => deployHistory(agent, app);
 
 async function idle(): Promise<void> {
   await waitFor("no deploy running", async () => {

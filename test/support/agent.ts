@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import http from "node:http";
+import { RESULT_SCHEMAS, type AppStatus } from "../../agent/control/protocol.js";
+import type { DeployRecord } from "../../agent/state/schema.js";
 import { TEST_RUN_LABEL } from "./images.js";
 
 /** The checkout's root: the nearest folder above this file with a package.json (this file also runs compiled, from dist/). */
@@ -194,6 +196,55 @@ export function get(base: string, host: string, path = "/version", timeoutMs = 5
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", rej);
   });
+}
+
+/** What Traefik's pick answers for `GET /version` with Host `host` through `base`, or undefined unless it answers 200. */
+export async function servedVersion(base: string, host: string): Promise<string | undefined> {
+  const a = await get(base, host).catch(() => undefined);
+  return a?.status === 200 ? a.body : undefined;
+}
+
+/** `agentctl status <app> --json`, checked against the control protocol's schema: the app's entry. */
+export async function appStatus(agent: Pick<AgentProcess, "configPath">, app: string): Promise<AppStatus> {
+  const r = await agentctl(agent, ["status", app], { json: true });
+  if (r.code !== 0) throw new Error(`agentctl status ${app} exited with ${r.code}: ${r.stderr}`);
+  const entry = RESULT_SCHEMAS.status.parse(r.json).apps.find((a) => a.app === app);
+  if (entry === undefined) throw new Error(`agentctl status ${app} has no entry for ${app}: ${r.stdout}`);
+  return entry;
+}
+
+/** `agentctl history <app> --limit 50 --json`, newest first, checked against the control protocol's schema. */
+export async function deployHistory(agent: Pick<AgentProcess, "configPath">, app: string): Promise<DeployRecord[]> {
+  const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
+  if (r.code !== 0) throw new Error(`agentctl history ${app} exited with ${r.code}: ${r.stderr}`);
+  return RESULT_SCHEMAS.history.parse(r.json);
+}
+
+/** Waits until `app`'s newest deploy record is finished (serving comes before the drain) and returns it. */
+export async function settledDeploy(agent: Pick<AgentProcess, "configPath">, app: string, timeoutMs = 60_000): Promise<DeployRecord> {
+  return waitFor(`the deploy of ${app} to finish`, async () => {
+    const newest = (await deployHistory(agent, app))[0];
+    return newest !== undefined && newest.outcome !== "running" ? newest : undefined;
+  }, timeoutMs);
+}
+
+/** The daemon's log lines (pino JSON) with message `msg` about `app`, from line `from` on. */
+export function loggedLines(agent: Pick<AgentProcess, "lines">, msg: string, app: string, from = 0): Record<string, unknown>[] {
+  return agent.lines.slice(from).flatMap((l) => {
+    try {
+      const line = JSON.parse(l) as Record<string, unknown>;
+      return line.msg === msg && line.app === app ? [line] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** VmRSS (all resident pages, including the node executable's shared file pages) and RssAnon (the process's own memory), in MB. */
+export function rssMb(pid: number): { rss: number; anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { rss: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024 };
 }
 
 export interface RequestLoop {
