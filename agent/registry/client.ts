@@ -72,12 +72,12 @@ export class RegistryClient {
     this.#platform = opts.platform;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const now = opts.now ?? Date.now;
-    const maxMs = opts.config.poll.maxBackoff;
     this.#http = new RegistryHttp({
       timeoutMs: this.#timeoutMs,
       log: opts.log,
       retry: { ...DEFAULT_RETRY_POLICY, ...opts.retry },
-      failureBackoff: opts.failureBackoff ?? { initialMs: Math.min(DEFAULT_FAILURE_BACKOFF.initialMs, maxMs), maxMs },
+      // failureDelayMs caps every wait at maxMs, the first one too.
+      failureBackoff: opts.failureBackoff ?? { ...DEFAULT_FAILURE_BACKOFF, maxMs: opts.config.poll.maxBackoff },
       now,
     });
     this.#auth = new Authenticator({ http: this.#http, credentials: (host) => this.#credentials(host), log: opts.log, now });

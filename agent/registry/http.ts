@@ -91,9 +91,9 @@ export class RegistryHttp {
       if (UNREACHED.has(err as AgentError)) this.#failed(host, (err as AgentError).message);
       throw err;
     }
-    const rateLimited = res.status === 429 && this.#backoff.remainingMs(host) > 0;
-    if ((res.status >= 500 || res.status === 429) && !rateLimited) this.#failed(host, `HTTP ${res.status} to ${describe(req)}`);
-    else if (res.status < 500 && res.status !== 429) this.#backoff.succeeded(host);
+    if (res.status < 500 && res.status !== 429) this.#backoff.succeeded(host);
+    // A 429 with Retry-After already holds the host off for as long as the registry asked.
+    else if (res.status !== 429 || this.#backoff.remainingMs(host) === 0) this.#failed(host, `HTTP ${res.status} to ${describe(req)}`);
     return res;
   }
 
