@@ -113,7 +113,14 @@ export const Config = z
   .object({
     state: NonEmpty.default("/var/lib/deploy-agent/state.json"),
     socket: NonEmpty.default("/run/deploy-agent/agent.sock"),
-    docker: z.object({ socket: NonEmpty.default("/var/run/docker.sock") }).strict().default({ socket: "/var/run/docker.sock" }),
+    docker: z
+      .object({
+        socket: NonEmpty.default("/var/run/docker.sock"),
+        /** Deadline of every non-streaming Engine call; a frozen Engine fails the call instead of hanging it. */
+        timeout: Duration.default(30_000),
+      })
+      .strict()
+      .default({ socket: "/var/run/docker.sock", timeout: 30_000 }),
     traefik: z
       .object({
         api: z.url({ error: "expected an http(s) URL such as http://127.0.0.1:8080" }).optional(),

@@ -191,6 +191,10 @@ export function httpStatusFor(code: ErrorCode): number {
     case "REGISTRY_UNAVAILABLE":
     case "PULL_FAILED":
       return 502;
+    case "IMAGE_REFUSED":
+    case "CONTAINER_CONFLICT":
+    case "ALREADY_RUNNING":
+      return 409;
     case "ENGINE_UNAVAILABLE":
     case "DAEMON_UNAVAILABLE":
       return 503;
