@@ -1,5 +1,5 @@
 // Logging: pino JSON lines on stdout. Under systemd each line starts with a journald priority
-// prefix (<3>, <4>, <6>, ...) so `journalctl -p warning` filters them (protocols.md D1).
+// prefix (<3>, <4>, <6>, ...) so `journalctl -p warning` filters them (docs/design.md#journal-priority-prefixes).
 import { fstatSync } from "node:fs";
 import { pino, type Logger, type DestinationStream } from "pino";
 

@@ -137,5 +137,5 @@ for (const stream of [process.stdout, process.stderr]) {
     process.exit(process.exitCode ?? 0);
   });
 }
-// Exit through process.exitCode so pending writes to a pipe finish first (protocols.md D1).
+// Exit through process.exitCode so pending writes to a pipe finish first (https://nodejs.org/api/process.html#a-note-on-process-io).
 process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

@@ -1,5 +1,5 @@
 // The agent's configuration file (agent.yaml): its zod schema and the Config type the rest reads.
-// Every key is documented in README.md ("Configuration"); test/unit/readme-example.test.ts keeps them in step.
+// Every key is documented in README.md ("Configuration"); test/unit/readme.test.ts keeps them in step.
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";

@@ -1,6 +1,6 @@
 // Readiness, status and watchdog notifications to systemd (sd_notify(3)) without a native addon.
 // Node cannot open AF_UNIX datagram sockets, so each message is one `systemd-notify` child process;
-// the unit therefore needs NotifyAccess=all (protocols.md D2).
+// the unit therefore needs NotifyAccess=all (docs/design.md#readiness-notification).
 import { spawn } from "node:child_process";
 import type { Logger } from "../log.js";
 

@@ -1,4 +1,4 @@
-// THE deploy sequence of shared/design/switch.md, top to bottom:
+// THE deploy sequence (docs/design.md#the-deploy-sequence), top to bottom:
 // resolve → pull → create → start → confirm → drain → stop → record.
 // Any failure before blue is stopped removes green and leaves blue serving; the failure branch is in one place.
 import type { AppConfig } from "../config/schema.js";

@@ -87,7 +87,7 @@ export async function start(run: Run): Promise<string> {
 /**
  * From Docker's `healthy` on, Traefik routes new requests to green (its router outranks blue's).
  * With a Traefik API configured, wait until it lists green; otherwise wait out Traefik's 2 s
- * reload throttle (protocols A5). Green is watched meanwhile: if it fails, Traefik is back on blue.
+ * reload throttle (docs/design.md#events-and-throttle). Green is watched meanwhile: if it fails, Traefik is back on blue.
  */
 export async function confirm(run: Run): Promise<string> {
   if (!run.app.route) return "no route: nothing to switch";

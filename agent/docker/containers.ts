@@ -1,5 +1,5 @@
 // Container and image operations the deploy sequence needs, each idempotent where the Engine allows:
-// a 304 on stop and a 404 on remove count as done (STYLE §7.3).
+// a 304 on stop and a 404 on remove count as done (docs/design.md#stop-and-remove).
 import type Docker from "dockerode";
 import { AGENT_LABELS } from "../labels.js";
 import { statusOf } from "./engine.js";
@@ -100,7 +100,7 @@ function demux(buf: Buffer): string {
   return Buffer.concat(parts).toString("utf8");
 }
 
-/** Tags an image so that `docker image prune` keeps it (an untagged, digest-only image is "dangling": protocols C5). */
+/** Tags an image so that `docker image prune` keeps it (an untagged, digest-only image is "dangling": docs/design.md#dangling-images). */
 export async function tagImage(docker: Docker, imageId: string, repo: string, tag: string): Promise<void> {
   await docker.getImage(imageId).tag({ repo, tag });
 }

@@ -1,5 +1,5 @@
 // The Docker Engine boundary: dockerode is imported only under agent/docker/.
-// Negotiates the API version (protocols C0) and reports the host platform.
+// Negotiates the API version (docs/design.md#api-version-negotiation) and reports the host platform.
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type Docker from "dockerode";
@@ -76,7 +76,7 @@ export function loadDockerode(): typeof Docker {
 
 /**
  * Connects to the Engine on a Unix socket and pins the API version to min(daemon's, ours), never a
- * hard-coded one: Docker 29.0–29.2 refuses anything below 1.44 (protocols C0).
+ * hard-coded one: Docker 29.0–29.2 refuses anything below 1.44 (docs/design.md#api-version-negotiation).
  */
 export async function connectEngine(socketPath: string, timeoutMs = 10_000): Promise<Engine> {
   const Docker = loadDockerode();

@@ -1,5 +1,5 @@
 // Green's health: the Docker health check it is created with (Traefik routes only `healthy`
-// containers, protocols A1) and the wait until both Docker and the agent's own probe say healthy.
+// containers, docs/design.md#health-filtering) and the wait until both Docker and the agent's own probe say healthy.
 import http from "node:http";
 import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
@@ -38,8 +38,8 @@ const PROBES: { paths: string[]; argv: (bin: string, url: string) => string[] }[
 ];
 
 /**
- * The health check green is created with (shared/design/switch.md "Green needs a container health
- * check"): the configured command, else the image's HEALTHCHECK, else one built from a probe program
+ * The health check green is created with (docs/design.md#choosing-the-health-check):
+ * the configured command, else the image's HEALTHCHECK, else one built from a probe program
  * found in the image. Throws NO_HEALTHCHECK when none can be had, before anything is started.
  */
 export async function chooseHealthcheck(
@@ -51,7 +51,7 @@ export async function chooseHealthcheck(
   const timing = {
     Interval: spec.intervalMs * NS_PER_MS,
     Timeout: Math.max(spec.intervalMs, 3000) * NS_PER_MS,
-    // Failures while still `starting` inside the start period do not count (protocols C2).
+    // Failures while still `starting` inside the start period do not count (docs/design.md#health-status).
     StartPeriod: spec.startTimeoutMs * NS_PER_MS,
     Retries: 3,
   };

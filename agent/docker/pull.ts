@@ -1,5 +1,5 @@
 // Pull by digest, treating an error inside the progress stream as the failure it is: dockerode's
-// followProgress reports success even then (protocols C1). The result is confirmed by inspect.
+// followProgress reports success even then (docs/design.md#pull-stream-errors). The result is confirmed by inspect.
 import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
 import { engineMessage, statusOf } from "./engine.js";
@@ -35,7 +35,7 @@ export async function pullImage(docker: Docker, ref: string, opts: PullOptions =
   const signal = AbortSignal.any(signals);
   let stream: NodeJS.ReadableStream;
   try {
-    // dockerode sends `auth` as X-Registry-Auth (base64url JSON; protocols C1).
+    // dockerode sends `auth` as X-Registry-Auth (base64url JSON; docs/design.md#x-registry-auth).
     const pull = docker.pull.bind(docker) as (ref: string, o: object, cb: undefined, auth?: EngineAuth) => Promise<NodeJS.ReadableStream>;
     stream = await pull(ref, { abortSignal: signal }, undefined, opts.auth);
   } catch (err) {

@@ -1,4 +1,4 @@
-// Answers registry challenges: the distribution token flow for Bearer (protocols.md B1, B5) and
+// Answers registry challenges: the distribution token flow for Bearer (docs/design.md#token-flow) and
 // plain Basic. Authorization values are cached per (host, scope) and never leave that host or its realm.
 import { z } from "zod";
 import { AgentError } from "../errors.js";
@@ -19,7 +19,7 @@ export const TokenResponse = z
   .refine((t) => t.token !== undefined || t.access_token !== undefined, "has neither token nor access_token");
 export type TokenResponse = z.infer<typeof TokenResponse>;
 
-/** token.md: "When omitted, this defaults to 60 seconds"; GHCR omits it (protocols.md B1). */
+/** token.md: "When omitted, this defaults to 60 seconds"; GHCR omits it (docs/design.md#token-flow). */
 export const DEFAULT_TOKEN_LIFETIME_MS = 60_000;
 
 /** How long a Basic header is reused before the credentials are read again (files, helpers). */
@@ -158,7 +158,7 @@ export class Authenticator {
     if (challenge.service !== undefined) realm.searchParams.set("service", challenge.service);
     if (creds !== undefined) realm.searchParams.set("account", creds.username);
     const headers: Record<string, string> = { accept: "application/json" };
-    // Basic towards the realm, as the token spec and GHCR expect (protocols.md B1); this is the only
+    // Basic towards the realm, as the token spec and GHCR expect (docs/design.md#token-flow); this is the only
     // host besides the registry that ever sees the password.
     if (creds !== undefined) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password.reveal()}`).toString("base64")}`;
     return this.#opts.http.send({ method: "GET", url: realm, headers, maxBytes: 1024 * 1024, manual });

@@ -1,5 +1,5 @@
 // The registry boundary: turns an app's image and track into the digest to pull, over the OCI
-// distribution API (protocols.md B). undici is used only under agent/registry/.
+// distribution API (docs/design.md#registry). undici is used only under agent/registry/.
 import type { Config } from "../config/schema.js";
 import type { EngineAuth } from "../docker/pull.js";
 import { AgentError } from "../errors.js";
@@ -126,7 +126,7 @@ export class RegistryClient {
     return { image, tag, digest, mediaType };
   }
 
-  /** Every tag of the image, following `Link: <…>; rel="next"` pages (protocols.md B3), in registry order. */
+  /** Every tag of the image, following `Link: <…>; rel="next"` pages (docs/design.md#tag-list-paging), in registry order. */
   async listTags(image: string, opts: ResolveOptions = {}): Promise<string[]> {
     const ref = parseImageReference(image);
     return fetchAllTags(ref, image, (url) => this.#call(ref, "GET", url, `repository ${image}`, { ...opts, maxBytes: 16 * 1024 * 1024 }));

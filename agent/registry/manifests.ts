@@ -1,4 +1,4 @@
-// Manifest media types and the index/manifest-list schema the client reads (protocols.md B2, B4).
+// Manifest media types and the index/manifest-list schema the client reads (docs/design.md#registry).
 import { createHash } from "node:crypto";
 import { z } from "zod";
 
@@ -11,7 +11,7 @@ export const MEDIA_TYPES = {
 
 /**
  * All four types on every manifest request: the digest a registry returns for a tag depends on
- * Accept, and distribution 404s an OCI index when the index types are missing (protocols.md B2).
+ * Accept, and distribution 404s an OCI index when the index types are missing (docs/design.md#manifest-head-and-accept).
  */
 export const MANIFEST_ACCEPT = [
   MEDIA_TYPES.ociIndex,

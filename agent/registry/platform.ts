@@ -1,4 +1,4 @@
-// Choosing the manifest for the host's platform from an index, as Docker does (protocols.md B4).
+// Choosing the manifest for the host's platform from an index, as Docker does (docs/design.md#platform-choice).
 import type { ImageIndex, IndexEntry } from "./manifests.js";
 
 export interface TargetPlatform {

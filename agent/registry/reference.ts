@@ -66,7 +66,7 @@ export function hostname(host: string): string {
 
 /**
  * Loopback registries are spoken to over plain HTTP, as dockerd treats 127.0.0.0/8 as insecure by
- * default (protocols.md B5); everything else must be HTTPS so credentials never travel in clear.
+ * default (docs/design.md#token-auth-in-the-tests); everything else must be HTTPS so credentials never travel in clear.
  */
 export function isLoopbackHost(host: string): boolean {
   const name = hostname(host).toLowerCase();

@@ -20,7 +20,7 @@ const UNIT_MS: Record<string, number> = { ns: 1e-6, "µs": 1e-3, "μs": 1e-3, us
 /**
  * Milliseconds to wait, from `Retry-After` (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) or,
  * failing that, from GHCR's 429 body `toomanyrequests: retry-after: 880.092µs, allowed: 44000/minute`
- * (a Go duration; protocols.md B2). Undefined when neither says anything usable.
+ * (a Go duration; docs/design.md#retry-after). Undefined when neither says anything usable.
  */
 export function parseRetryAfter(header: string | undefined, body: string | undefined, nowMs: number): number | undefined {
   const value = header?.trim();

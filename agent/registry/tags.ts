@@ -1,4 +1,4 @@
-// tags/list with RFC 8288 `Link: <…>; rel="next"` pagination (distribution-spec "Listing Tags", protocols.md B3).
+// tags/list with RFC 8288 `Link: <…>; rel="next"` pagination (distribution-spec "Listing Tags", docs/design.md#tag-list-paging).
 import { z } from "zod";
 import { AgentError } from "../errors.js";
 import type { HttpResponse } from "./http.js";

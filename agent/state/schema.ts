@@ -4,7 +4,7 @@ import { z } from "zod";
 
 export const STATE_SCHEMA_VERSION = 1;
 
-/** The deploy sequence's steps, named as in shared/design/switch.md. */
+/** The deploy sequence's steps, named as in docs/design.md#the-deploy-sequence. */
 export const STEP_NAMES = ["resolve", "pull", "create", "start", "confirm", "drain", "stop", "record"] as const;
 export const StepName = z.enum(STEP_NAMES);
 export type StepName = z.infer<typeof StepName>;
@@ -64,7 +64,7 @@ export const Release = z.object({
   digest: Digest,
   indexDigest: Digest.optional(),
   imageId: z.string(),
-  /** The local tag that protects the image from pruning, e.g. deploy-agent/web:rollback-7. */
+  /** The local tag that protects the image from pruning, e.g. deploy-agent/web:gen-7. */
   keepTag: z.string().optional(),
   deployedAt: Iso,
 });

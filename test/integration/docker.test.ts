@@ -1,6 +1,6 @@
 // docker/ against the real Engine and the test registry on 127.0.0.1:5000: a pull that fails inside
-// the progress stream (protocols C1), stop/remove idempotence (C3), the health check the agent
-// builds and the waits on it (C2). No mocks; fixtures from test/fixtures/images.
+// the progress stream, stop/remove idempotence, the health check the agent builds and the waits
+// on it (docs/design.md#docker-engine). No mocks; fixtures from test/fixtures/images.
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -136,7 +136,7 @@ describe("pullImage", () => {
     expect(await inspectImage(docker, ref)).toBeUndefined();
 
     // Why pullImage reads every line: the Engine answered 200 and docker-modem's followProgress
-    // reports that same pull as a success, the error only in the last object (protocols C1).
+    // reports that same pull as a success, the error only in the last object (docs/design.md#pull-stream-errors).
     const stream = await docker.pull(ref);
     const [finishErr, output] = await new Promise<[Error | null, { error?: string }[]]>((resolve) =>
       docker.modem.followProgress(stream, (e: Error | null, out: { error?: string }[]) => resolve([e, out])),
@@ -277,7 +277,7 @@ describe("waitHealthy", () => {
     const err = await rejection(waitHealthy(docker, held.container.id, { probeUrl, deadlineMs: 3000, successes: 1, label: `green ${name}` }));
 
     expect(err.code).toBe("GREEN_UNHEALTHY");
-    // The 30 s start period keeps Docker at "starting" (protocols C2), so the agent's deadline decides.
+    // The 30 s start period keeps Docker at "starting" (docs/design.md#health-status), so the agent's deadline decides.
     expect(err.message).toBe(`green ${name} not healthy after 3s (Docker health: starting; agent probe ${probeUrl}: HTTP 404)`);
     expect(err.hint).toMatch(/health\.startTimeout/);
   });

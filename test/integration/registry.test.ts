@@ -1,5 +1,5 @@
 // registry/ against the real distribution registry 2.8: no auth, htpasswd Basic, and token auth as
-// in protocols.md B5, with a counting proxy in front to see exactly which requests the client sends.
+// in docs/design.md#token-auth-in-the-tests, with a counting proxy in front to see exactly which requests the client sends.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -191,7 +191,7 @@ describe("registry with token auth", () => {
       await c.resolveTag(image, "v1");
       await c.resolveTag(image, "v1");
       expect(tokens.requests).toHaveLength(1);
-      // The registry would still accept the old token (60 s leeway, protocols.md B5); what is under
+      // The registry would still accept the old token (60 s leeway, docs/design.md#token-auth-in-the-tests); what is under
       // test is the client's cache, so count token requests rather than registry rejections.
       await new Promise((r) => setTimeout(r, 1100));
       proxy.reset();
@@ -206,7 +206,7 @@ describe("registry with token auth", () => {
   });
 
   it("keeps a token without expires_in for the spec's default 60 s", async () => {
-    tokens.expiresInS = undefined; // as GHCR answers (protocols.md B1)
+    tokens.expiresInS = undefined; // as GHCR answers (docs/design.md#token-flow)
     try {
       let now = Date.now();
       const c = client({ config: alice, now: () => now });

@@ -1,5 +1,5 @@
 // The Traefik model on a real Engine: two slots of one app from the `good` fixture, labelled as in
-// shared/design/switch.md, each with a Docker health check; requests through the model's proxy go
+// docs/design.md#slots-and-router-priorities, each with a Docker health check; requests through the model's proxy go
 // where Traefik would send them as health and lifecycle change.
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";

@@ -1,4 +1,4 @@
-// An app whose tracked tag is an OCI index (protocols.md B4): the daemon deploys this host's
+// An app whose tracked tag is an OCI index (docs/design.md#platform-choice): the daemon deploys this host's
 // platform entry (linux/amd64), records both the platform manifest digest and the index digest,
 // ignores the attestation entry, and redeploys only when the amd64 entry itself moves.
 import { createHash } from "node:crypto";

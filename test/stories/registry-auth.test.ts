@@ -1,5 +1,5 @@
 // The daemon against a registry that authenticates the way GHCR does (Debian's distribution
-// registry with token auth, and a token server written in the test: protocols.md B5). App "good"
+// registry with token auth, and a token server written in the test: docs/design.md#token-auth-in-the-tests). App "good"
 // has the right password in agent.yaml, app "wrong" a wrong one, app "oauth" the identity token a
 // `docker login` left in config.json; each reaches the registry through its own counting proxy, so
 // each has its own registry host and credentials. The Engine pulls with

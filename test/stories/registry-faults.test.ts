@@ -2,7 +2,7 @@
 // faulty (500, 429 with Retry-After: 30, no answer at all), app B reaches it directly. A failing
 // registry holds A on its release without touching B, is logged once per episode, is backed off
 // from (poll.maxBackoff, short here), and A catches up on the polls after the registry answers
-// again (STYLE.md §7.3 REGISTRY_UNAVAILABLE).
+// again (REGISTRY_UNAVAILABLE, docs/design.md#failures-and-backoff).
 import http from "node:http";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -164,7 +164,7 @@ async function pushTag(docker: Dockerode, image: string, tag: string, registry: 
   let digest: string | undefined;
   for (const msg of messages) {
     // The Engine reports failures after the stream started as a final {error, errorDetail} line
-    // with HTTP 200 (protocols.md C1); docker-modem would call that a success.
+    // with HTTP 200 (docs/design.md#pull-stream-errors); docker-modem would call that a success.
     if (msg.error !== undefined || msg.errorDetail !== undefined) {
       const detail = msg.errorDetail?.message ?? msg.error;
       throw new Error(`pushing ${ref} to ${registry} failed: ${detail}; is the test registry up (bash test/env/ensure.sh)?`);

@@ -1,4 +1,4 @@
-// A distribution token server for tests, exactly as protocols.md B5 describes: ES256 JWTs whose
+// A distribution token server for tests, exactly as docs/design.md#token-auth-in-the-tests describes: ES256 JWTs whose
 // header carries the self-signed certificate in `x5c`, `aud` a string equal to the service.
 import { execFile } from "node:child_process";
 import { X509Certificate, createPrivateKey, randomUUID, sign, type KeyObject } from "node:crypto";
@@ -49,7 +49,7 @@ export interface TokenServer {
   /** PEM of the self-signed signing certificate, for the registry's `rootcertbundle`. */
   certPath: string;
   requests: TokenRequestRecord[];
-  /** `expires_in` of the next responses; `undefined` omits the field (GHCR does, protocols.md B1). */
+  /** `expires_in` of the next responses; `undefined` omits the field (GHCR does, docs/design.md#token-flow). */
   expiresInS: number | undefined;
   /**
    * Seconds from now to the `exp` of the next tokens, 300 by default. The registry accepts a token

@@ -1,6 +1,6 @@
 // A stand-in for Traefik's docker provider: a loopback HTTP reverse proxy whose routing table is
-// rebuilt from the Engine's real containers exactly when Traefik would rebuild it (protocols.md
-// A5), with the rules of A1–A3 and A6 (traefik-routing.ts). Story tests send traffic through it.
+// rebuilt from the Engine's real containers exactly when Traefik would rebuild it
+// (docs/design.md#events-and-throttle), with the rules of traefik-routing.ts. Story tests send traffic through it.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,7 +10,7 @@ import { buildRoutingTable, routeRequest, type ContainerInspectLike, type Routin
 export { buildRoutingTable, routeRequest } from "./traefik-routing.js";
 export type { ContainerInspectLike, Dropped, RouteDecision, RouterEntry, RoutingOptions, RoutingTable, ServiceEntry } from "./traefik-routing.js";
 
-/** Traefik's `providersThrottleDuration` default (A5). */
+/** Traefik's `providersThrottleDuration` default (docs/design.md#events-and-throttle). */
 export const TRAEFIK_THROTTLE_MS = 2000;
 const RECONNECT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -38,7 +38,7 @@ export interface TraefikModel {
 
 /**
  * Starts the proxy: subscribes to container events, applies an initial full list, then refreshes
- * on `start`, `die` and `health_status*` only, through Traefik's throttle (A5).
+ * on `start`, `die` and `health_status*` only, through Traefik's throttle (docs/design.md#events-and-throttle).
  */
 export async function startTraefikModel(opts: TraefikModelOptions = {}): Promise<TraefikModel> {
   const docker = opts.docker ?? new Dockerode();
@@ -110,7 +110,7 @@ export async function startTraefikModel(opts: TraefikModelOptions = {}): Promise
 }
 
 /**
- * Traefik's aggregator throttle (A5): a one-slot ring whose newest message overwrites the
+ * Traefik's aggregator throttle (docs/design.md#events-and-throttle): a one-slot ring whose newest message overwrites the
  * buffered one, drained by a loop that applies a message and then sleeps `throttleMs`. So the
  * first change after a quiet period applies at once; later ones within the window are coalesced.
  */
@@ -165,7 +165,7 @@ async function inspectAll(docker: Dockerode): Promise<ContainerInspectLike[]> {
 
 /**
  * Container events, handled one at a time in arrival order as Traefik's provider loop does. When
- * the stream ends or fails, reconnect and relist (Traefik restarts the provider, A5).
+ * the stream ends or fails, reconnect and relist (Traefik restarts the provider, docs/design.md#events-and-throttle).
  */
 function watchEvents(
   docker: Dockerode,

@@ -1,7 +1,7 @@
 // The routing table Traefik's docker provider would build from the Engine's containers, following
-// shared/design/protocols.md A1 (filters), A2 (merge and conflicts), A3 (priority, 404/503) and A6
-// (network and port). Pure: inspect objects in, table out. Not modelled: TLS, middlewares (only
-// compared for A2 equality), constraints, TCP/UDP, compose service names, `container:` networking.
+// docs/design.md#traefik: health filtering, router conflicts and merges, priority (404/503), and
+// network and port. Pure: inspect objects in, table out. Not modelled: TLS, middlewares (only
+// compared for router equality), constraints, TCP/UDP, compose service names, `container:` networking.
 import { RuleError, matchRule, parseRule, type Rule } from "./traefik-rule.js";
 
 /** The part of `docker inspect` Traefik reads; dockerode's `ContainerInspectInfo` fits it. */
@@ -20,7 +20,7 @@ export interface RoutingOptions {
   /** `providers.docker.exposedByDefault`; Traefik's default is true. */
   exposedByDefault?: boolean;
   /** `providers.docker.allowEmptyServices`; default false. With true, a starting or unhealthy
-   * container keeps its routers and services but adds no server (503 instead of 404, A1). */
+   * container keeps its routers and services but adds no server (503 instead of 404, docs/design.md#health-filtering). */
   allowEmptyServices?: boolean;
   /** Serve only routers on this entrypoint (routers without entrypoints are on all of them). */
   entrypoint?: string;
@@ -29,12 +29,12 @@ export interface RoutingOptions {
 export interface RouterEntry {
   name: string;
   rule: string;
-  /** Effective priority: the label, or the rule's length when absent or 0 (A3). */
+  /** Effective priority: the label, or the rule's length when absent or 0 (docs/design.md#priority). */
   priority: number;
   service: string;
   entrypoints: string[];
   middlewares: string[];
-  /** Containers that declared it (several when identical, A2). */
+  /** Containers that declared it (several when identical, docs/design.md#router-conflicts). */
   containers: string[];
 }
 
@@ -57,7 +57,7 @@ export interface RoutingTable {
   /** Routers the model's entrypoint serves, in the order Traefik's muxer tries them. */
   routes: RouterEntry[];
   dropped: Dropped[];
-  /** Situations where Traefik logs a warning and its choice is not deterministic (A6). */
+  /** Situations where Traefik logs a warning and its choice is not deterministic (docs/design.md#network-and-port). */
   warnings: string[];
   /** Server URL → container name. */
   serverContainers: Map<string, string>;
@@ -103,7 +103,7 @@ export function buildRoutingTable(containers: readonly ContainerInspectLike[], o
   return table;
 }
 
-/** What Traefik does with a request: the first matching route serves, with no fallback (A3). */
+/** What Traefik does with a request: the first matching route serves, with no fallback (docs/design.md#priority). */
 export function routeRequest(table: RoutingTable, req: { host: string; path: string }): RouteDecision {
   for (const router of table.routes) {
     if (!matchRule(parsedRules.get(router) ?? parseRule(router.rule), req)) continue;
@@ -116,7 +116,7 @@ export function routeRequest(table: RoutingTable, req: { host: string; path: str
 
 const parsedRules = new WeakMap<RouterEntry, Rule>();
 
-/** A1 filter, label decoding, default service and router, server address (A6). */
+/** Health filter, label decoding, default service and router, server address (docs/design.md#traefik). */
 function containerConf(c: ContainerInspectLike, opts: Opts, table: RoutingTable): ContainerConf | undefined {
   const name = containerName(c);
   const labels = c.Config.Labels ?? {};
@@ -168,7 +168,7 @@ function containerConf(c: ContainerInspectLike, opts: Opts, table: RoutingTable)
   return conf;
 }
 
-/** A2: routers must be identical or are deleted; services merge servers if all else is equal. */
+/** docs/design.md#router-conflicts: routers must be identical or are deleted; services merge servers if all else is equal. */
 function merge(confs: ContainerConf[], table: RoutingTable): void {
   const routers = new Map<string, { canonical: string; entry: RouterEntry }>();
   const services = new Map<string, { canonical: string; entry: ServiceEntry }>();
@@ -251,7 +251,7 @@ function canonicalService(fields: Record<string, string>): string {
   return JSON.stringify(sortKeys(rest));
 }
 
-/** A6: IP on the labelled (or provider) network, else any network with a warning; port label,
+/** docs/design.md#network-and-port: IP on the labelled (or provider) network, else any network with a warning; port label,
  * else the lowest exposed port. */
 function serverUrl(
   c: ContainerInspectLike,

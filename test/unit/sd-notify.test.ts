@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNotifier } from "../../agent/daemon/sd-notify.js";
 
 // A real AF_UNIX datagram socket standing in for PID 1's notify socket. Node cannot open one
-// (protocols.md D2), so a python3 helper binds it and prints every datagram as one JSON line.
+// (docs/design.md#readiness-notification), so a python3 helper binds it and prints every datagram as one JSON line.
 const RECEIVER = `
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -1,5 +1,5 @@
-// The Traefik model's routing rules (protocols.md A1–A3, A6) on hand-written inspect objects,
-// and its throttle (A5) on fake timers.
+// The Traefik model's routing rules (docs/design.md#traefik) on hand-written inspect objects,
+// and its throttle (docs/design.md#events-and-throttle) on fake timers.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildRoutingTable, createThrottle, routeRequest, type ContainerInspectLike } from "../support/traefik-model.js";
 import { matchRule, parseRule } from "../support/traefik-rule.js";
@@ -30,7 +30,7 @@ function container(
   };
 }
 
-/** The label set switch.md prescribes for one slot. */
+/** The label set docs/design.md#slots-and-router-priorities prescribes for one slot. */
 function slotLabels(app: string, slot: string, priority: number, rule = "Host(`web.test`)"): Record<string, string> {
   const r = `${app}-${slot}`;
   return {
@@ -91,7 +91,7 @@ describe("buildRoutingTable", () => {
   });
 
   it("deletes a router that two containers declare with different configurations", () => {
-    // The trap of A2: same router name, implicit service = each container's own name.
+    // The trap of docs/design.md#router-conflicts: same router name, implicit service = each container's own name.
     const shared = { "traefik.enable": "true", "traefik.http.routers.web.rule": "Host(`web.test`)", "traefik.http.services.x.loadbalancer.server.port": "8000" };
     const table = buildRoutingTable([
       container("web-blue", { labels: { ...shared, "traefik.http.routers.web.service": "web-blue" } }),
