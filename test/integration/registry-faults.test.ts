@@ -281,6 +281,20 @@ describe("registry faults from a scripted loopback server", () => {
     expect(Buffer.byteLength(err.message)).toBeLessThan(500);
   });
 
+  it("puts a token server's error body in the message without escapes and cut to a bound", async () => {
+    let realm = "";
+    const server = await startScriptedServer((req, res) => {
+      if (req.url?.startsWith("/token")) return void res.writeHead(500).end(`\x1b]0;pwned\x07token backend down ${"q".repeat(10_000)}\n\x1b[2Jsecond line`);
+      res.writeHead(401, { "www-authenticate": `Bearer realm="${realm}",service="reg7"` }).end();
+    });
+    kit.onCleanup(server.stop);
+    realm = `http://${server.host}/token`;
+    const err = (await client(fast).resolveTag(`${server.host}/reg7/web`, "v1").catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: "REGISTRY_UNAVAILABLE" });
+    expect(err.message).toMatch(new RegExp(`^token server ${realm} for ${server.host} answered 500: token backend down q+ \\[… \\d+ bytes cut\\]$`));
+    expect(err.message).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+  });
+
   it("refuses an index whose content does not match its digest", async () => {
     const body = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] });
     const claimed = `sha256:${"b".repeat(64)}`;
