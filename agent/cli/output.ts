@@ -1,6 +1,10 @@
 // What agentctl prints. Human lines go to stdout, or to stderr under --json so that stdout carries
 // exactly one JSON document; the event printer and summary lines are shared by the streaming verbs.
+// Everything printed passes through here and is stripped of terminal control: messages, log lines and
+// names come from the daemon, and through it from containers and registries, and must not be able to
+// clear a person's screen, retitle the window or hide text.
 import type { DeployEvent, DeployOutcome } from "../control/protocol.js";
+import { stripControls } from "../text.js";
 
 export interface Sink {
   write(text: string): unknown;
@@ -15,17 +19,21 @@ export class Output {
 
   /** A human line: progress, tables, summaries. */
   line(text = ""): void {
-    (this.json ? this.stderr : this.stdout).write(`${text}\n`);
+    (this.json ? this.stderr : this.stdout).write(`${stripControls(text)}\n`);
   }
 
   /** An error or warning for a person, never on stdout. */
   problem(text: string): void {
-    this.stderr.write(`${text}\n`);
+    this.stderr.write(`${stripControls(text)}\n`);
   }
 
-  /** The one JSON document of a --json run. */
+  /**
+   * The one JSON document of a --json run. JSON.stringify already writes C0 controls as \u001b and
+   * the like, but not DEL or the C1 controls (U+009B is a CSI to some terminals), and `jq -r` would
+   * decode the rest back into live escapes; so every string is stripped here too.
+   */
   document(value: unknown): void {
-    this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    this.stdout.write(`${JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" ? stripControls(v) : v), 2)}\n`);
   }
 }
 

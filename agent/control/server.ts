@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AgentApi, DeployEvent } from "./api.js";
+import { DEFAULT_MAX_CONNECTIONS, busyError, clientErrorAnswer, limitConnections, requestTimeouts } from "./limits.js";
 import {
   API_PREFIX,
   JSON_CONTENT_TYPE,
@@ -33,6 +34,8 @@ export interface ControlServerOptions {
   log: Logger;
   /** Mode of the socket file; connecting needs write permission, so 0660 admits owner and group. */
   mode?: number;
+  /** Connections served at once; more are refused (see limits.ts). */
+  maxConnections?: number;
 }
 
 export interface ControlServer {
@@ -42,8 +45,6 @@ export interface ControlServer {
 
 /** How long a stale-socket probe waits; a live daemon accepts a local connection in microseconds. */
 const PROBE_TIMEOUT_MS = 2_000;
-/** A client gets this long to send its (tiny) request; the answer may stream for as long as a deploy runs. */
-const REQUEST_TIMEOUT_MS = 10_000;
 
 type Handler = (req: unknown, res: ServerResponse) => Promise<void>;
 
@@ -60,16 +61,23 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     resume: plain(log, "resume", ResumeRequest, (req) => api.resume(req)),
   };
 
-  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const server = createServer(requestTimeouts(), (req, res) => {
     res.on("error", (err) => log.debug({ err, url: req.url }, "control response could not be written"));
+    if (isRefused(req.socket)) {
+      req.resume();
+      res.setHeader("Connection", "close");
+      return sendError(res, busyError(maxConnections));
+    }
     route(req, res, handlers).catch((err: unknown) => {
       log.error({ err, url: req.url }, "control request failed");
-      sendError(res, new AgentError("INTERNAL", "internal error in deploy-agent", { hint: "see journalctl -u deploy-agent" }));
+      sendError(res, internalError("the request"));
     });
   });
-  server.on("clientError", (err, socket) => {
-    log.debug({ err }, "control client sent a malformed request");
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  const isRefused = limitConnections(server, maxConnections, log);
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    log.debug({ err }, "control client sent a malformed or incomplete request");
+    if (socket.writable) socket.end(clientErrorAnswer(err));
     else socket.destroy();
   });
 
@@ -176,17 +184,23 @@ function streaming<T>(
   };
 }
 
-/** AgentErrors go out as they are; anything else is logged with its stack and sent as INTERNAL without it. */
+/** AgentErrors go out as they are; anything else is logged with its stack and sent as INTERNAL without either. */
 function wireErrorFrom(log: Logger, verb: Verb, err: unknown): AgentError {
   if (err instanceof AgentError) {
     log.info({ verb, code: err.code, msg: err.message }, "control verb failed");
     return err;
   }
   log.error({ err, verb }, "control verb failed unexpectedly");
-  const message = err instanceof Error ? err.message : String(err);
-  return new AgentError("INTERNAL", `${verb} failed inside deploy-agent: ${message}`, {
+  return internalError(verb);
+}
+
+/**
+ * The wire form of a bug: a fixed message. The exception's own text can hold paths, fragments of
+ * outside input or internals, so it goes to the journal only.
+ */
+function internalError(what: string): AgentError {
+  return new AgentError("INTERNAL", `${what} failed inside deploy-agent (internal error)`, {
     hint: "this is a bug; journalctl -u deploy-agent has the details",
-    cause: err,
   });
 }
 

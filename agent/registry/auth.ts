@@ -6,7 +6,9 @@ import { Secret, type Logger } from "../log.js";
 import type { Challenge } from "./challenge.js";
 import type { Credentials } from "./credentials.js";
 import { header, type HttpResponse, type RegistryHttp } from "./http.js";
-import { isLoopbackHost } from "./reference.js";
+import { errorDetail, parseJson } from "./body.js";
+import { realmRefusal } from "./realm.js";
+import { cleanText } from "../text.js";
 
 /** Token endpoint response (distribution `docs/spec/auth/token.md` "Token Response Fields"). */
 export const TokenResponse = z
@@ -123,26 +125,30 @@ export class Authenticator {
     try {
       realm = new URL(challenge.realm);
     } catch (err) {
-      throw new AgentError("REGISTRY_UNAVAILABLE", `registry ${host} named an invalid token realm "${challenge.realm}"`, { cause: err });
+      throw new AgentError("REGISTRY_UNAVAILABLE", `registry ${host} named an invalid token realm "${cleanText(challenge.realm, 200)}"`, { cause: err });
     }
-    if (realm.protocol !== "https:" && !(realm.protocol === "http:" && isLoopbackHost(realm.host))) {
-      // Credentials and tokens must not cross the network in clear, whatever the registry says.
-      throw unauthorized(host, identity, `token realm ${realm.origin} is neither https nor loopback; refusing to send credentials or tokens there`);
+    // Checked before anything, anonymous requests included, is sent to the realm.
+    const refusal = realmRefusal(origin, realm);
+    if (refusal !== undefined) {
+      throw new AgentError("REGISTRY_UNAUTHORIZED", `registry ${host} named token realm ${realm.origin}${realm.pathname}, which the agent refuses: ${refusal}; nothing was sent to it (tried as ${identity})`, {
+        hint: `a registry's token realm must be https on a public address (plain http and internal addresses only for a registry on this host or network); check that ${host} is the registry you mean`,
+      });
     }
     const wanted = challenge.scope ?? scope;
     const res = creds?.kind === "identity-token" ? await this.#refreshGrant(realm, challenge, wanted, creds.token, manual) : await this.#getToken(realm, challenge, wanted, creds, manual);
     if (res.status === 401 || res.status === 403 || (res.status === 400 && creds?.kind === "identity-token")) {
       const what = creds?.kind === "identity-token" ? "refused the identity token" : "refused a token";
+      // The status says it all; token servers' refusal bodies add nothing ("incorrect username or password").
       throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} ${what} for ${wanted} (HTTP ${res.status})`);
     }
     if (res.status >= 500 || res.status === 429) {
-      const retryAfter = header(res, "retry-after");
-      throw new AgentError("REGISTRY_UNAVAILABLE", `token server ${realm.origin}${realm.pathname} for ${host} answered ${res.status}${retryAfter ? ` (Retry-After: ${retryAfter})` : ""}`, {
+      const retryAfter = cleanText(header(res, "retry-after") ?? "", 64);
+      throw new AgentError("REGISTRY_UNAVAILABLE", `token server ${realm.origin}${realm.pathname} for ${host} answered ${res.status}${retryAfter ? ` (Retry-After: ${retryAfter})` : ""}${said(res)}`, {
         hint: "the agent tries again on its next poll",
       });
     }
-    if (res.status !== 200) throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} answered ${res.status}`);
-    const parsed = TokenResponse.safeParse(safeJson(res.body));
+    if (res.status !== 200) throw unauthorized(host, identity, `token server ${realm.origin}${realm.pathname} answered ${res.status}${said(res)}`);
+    const parsed = TokenResponse.safeParse(parseJson(res.body));
     if (!parsed.success) {
       throw new AgentError("REGISTRY_UNAVAILABLE", `token server ${realm.origin}${realm.pathname} for ${host} returned no usable token: ${parsed.error.issues[0]?.message ?? "bad JSON"}`);
     }
@@ -183,12 +189,10 @@ function cacheKey(host: string, scope: string): string {
   return `${host} ${scope}`;
 }
 
-function safeJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
+/** `: <what the token server said>`, cleaned and short, or nothing. */
+function said(res: HttpResponse): string {
+  const detail = errorDetail(res.body);
+  return detail === undefined ? "" : `: ${detail}`;
 }
 
 /** REGISTRY_UNAUTHORIZED naming the registry host and who the agent tried as, with the fix. */

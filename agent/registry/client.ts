@@ -15,6 +15,8 @@ import { DOCKER_HUB_HOST, parseImageReference, registryOrigin, validateTag, type
 import { DEFAULT_FAILURE_BACKOFF, DEFAULT_RETRY_POLICY, type FailureBackoffPolicy, type RetryPolicy } from "./retry.js";
 import { highestVersions, isSemverRange, pickHighestTag, validateRange } from "./track.js";
 import { fetchAllTags } from "./tags.js";
+import { errorDetail, parseJson } from "./body.js";
+import { cleanText } from "../text.js";
 
 export interface ResolvedImage {
   /** The image as configured, e.g. `ghcr.io/acme/web`. */
@@ -126,10 +128,10 @@ export class RegistryClient {
     return { image, tag, digest, mediaType };
   }
 
-  /** Every tag of the image, following `Link: <…>; rel="next"` pages (docs/design.md#tag-list-paging), in registry order. */
+  /** Every tag of the image, following `Link: <…>; rel="next"` pages (docs/design.md#tag-list-paging), in registry order; at most DEFAULT_TAG_LIST_LIMITS. */
   async listTags(image: string, opts: ResolveOptions = {}): Promise<string[]> {
     const ref = parseImageReference(image);
-    return fetchAllTags(ref, image, (url) => this.#call(ref, "GET", url, `repository ${image}`, { ...opts, maxBytes: 16 * 1024 * 1024 }));
+    return fetchAllTags(ref, image, (url, maxBytes) => this.#call(ref, "GET", url, `repository ${image}`, { ...opts, maxBytes }));
   }
 
   /** Credentials for the Docker Engine's `X-Registry-Auth` when it pulls `image`; undefined for anonymous pulls. */
@@ -221,7 +223,7 @@ export class RegistryClient {
 }
 
 function statusError(ref: ImageReference, method: string, subject: string, res: HttpResponse, identity: string): AgentError {
-  const detail = registryMessage(res);
+  const detail = errorDetail(res.body);
   if (res.status === 401 || res.status === 403) {
     return unauthorized(ref.host, identity, `denied ${method} of ${subject} (HTTP ${res.status}${detail ? `: ${detail}` : ""})`);
   }
@@ -230,27 +232,9 @@ function statusError(ref: ImageReference, method: string, subject: string, res: 
       hint: "check the app's image and track; the tag may not be pushed yet",
     });
   }
-  const retryAfter = header(res, "retry-after");
+  const retryAfter = cleanText(header(res, "retry-after") ?? "", 64);
   const busy = res.status === 429 ? "rate limited" : res.status >= 500 ? "server error" : "unexpected answer";
   return new AgentError("REGISTRY_UNAVAILABLE", `registry ${ref.host} answered ${res.status} (${busy}) to ${method} of ${subject}${retryAfter ? `; Retry-After: ${retryAfter}` : ""}${detail ? `: ${detail}` : ""}`, {
     hint: "the agent tries again on its next poll",
   });
-}
-
-/** The first message of a distribution error body (`{"errors":[{"code":…,"message":…}]}`), else its first line of text. */
-function registryMessage(res: HttpResponse): string | undefined {
-  if (res.body.length === 0) return undefined;
-  const text = res.body.toString("utf8", 0, 2048);
-  const json = parseJson(res.body) as { errors?: { code?: unknown; message?: unknown }[] } | undefined;
-  const first = json?.errors?.[0];
-  if (first) return [first.code, first.message].filter((v) => typeof v === "string" && v !== "").join(": ");
-  return text.split("\n")[0]?.trim().slice(0, 200) || undefined;
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
 }

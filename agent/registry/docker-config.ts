@@ -5,6 +5,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { AgentError } from "../errors.js";
+import { cleanText } from "../text.js";
 import { DOCKER_HUB_ALIASES, DOCKER_HUB_HOST } from "./reference.js";
 
 /** docker/cli `cli/config/configfile/file.go` ConfigFile, the fields the agent reads. */
@@ -95,6 +96,22 @@ export function findDockerConfigAuth(file: DockerConfigFile, host: string): Dock
   return { kind: "auth", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), key };
 }
 
+/** Credentials JSON is a few hundred bytes; a helper printing more is stopped rather than read on. */
+export const HELPER_OUTPUT_MAX_BYTES = 64 * 1024;
+
+/** The helper's output in a message: its own words, stripped of terminal control and cut short. */
+const HELPER_MESSAGE_MAX_BYTES = 500;
+
+/** Why a helper run failed, in words fit for a message; never the raw output of the helper. */
+function helperFailure(failure: Error & { code?: unknown; killed?: boolean }, stdout: string, stderr: string, timeoutMs: number): string {
+  if (failure.code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER") return `printed more than ${HELPER_OUTPUT_MAX_BYTES} bytes`;
+  if (failure.killed) return `did not answer within ${timeoutMs}ms`;
+  if (failure.code === "ENOENT") return "is not installed";
+  // docker-credential-helpers print their errors on stdout; others use stderr.
+  const said = cleanText((stdout.trim() || stderr.trim()).replace(/\s+/g, " "), HELPER_MESSAGE_MAX_BYTES);
+  return said !== "" ? said : `exited with status ${String(failure.code ?? "?")}`;
+}
+
 /** docker-credential-helpers `credentials.Credentials` as printed by `get`. */
 const HelperOutput = z.object({ ServerURL: z.string().optional(), Username: z.string(), Secret: z.string() });
 
@@ -111,10 +128,10 @@ export async function runCredentialHelper(
     throw new AgentError("CONFIG_INVALID", `docker config names credential helper "${helper}", which is not a plain name`);
   }
   const program = `docker-credential-${helper}`;
-  const { stdout, failure } = await new Promise<{ stdout: string; failure?: Error & { code?: unknown; killed?: boolean } }>(
+  const { stdout, stderr, failure } = await new Promise<{ stdout: string; stderr: string; failure?: Error & { code?: unknown; killed?: boolean } }>(
     (resolve) => {
-      const child = execFile(program, ["get"], { timeout: opts.timeoutMs, env: opts.env, maxBuffer: 1 << 20 }, (err, out) =>
-        resolve(err ? { stdout: String(out), failure: err } : { stdout: String(out) }),
+      const child = execFile(program, ["get"], { timeout: opts.timeoutMs, env: opts.env, maxBuffer: HELPER_OUTPUT_MAX_BYTES }, (err, out, errOut) =>
+        resolve(err ? { stdout: String(out), stderr: String(errOut), failure: err } : { stdout: String(out), stderr: String(errOut) }),
       );
       child.stdin?.on("error", () => undefined); // the helper may exit before reading stdin
       child.stdin?.end(serverUrl);
@@ -122,8 +139,7 @@ export async function runCredentialHelper(
   );
   if (failure) {
     if (/credentials not found/i.test(stdout)) return undefined;
-    const why = failure.killed ? `did not answer within ${opts.timeoutMs}ms` : failure.code === "ENOENT" ? "is not installed" : stdout.trim() || failure.message;
-    throw new AgentError("REGISTRY_UNAUTHORIZED", `credential helper ${program} for ${serverUrl} failed: ${why}`, {
+    throw new AgentError("REGISTRY_UNAUTHORIZED", `credential helper ${program} for ${serverUrl} failed: ${helperFailure(failure, stdout, stderr, opts.timeoutMs)}`, {
       cause: failure,
       hint: `check that ${program} works (echo ${serverUrl} | ${program} get), or set registries in agent.yaml`,
     });

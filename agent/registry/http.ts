@@ -116,7 +116,9 @@ export class RegistryHttp {
 
   async #sendWithRetries(req: HttpRequest, host: string): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
-      await this.#waitForHost(req, host);
+      // A person's request goes out at once whatever an earlier Retry-After said; its own retries
+      // still wait as the registry asks.
+      if (attempt > 0 || !req.manual) await this.#waitForHost(req, host);
       let res: HttpResponse;
       try {
         res = await this.#once(req);
@@ -130,11 +132,11 @@ export class RegistryHttp {
       }
       if (!RETRYABLE_STATUSES.has(res.status)) return res;
       const retryAfterMs = parseRetryAfter(header(res, "retry-after"), res.body.toString("utf8", 0, 4096), this.#now());
-      if (retryAfterMs !== undefined) this.#backoff.holdOff(host, retryAfterMs);
-      const delayMs = retryAfterMs ?? backoffDelayMs(attempt, this.#retry);
+      const heldMs = retryAfterMs === undefined ? undefined : this.#backoff.holdOff(host, retryAfterMs);
+      const delayMs = heldMs ?? backoffDelayMs(attempt, this.#retry);
       if (attempt >= this.#retry.retries || delayMs > this.#retry.maxDelayMs) return res;
       this.#log.debug({ host, status: res.status, attempt: attempt + 1, delayMs }, "registry busy; retrying");
-      if (retryAfterMs === undefined) await sleep(delayMs);
+      if (heldMs === undefined) await sleep(delayMs);
     }
   }
 
@@ -147,8 +149,8 @@ export class RegistryHttp {
     const waitMs = this.#backoff.remainingMs(host);
     if (waitMs === 0) return;
     if (waitMs > this.#retry.maxDelayMs) {
-      throw new AgentError("REGISTRY_UNAVAILABLE", `${describe(req)}: ${host} asked for no requests for another ${Math.ceil(waitMs / 1000)}s (Retry-After); not sent`, {
-        hint: "the registry is rate limiting this host; the agent tries again on a later poll",
+      throw new AgentError("REGISTRY_UNAVAILABLE", `${describe(req)}: ${host} asked for no requests for another ${Math.ceil(waitMs / 1000)}s (Retry-After, held at most poll.maxBackoff); not sent`, {
+        hint: "the registry is rate limiting this host; the agent tries again on a later poll, and agentctl check tries at once",
       });
     }
     await sleep(waitMs);
@@ -182,6 +184,14 @@ export class RegistryHttp {
 /** Errors of requests that reached no answer (timeouts, refused or reset connections): they count as host failures. */
 const UNREACHED = new WeakSet<AgentError>();
 
+/** Errors of answers cut off at `maxBytes`, so a caller can name its own limit. */
+const TOO_LARGE = new WeakSet<AgentError>();
+
+/** Whether `err` is a response that exceeded the request's `maxBytes`. */
+export function isTooLarge(err: unknown): boolean {
+  return err instanceof AgentError && TOO_LARGE.has(err);
+}
+
 const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
 
 function isConnectionReset(err: unknown): boolean {
@@ -200,7 +210,9 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, 
     size += chunk.length;
     if (size > maxBytes) {
       body.destroy();
-      throw new AgentError("REGISTRY_UNAVAILABLE", `${what}: response larger than ${maxBytes} bytes`);
+      const error = new AgentError("REGISTRY_UNAVAILABLE", `${what}: response larger than ${maxBytes} bytes`);
+      TOO_LARGE.add(error);
+      throw error;
     }
     chunks.push(chunk);
   }

@@ -101,10 +101,16 @@ export class HostBackoff {
     return Math.max(0, left);
   }
 
-  /** Holds `host` off for `delayMs`, never shortening a longer hold already in place. */
-  holdOff(host: string, delayMs: number): void {
-    const until = this.now() + delayMs;
+  /**
+   * Holds `host` off for `delayMs`, at most the policy's `maxMs` (poll.maxBackoff), never shortening
+   * a longer hold already in place. The cap keeps a registry's `Retry-After: 86400`, or a wrong
+   * clock in its HTTP-date, from silencing polls for longer than the operator allowed.
+   */
+  holdOff(host: string, delayMs: number): number {
+    const held = Math.min(delayMs, this.policy.maxMs);
+    const until = this.now() + held;
     this.#notBefore.set(host, Math.max(until, this.#notBefore.get(host) ?? 0));
+    return held;
   }
 
   /** Records one more failure in a row of `host`; returns how long it is now left alone. */

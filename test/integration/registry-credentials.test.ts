@@ -158,6 +158,10 @@ describe("findCredentials from a credential helper", () => {
         'elif [ "$1" = get ] && [ "$server" = oauth.example.com ]; then',
         '  echo \'{"ServerURL":"oauth.example.com","Username":"<token>","Secret":"idt_helper"}\'',
         'elif [ "$server" = slow.example.com ]; then exec sleep 10',
+        // A helper whose failure message carries terminal escapes and goes on for 20 KB.
+        "elif [ \"$server\" = noisy.example.com ]; then printf '\\033[2J\\033]0;x\\007keychain locked '; head -c 20000 /dev/zero | tr '\\0' z; exit 1",
+        // A helper that never stops talking.
+        "elif [ \"$server\" = flood.example.com ]; then head -c 200000 /dev/zero | tr '\\0' a; exit 0",
         "else echo 'credentials not found in native keychain'; exit 1; fi",
         "",
       ].join("\n"),
@@ -192,6 +196,21 @@ describe("findCredentials from a credential helper", () => {
     await expect(findCredentials("slow.example.com", ctx({ dockerConfig: docker }, env, 300))).rejects.toMatchObject({
       code: "REGISTRY_UNAUTHORIZED",
       message: "credential helper docker-credential-fake for slow.example.com failed: did not answer within 300ms",
+    });
+  });
+
+  it("puts a failing helper's output in the message without escapes and cut to a bound", async () => {
+    const err = (await findCredentials("noisy.example.com", ctx({ dockerConfig: docker }, env)).catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: "REGISTRY_UNAUTHORIZED" });
+    expect(err.message).toMatch(/^credential helper docker-credential-fake for noisy\.example\.com failed: keychain locked z+ \[… \d+ bytes cut\]$/);
+    expect(err.message).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(Buffer.byteLength(err.message)).toBeLessThan(1000);
+  });
+
+  it("stops reading a helper that prints more than 64 KiB, naming the limit", async () => {
+    await expect(findCredentials("flood.example.com", ctx({ dockerConfig: docker }, env))).rejects.toMatchObject({
+      code: "REGISTRY_UNAUTHORIZED",
+      message: "credential helper docker-credential-fake for flood.example.com failed: printed more than 65536 bytes",
     });
   });
 

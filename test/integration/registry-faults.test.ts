@@ -2,6 +2,7 @@
 // demand (5xx, 429 with Retry-After, a hang, a reset connection, pagination, a lying digest).
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Config } from "../../agent/config/schema.js";
 import { startScriptedServer } from "../support/loopback.js";
 import { registryTestKit, type RegistryTestKit } from "../support/registry-clients.js";
 
@@ -34,6 +35,10 @@ async function tagPagesServer(pages: Record<string, { tags: string[]; next?: str
   });
   kit.onCleanup(server.stop);
   return server;
+}
+
+function withMaxBackoff(config: Config, maxBackoff: number): Config {
+  return { ...config, poll: { ...config.poll, maxBackoff } };
 }
 
 describe("registry faults from a scripted loopback server", () => {
@@ -79,9 +84,42 @@ describe("registry faults from a scripted loopback server", () => {
     });
     await expect(c.resolveTag(`${server.host}/acme/web`, "v2")).rejects.toMatchObject({
       code: "REGISTRY_UNAVAILABLE",
-      message: `HEAD http://${server.host}/v2/acme/web/manifests/v2: ${server.host} asked for no requests for another 120s (Retry-After); not sent`,
+      message: `HEAD http://${server.host}/v2/acme/web/manifests/v2: ${server.host} asked for no requests for another 120s (Retry-After, held at most poll.maxBackoff); not sent`,
     });
     expect(server.requests).toHaveLength(1);
+  });
+
+  it("holds a host off for at most poll.maxBackoff whatever its Retry-After says, and sends a manual request at once", async () => {
+    const digest = `sha256:${"c".repeat(64)}`;
+    let limited = true;
+    const server = await startScriptedServer((_req, res) => {
+      if (limited) return void res.writeHead(429, { "retry-after": "86400" }).end();
+      res.writeHead(200, { "docker-content-digest": digest, "content-type": "application/vnd.oci.image.manifest.v1+json" }).end();
+    });
+    kit.onCleanup(server.stop);
+    let now = Date.now();
+    const maxBackoff = 60_000;
+    const c = client({ ...fast, now: () => now, config: withMaxBackoff(kit.config(), maxBackoff) });
+    const image = `${server.host}/reg7/web`;
+    await expect(c.resolveTag(image, "v1")).rejects.toMatchObject({ message: expect.stringContaining("answered 429 (rate limited)") });
+    expect(server.requests).toHaveLength(1);
+    // A scheduled poll within poll.maxBackoff is not sent, and is told the capped wait, not a day.
+    now += maxBackoff - 30_000;
+    await expect(c.resolveTag(image, "v1")).rejects.toMatchObject({
+      message: `HEAD http://${server.host}/v2/reg7/web/manifests/v1: ${server.host} asked for no requests for another 30s (Retry-After, held at most poll.maxBackoff); not sent`,
+    });
+    expect(server.requests).toHaveLength(1);
+    // agentctl check or deploy: goes out at once, hold or not.
+    limited = false;
+    expect((await c.resolveTag(image, "v1", { manual: true })).digest).toBe(digest);
+    expect(server.requests).toHaveLength(2);
+    // Once poll.maxBackoff has passed since the 429, scheduled polls go out again.
+    limited = true;
+    await expect(c.resolveTag(image, "v1", { manual: true })).rejects.toMatchObject({ message: expect.stringContaining("answered 429") });
+    limited = false;
+    now += maxBackoff;
+    expect((await c.resolveTag(image, "v1")).digest).toBe(digest);
+    expect(server.requests).toHaveLength(4);
   });
 
   it("backs off from a host after a 500: scheduled resolves fail fast, a manual one goes out, an answer ends it", async () => {
@@ -198,6 +236,63 @@ describe("registry faults from a scripted loopback server", () => {
       "GET /v2/acme/web/tags/list?last=latest&n=3",
       "HEAD /v2/acme/web/manifests/1.10.0",
     ]);
+  });
+
+  it("stops reading a tag list past 10000 tags across pages, naming the repository and the limit", async () => {
+    const page = (from: number): string[] => Array.from({ length: 4000 }, (_, i) => `v0.0.${from + i}`);
+    const pages: Record<string, { tags: string[]; next?: string }> = {
+      "/v2/acme/web/tags/list": { tags: page(0), next: "/v2/acme/web/tags/list?last=a&n=4000" },
+      "/v2/acme/web/tags/list?last=a&n=4000": { tags: page(4000), next: "/v2/acme/web/tags/list?last=b&n=4000" },
+      "/v2/acme/web/tags/list?last=b&n=4000": { tags: page(8000), next: "/v2/acme/web/tags/list?last=c&n=4000" },
+      "/v2/acme/web/tags/list?last=c&n=4000": { tags: page(12000) },
+    };
+    const server = await tagPagesServer(pages);
+    await expect(client(fast).resolve(`${server.host}/acme/web`, "^0.0")).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: `repository ${server.host}/acme/web on ${server.host} has more than 10000 tags; the agent reads at most that many to pick a semver track`,
+      hint: expect.stringContaining("track a tag"),
+    });
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it("stops reading a tag list past 2 MiB across pages, naming the repository and the limit", async () => {
+    const padding = "x".repeat(1_500_000);
+    const server = await startScriptedServer((req, res) => {
+      const first = req.url === "/v2/acme/web/tags/list";
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (first) headers.link = '</v2/acme/web/tags/list?last=v1&n=1>; rel="next"';
+      res.writeHead(200, headers).end(JSON.stringify({ name: "acme/web", tags: [first ? "v1" : "v2"], padding }));
+    });
+    kit.onCleanup(server.stop);
+    await expect(client(fast).listTags(`${server.host}/acme/web`)).rejects.toMatchObject({
+      code: "REGISTRY_UNAVAILABLE",
+      message: `repository ${server.host}/acme/web on ${server.host} has more than 2097152 bytes of tags; the agent reads at most that many to pick a semver track`,
+    });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it("puts a registry's error body in the message without escapes and cut to a bound", async () => {
+    const body = JSON.stringify({ errors: [{ code: "UNKNOWN", message: `\x1b[2J\x1b]0;x\x07storage failed ${"y".repeat(10_000)}` }] });
+    const server = await startScriptedServer((_req, res) => res.writeHead(500, { "content-type": "application/json" }).end(body));
+    kit.onCleanup(server.stop);
+    const err = (await client(fast).listTags(`${server.host}/acme/web`).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(new RegExp(`^registry ${server.host} answered 500 \\(server error\\) to GET of repository ${server.host}/acme/web: UNKNOWN: storage failed y+ \\[… \\d+ bytes cut\\]$`));
+    expect(err.message).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(Buffer.byteLength(err.message)).toBeLessThan(500);
+  });
+
+  it("puts a token server's error body in the message without escapes and cut to a bound", async () => {
+    let realm = "";
+    const server = await startScriptedServer((req, res) => {
+      if (req.url?.startsWith("/token")) return void res.writeHead(500).end(`\x1b]0;pwned\x07token backend down ${"q".repeat(10_000)}\n\x1b[2Jsecond line`);
+      res.writeHead(401, { "www-authenticate": `Bearer realm="${realm}",service="reg7"` }).end();
+    });
+    kit.onCleanup(server.stop);
+    realm = `http://${server.host}/token`;
+    const err = (await client(fast).resolveTag(`${server.host}/reg7/web`, "v1").catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: "REGISTRY_UNAVAILABLE" });
+    expect(err.message).toMatch(new RegExp(`^token server ${realm} for ${server.host} answered 500: token backend down q+ \\[… \\d+ bytes cut\\]$`));
+    expect(err.message).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   });
 
   it("refuses an index whose content does not match its digest", async () => {

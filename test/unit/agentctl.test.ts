@@ -431,6 +431,54 @@ describe("status and history", () => {
   });
 });
 
+describe("text from the daemon", () => {
+  // What a container's log line or a registry's error body may carry: clear screen, retitle the window.
+  const HOSTILE = "\x1b[2J\x1b]0;x\x07";
+  const RAW_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+
+  async function hostileDaemon(): Promise<void> {
+    await daemon({
+      async deploy(_req, onEvent) {
+        onEvent({ type: "progress", app: "web", deployId: "12", step: "start", message: `${HOSTILE}green log: listening\x9b2J`, at: AT });
+        return outcome({ outcome: "failed", error: { code: "GREEN_EXITED", message: `green exited: ${HOSTILE}boom`, hint: `docker logs ${HOSTILE}web-green-8` } });
+      },
+      async status() {
+        const app = STATUS.apps[0] as StatusReport["apps"][number];
+        return { ...STATUS, apps: [{ ...app, containers: [{ ...app.containers[0]!, name: `web-green-7${HOSTILE}` }] }] };
+      },
+      async resume() {
+        throw new AgentError("REGISTRY_UNAVAILABLE", `registry said ${HOSTILE}no`, { hint: `wait${HOSTILE}` });
+      },
+    });
+  }
+
+  it("prints messages, hints, log lines and container names without terminal escapes", async () => {
+    await hostileDaemon();
+    const deploy = await run(["--socket", socket, "deploy", "web", "v1.3.0"]);
+    expect(deploy.stdout).toContain("                  green log: listening\n");
+    expect(deploy.stderr).toBe("error: green exited: boom [GREEN_EXITED]\nhint: docker logs web-green-8\n");
+    const status = await run(["--socket", socket, "status"]);
+    expect(status.stdout).toContain("    web-green-7  green");
+    const failed = await run(["--socket", socket, "resume", "web"]);
+    expect(failed.stderr).toBe("agentctl: registry said no\nhint: wait\n");
+    for (const r of [deploy, status, failed]) expect(r.stdout + r.stderr).not.toMatch(RAW_CONTROL);
+  });
+
+  it("strips the escapes from every string of a --json document too", async () => {
+    await hostileDaemon();
+    const deploy = await run(["--socket", socket, "--json", "deploy", "web", "v1.3.0"]);
+    expect(JSON.parse(deploy.stdout)).toMatchObject({ error: { message: "green exited: boom", hint: "docker logs web-green-8" } });
+    const status = await run(["--socket", socket, "--json", "status"]);
+    expect((JSON.parse(status.stdout) as StatusReport).apps[0]?.containers[0]?.name).toBe("web-green-7");
+    const failed = await run(["--socket", socket, "--json", "resume", "web"]);
+    expect(JSON.parse(failed.stdout)).toEqual({ error: { code: "REGISTRY_UNAVAILABLE", message: "registry said no", hint: "wait" } });
+    for (const r of [deploy, status, failed]) {
+      expect(r.stdout + r.stderr).not.toMatch(RAW_CONTROL);
+      expect(r.stdout).not.toMatch(/\\u00(?:1b|07)/i);
+    }
+  });
+});
+
 describe("help and version", () => {
   it("prints usage with every verb for --help and exits 0", async () => {
     const r = await run(["--help"]);

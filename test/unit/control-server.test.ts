@@ -5,6 +5,7 @@ import { recordCalls } from "../support/recording-api.js";
 import { existsSync, lstatSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
+import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -264,20 +265,36 @@ describe("plain verbs", () => {
     expect(JSON.parse(answer.text)).toEqual({ error: { code, message: `resume failed with ${code}`, hint: "the next step" } });
   });
 
-  it("turns any other error into INTERNAL without the stack trace", async () => {
+  it("answers any other error with INTERNAL and a fixed short message, logging the exception only", async () => {
+    const logged: string[] = [];
+    const log = createLogger({ journal: false, level: "info", destination: { write: (s: string) => logged.push(s) } });
     await serve(
       fakeApi({
         async status() {
-          throw new TypeError("cannot read properties of undefined (reading 'live')");
+          throw new TypeError("cannot read properties of undefined (reading 'live') in /srv/secret-path");
         },
       }),
+      { log },
     );
     const answer = await post(socketPath, "/v1/status");
     expect(answer.status).toBe(500);
-    const body = JSON.parse(answer.text) as { error: { code: string; message: string; hint: string } };
-    expect(body.error.code).toBe("INTERNAL");
-    expect(body.error.message).toBe("status failed inside deploy-agent: cannot read properties of undefined (reading 'live')");
-    expect(answer.text).not.toMatch(/\bat .*\(|control-server\.test|\.ts:\d+/);
+    expect(JSON.parse(answer.text)).toEqual({
+      error: { code: "INTERNAL", message: "status failed inside deploy-agent (internal error)", hint: "this is a bug; journalctl -u deploy-agent has the details" },
+    });
+    expect(answer.text).not.toMatch(/cannot read|secret-path|\bat .*\(|control-server\.test|\.ts:\d+/);
+    expect(logged.join("")).toContain("cannot read properties of undefined (reading 'live') in /srv/secret-path");
+  });
+
+  it("ends a stream with INTERNAL and the fixed message when a streaming verb throws something other than an AgentError", async () => {
+    await serve(
+      fakeApi({
+        async deploy() {
+          throw new RangeError("Invalid time value at /srv/internal.ts:12");
+        },
+      }),
+    );
+    const answer = await post(socketPath, "/v1/deploy", {});
+    expect(lines(answer.text)).toEqual([{ error: { code: "INTERNAL", message: "deploy failed inside deploy-agent (internal error)", hint: "this is a bug; journalctl -u deploy-agent has the details" } }]);
   });
 
   it("answers an unknown verb with 404 and a GET with 405", async () => {
@@ -301,6 +318,61 @@ describe("plain verbs", () => {
     expect(answer.status).toBe(413);
     expect(JSON.parse(answer.text)).toEqual({ error: { code: "BAD_ARGUMENT", message: "request body is larger than 65536 bytes" } });
     expect(api.calls).toEqual([]);
+  });
+});
+
+/** A raw client on the socket: connects, writes `text` (maybe half a request), and collects what comes back until the server closes. */
+function rawClient(path: string, text: string): { closed: Promise<string>; socket: Socket } {
+  const socket = createConnection({ path });
+  let got = "";
+  socket.setEncoding("utf8");
+  socket.on("data", (c: string) => (got += c));
+  socket.on("error", () => undefined);
+  socket.on("connect", () => {
+    if (text !== "") socket.write(text);
+  });
+  return { socket, closed: new Promise((resolve) => socket.on("close", () => resolve(got))) };
+}
+
+describe("limits on clients", () => {
+  // Node sweeps request deadlines every connectionsCheckingInterval (30 s unless set), so without the
+  // server's own interval this would take 30-40 s and fail the test's deadline; measured ~10.1 s.
+  it("answers 408 and disconnects a client that sends half a request within about ten seconds", { timeout: 25_000 }, async () => {
+    const api = fakeApi();
+    await serve(api);
+    const halfHeaders = rawClient(socketPath, "POST /v1/status HTTP/1.1\r\nHost: x\r\n");
+    const halfBody = rawClient(socketPath, 'POST /v1/deploy HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"app":');
+    for (const answer of await Promise.all([halfHeaders.closed, halfBody.closed])) {
+      expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toEqual({
+        error: { code: "BAD_ARGUMENT", message: "the request did not arrive in full within 10s; connection closed" },
+      });
+    }
+    expect(api.calls).toEqual([]);
+  });
+
+  it("refuses connections beyond its limit with DAEMON_UNAVAILABLE, without running the verb, and serves again once one closes", async () => {
+    const api = fakeApi();
+    servers.push(await startControlServer({ socketPath, api, log: silentLogger(), maxConnections: 2 }));
+    const holders = [rawClient(socketPath, ""), rawClient(socketPath, "")];
+    await Promise.all(holders.map((h) => new Promise((resolve) => h.socket.once("connect", resolve))));
+    const refused = await post(socketPath, "/v1/status");
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.text)).toEqual({
+      error: {
+        code: "DAEMON_UNAVAILABLE",
+        message: "deploy-agent already serves 2 control connections, its limit; this request was not run",
+        hint: expect.stringContaining("try again in a moment"),
+      },
+    });
+    expect(api.calls).toEqual([]);
+    holders[0]?.socket.destroy();
+    // The server learns of the close on its own time; ask until it has (bounded).
+    let answer = await post(socketPath, "/v1/status");
+    for (let i = 0; i < 50 && answer.status === 503; i++) answer = await post(socketPath, "/v1/status");
+    expect(answer.status).toBe(200);
+    expect(api.calls).toEqual([{ verb: "status", req: {} }]);
+    holders[1]?.socket.destroy();
   });
 });
 

@@ -66,6 +66,13 @@ describe("HostBackoff", () => {
     now += 1_000;
     expect(backoff.remainingMs("ghcr.io")).toBe(0);
   });
+
+  it("holds a host off for at most the policy's maximum (poll.maxBackoff), whatever Retry-After asked", () => {
+    const backoff = new HostBackoff(() => NOW, { initialMs: 5_000, maxMs: 60_000 });
+    expect(backoff.holdOff("ghcr.io", 86_400_000)).toBe(60_000);
+    expect(backoff.remainingMs("ghcr.io")).toBe(60_000);
+    expect(backoff.holdOff("quay.io", 30_000)).toBe(30_000);
+  });
 });
 
 describe("failureDelayMs", () => {
