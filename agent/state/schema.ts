@@ -4,7 +4,7 @@ import { z } from "zod";
 
 export const STATE_SCHEMA_VERSION = 1;
 
-/** The deploy sequence's steps, named as in shared/design/switch.md. */
+/** The deploy sequence's steps, named as in docs/design.md ("The deploy sequence"). */
 export const STEP_NAMES = ["resolve", "pull", "create", "start", "confirm", "drain", "stop", "record"] as const;
 export const StepName = z.enum(STEP_NAMES);
 export type StepName = z.infer<typeof StepName>;
@@ -107,8 +107,13 @@ export const AppState = z.object({
 });
 export type AppState = z.infer<typeof AppState>;
 
+/** An agent's identity: random, made with its state file, on every container it creates (label deploy-agent.owner). */
+export const AgentId = z.string().regex(/^[a-f0-9]{16,64}$/, "expected 16 to 64 lower-case hex digits");
+
 export const State = z.object({
   schemaVersion: z.literal(STATE_SCHEMA_VERSION),
+  /** Absent only in files written before identities existed; the store adds one when it opens such a file. */
+  agentId: AgentId.optional(),
   nextDeployId: z.number().int().positive(),
   apps: z.record(z.string(), AppState),
 });

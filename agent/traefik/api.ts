@@ -2,7 +2,7 @@
 // listed in its service, and its router enabled, before blue is drained.
 import http from "node:http";
 import { AgentError } from "../errors.js";
-import { sleep } from "../docker/health.js";
+import { sleep } from "../sleep.js";
 
 export interface WaitForServerOptions {
   deadlineMs: number;

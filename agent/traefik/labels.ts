@@ -1,17 +1,22 @@
 // Traefik docker-provider labels for one slot of an app: one router per slot, newest wins by priority
-// (shared/design/switch.md). Pure: config in, label map out.
+// (docs/design.md, "Slots and priorities"). Pure: config in, label map out.
 import type { RouteConfig } from "../config/schema.js";
+import { slotName } from "../labels.js";
 import type { Slot } from "../state/schema.js";
 
-/** Router and service name of a slot. Distinct per slot so blue and green never conflict (protocols A2). */
+/**
+ * Router and service name of a slot: the container's name, so the Traefik API is asked about the
+ * container the agent made. Distinct per slot so blue and green never share a router.
+ */
 export function routerName(app: string, slot: Slot): string {
-  return `${app}-${slot}`;
+  return slotName(app, slot);
 }
 
 /**
  * The labels that make Traefik route `route.rule` to this container once Docker says it is healthy
- * (protocols A1). The service is always explicit: an implicit one would be named after the container (A2).
- * The priority grows with the generation so the newest healthy container outranks the one it replaces (A3).
+ * (https://doc.traefik.io/traefik/providers/docker/). The service is always explicit: an implicit one
+ * would be named after the container. The priority grows with the generation so the newest healthy
+ * container outranks the one it replaces (https://doc.traefik.io/traefik/routing/routers/#priority).
  */
 export function traefikLabels(app: string, slot: Slot, generation: number, port: number, route: RouteConfig): Record<string, string> {
   const r = routerName(app, slot);
