@@ -37,7 +37,7 @@ export class OwnedEngine {
   }
 
   /** The health check green gets; refuses the image first (a probe container is made from it). */
-  chooseHealthcheck(app: string, image: ImageView, spec: HealthSpec): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
+  async chooseHealthcheck(app: string, image: ImageView, spec: HealthSpec): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
     refuseControlLabels(image);
     return chooseHealthcheck(this.#c, this.#owner, image, app, spec);
   }
