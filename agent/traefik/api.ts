@@ -1,4 +1,4 @@
-// Optional confirmation of a switch through Traefik's API (protocols A7): green's server URL must be
+// Optional confirmation of a switch through Traefik's API (https://doc.traefik.io/traefik/operations/api/): green's server URL must be
 // listed in its service, and its router enabled, before blue is drained.
 import http from "node:http";
 import { AgentError } from "../errors.js";
