@@ -41,6 +41,8 @@ export interface AppStatus {
   nextPoll?: string;
   /** What the engine shows: the containers of this app and which one serves. */
   containers: { name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
+  /** Containers holding one of the app's slot names that this agent did not create: it leaves them alone and cannot deploy until they go. */
+  conflicts?: { name: string; id: string; state: string; reason: string }[];
 }
 
 export interface StatusReport {
@@ -48,6 +50,8 @@ export interface StatusReport {
   pid: number;
   startedAt: string;
   apps: AppStatus[];
+  /** Set when the Engine did not answer: the containers shown are then empty, not absent. */
+  engineError?: ErrorRecord;
 }
 
 export interface CheckResult {

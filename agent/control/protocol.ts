@@ -144,10 +144,17 @@ export const AppStatus = z.object({
       generation: z.number().optional(),
     }),
   ),
+  conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
 });
 export type AppStatus = z.infer<typeof AppStatus>;
 
-export const StatusReport = z.object({ version: z.string(), pid: z.number(), startedAt: z.string(), apps: z.array(AppStatus) });
+export const StatusReport = z.object({
+  version: z.string(),
+  pid: z.number(),
+  startedAt: z.string(),
+  apps: z.array(AppStatus),
+  engineError: ErrorRecord.optional(),
+});
 export type StatusReport = z.infer<typeof StatusReport>;
 export const ResumeResult = z.object({ app: z.string(), wasPinned: z.boolean() });
 export type ResumeResult = z.infer<typeof ResumeResult>;

@@ -72,12 +72,12 @@ async function main(): Promise<void> {
 async function run(config: Config, log: Logger, notifier: ReturnType<typeof createNotifier>): Promise<void> {
   const version = agentVersion();
   const startedAt = new Date().toISOString();
-  const engine = await connectEngine(config.docker.socket);
+  const engine = await connectEngine(config.docker.socket, { timeoutMs: config.docker.timeout });
   const store = await StateStore.open(config.state, { log, historyLimit: config.history });
   const registry = new RegistryClient({ config, log, platform: engine.platform });
   const locks = new DeployLocks();
   const shutdown = new AbortController();
-  const deps = { config, engine, registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined };
+  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined };
   log.info(
     { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
     "deploy-agent starting",

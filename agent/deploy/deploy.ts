@@ -3,7 +3,6 @@
 // Any failure before blue is stopped removes green and leaves blue serving; the failure branch is in one place.
 import type { AppConfig } from "../config/schema.js";
 import type { DeployOutcome } from "../control/api.js";
-import { removeContainer } from "../docker/containers.js";
 import { AgentError, toAgentError } from "../errors.js";
 import type { StepName } from "../state/schema.js";
 import { addSkip, beginDeploy, endStep, finishDeploy, startStep } from "../state/transitions.js";
@@ -120,7 +119,7 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; blue keeps serving" : "deploy failed; blue keeps serving");
   if (!run.committed && run.greenId) {
     try {
-      await removeContainer(run.deps.engine.docker, run.greenId);
+      await run.deps.engine.remove(run.target.app, run.greenId);
     } catch (cleanupErr) {
       run.log.error({ err: toAgentError(cleanupErr).message }, "could not remove green after the failure; reconcile will");
     }
@@ -128,8 +127,9 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   const error = err.toJSON();
   await run.deps.store.update((s) => {
     finishDeploy(s, run.target.app, run.id, { outcome: aborted ? "aborted" : "failed", error, endedAt: nowIso(run) });
-    // A failed digest is not retried by the poller until asked or until the tag moves on.
-    if (!aborted && run.digest) {
+    // A failed digest is not retried by the poller until asked or until the tag moves on. An Engine
+    // that did not answer says nothing about the release: the next poll tries it again by itself.
+    if (!aborted && err.code !== "ENGINE_UNAVAILABLE" && run.digest) {
       addSkip(s, run.target.app, { digest: run.digest, version: run.target.version, reason: "failed", deployId: run.id, at: nowIso(run) });
     }
   });

@@ -1,8 +1,8 @@
 // Pure planning: which slot green takes, and the exact create options for it.
-// Config plus release in, ContainerCreateOptions out; executed by deploy.ts.
-import type Docker from "dockerode";
+// Config plus release in, the Engine's create body out; executed by deploy.ts.
 import type { AppConfig } from "../config/schema.js";
-import { AGENT_LABELS } from "../labels.js";
+import type { ContainerSpec, HealthConfig } from "../docker/engine.js";
+import { AGENT_LABELS, slotName } from "../labels.js";
 import type { Live, Slot } from "../state/schema.js";
 import { traefikLabels } from "../traefik/labels.js";
 
@@ -16,7 +16,7 @@ export function greenSlot(live: Pick<Live, "slot"> | undefined): Slot {
 }
 
 export function containerName(app: string, slot: Slot): string {
-  return `${app}-${slot}`;
+  return slotName(app, slot);
 }
 
 /** The network green is created on: the route's (Traefik reaches it there), else the first listed, else Docker's default. */
@@ -58,7 +58,9 @@ export function parseEnvFile(text: string, source: string): Record<string, strin
  * Create options for green. It starts with restart policy "no" so a crashing release cannot loop
  * while the agent judges it; the app's policy is applied once it serves (deploy.ts, record step).
  * No host port is ever published: two slots could not both bind it, and Traefik reaches the
- * container over its network.
+ * container over its network. The Engine adds the image's own labels to these; docker/ refuses an
+ * image whose labels could steer routing or pose as the agent's (traefik.*, deploy-agent.*), while
+ * the rest (org.opencontainers.image.* and the like) are metadata nothing acts on and are harmless.
  */
 export function greenCreateOptions(
   appName: string,
@@ -66,9 +68,9 @@ export function greenCreateOptions(
   slot: Slot,
   generation: number,
   release: GreenRelease,
-  healthcheck: Docker.HealthConfig,
+  healthcheck: HealthConfig,
   fileEnv: Record<string, string> = {},
-): Docker.ContainerCreateOptions {
+): ContainerSpec {
   const env = { ...fileEnv, ...app.env };
   const labels: Record<string, string> = {
     ...app.labels,
@@ -82,7 +84,7 @@ export function greenCreateOptions(
     [AGENT_LABELS.deployId]: release.deployId,
   };
   const network = primaryNetwork(app);
-  const opts: Docker.ContainerCreateOptions = {
+  const opts: ContainerSpec = {
     name: containerName(appName, slot),
     Image: release.imageRef,
     Labels: labels,

@@ -1,9 +1,8 @@
 // What one deploy carries from step to step, and the small helpers every step uses.
-import type Docker from "dockerode";
 import type { AppConfig, Config } from "../config/schema.js";
 import type { DeployEvent } from "../control/api.js";
-import type { EngineAuth } from "../docker/pull.js";
-import type { Engine } from "../docker/engine.js";
+import type { ContainerDetail, OwnedEngine } from "../docker/engine.js";
+import type { EngineAuth } from "../engine-auth.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
@@ -20,7 +19,7 @@ export interface Registry {
 
 export interface DeployDeps {
   config: Config;
-  engine: Engine;
+  engine: OwnedEngine;
   registry: Registry;
   store: StateStore;
   locks: DeployLocks;
@@ -56,7 +55,7 @@ export interface Run {
   imageId?: string;
   imageRef?: string;
   greenId?: string;
-  blue?: Docker.ContainerInspectInfo | undefined;
+  blue?: ContainerDetail | undefined;
   /** Set once blue is being stopped: from then on green serves and is never removed by a failure. */
   committed: boolean;
   log: Logger;

@@ -1,9 +1,9 @@
 // The daemon's verbs (control/api.ts AgentApi) on top of the deploy sequence: which release to
 // deploy, pinning, rollback that sticks, and the poll decision. One line per rule, in one place.
 import type { AgentApi, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
-import { listAppContainers } from "../docker/containers.js";
 import { AgentError, toAgentError } from "../errors.js";
-import { AGENT_LABELS } from "../labels.js";
+import type { Conflict, ContainerSummary } from "../docker/engine.js";
+import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import type { DeployRecord, ErrorRecord } from "../state/schema.js";
 import { addSkip, findRelease, isSkipped, previousRelease } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
@@ -14,8 +14,20 @@ export interface TrackingRegistry {
   resolve(image: string, track: string, opts?: { manual?: boolean }): Promise<{ tag: string; digest: string; indexDigest?: string }>;
 }
 
+/**
+ * How long `status` waits for the Engine's container list: status must answer within a few seconds
+ * even when the Engine does not (it then reports the Engine as not answering).
+ */
+const STATUS_ENGINE_TIMEOUT_MS = 2000;
+
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+/** What `status` shows of the Engine for one app. */
+interface EngineView {
+  own: ContainerSummary[];
+  conflicts: Conflict[];
+}
 
 interface PollState {
   at?: string;
@@ -210,8 +222,13 @@ export class AgentService implements AgentApi {
   async status(req: { app?: string }): Promise<StatusReport> {
     const names = req.app !== undefined ? [this.pickApp(req.app)] : Object.keys(this.#deps.config.apps);
     const apps: AppStatus[] = [];
-    for (const name of names) apps.push(await this.#appStatus(name));
-    return { version: this.#opts.version, pid: process.pid, startedAt: this.#opts.startedAt, apps };
+    let engineError: ErrorRecord | undefined;
+    for (const name of names) {
+      // Once the Engine failed to answer, the other apps are reported without asking it again.
+      const seen = engineError ? undefined : await this.#engineView(name).catch((err: unknown) => void (engineError = toAgentError(err).toJSON()));
+      apps.push(this.#appStatus(name, seen ?? { own: [], conflicts: [] }));
+    }
+    return { version: this.#opts.version, pid: process.pid, startedAt: this.#opts.startedAt, apps, ...(engineError ? { engineError } : {}) };
   }
 
   async history(req: { app?: string; limit?: number }): Promise<DeployRecord[]> {
@@ -221,12 +238,17 @@ export class AgentService implements AgentApi {
     return all.slice(0, req.limit ?? 20);
   }
 
-  async #appStatus(name: string): Promise<AppStatus> {
+  #engineView(name: string): Promise<EngineView> {
+    const timeoutMs = Math.min(STATUS_ENGINE_TIMEOUT_MS, this.#deps.config.docker.timeout);
+    return this.#deps.engine.summary(name, timeoutMs);
+  }
+
+  #appStatus(name: string, seen: EngineView): AppStatus {
     const cfg = this.#deps.config.apps[name]!;
     const s = this.#deps.store.app(name);
     const poll = this.#polls.get(name);
     const running = this.#deps.locks.current(name);
-    const containers = (await listAppContainers(this.#deps.engine.docker, name)).filter((c) => c.Labels?.[AGENT_LABELS.role] !== "probe");
+    const containers = seen.own.filter((c) => c.labels[AGENT_LABELS.role] !== PROBE_ROLE);
     const next = this.#opts.nextPoll?.(name);
     return {
       app: name,
@@ -243,18 +265,18 @@ export class AgentService implements AgentApi {
       ...(poll?.at ? { lastPoll: { at: poll.at, ...(poll.digest ? { digest: poll.digest } : {}), ...(poll.error ? { error: poll.error } : {}) } } : {}),
       ...(next ? { nextPoll: next } : {}),
       containers: containers.map((c) => {
-        const gen = Number(c.Labels?.[AGENT_LABELS.generation]);
-        const digest = c.Labels?.[AGENT_LABELS.digest];
-        const health = /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1] ?? "none";
+        const gen = Number(c.labels[AGENT_LABELS.generation]);
+        const digest = c.labels[AGENT_LABELS.digest];
         return {
-          name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
-          slot: c.Labels?.[AGENT_LABELS.slot] ?? "?",
-          state: c.State,
-          health: health === "health: starting" ? "starting" : health,
+          name: c.name,
+          slot: c.labels[AGENT_LABELS.slot] ?? "?",
+          state: c.state,
+          health: c.health,
           ...(digest ? { digest } : {}),
           ...(Number.isInteger(gen) ? { generation: gen } : {}),
         };
       }),
+      ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
     };
   }
 

@@ -1,9 +1,15 @@
-// The Docker Engine boundary: dockerode is imported only under agent/docker/.
-// Negotiates the API version (docs/design.md#api-version-negotiation) and reports the host platform.
+// The Docker Engine boundary: dockerode is imported only under agent/docker/, and every Engine call
+// goes through it with a deadline. Negotiates the API version and reports the host platform.
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
+import { EngineClient, engineUnavailable } from "./client.js";
+import { OwnedEngine } from "./owned-engine.js";
+import type { Owner } from "./types.js";
+
+export { OwnedEngine } from "./owned-engine.js";
+export type * from "./types.js";
 
 /** The newest Engine API version this agent was written against; the daemon's own maximum is used when lower. */
 const NEWEST_KNOWN_API = "1.47";
@@ -14,11 +20,19 @@ export interface Platform {
   variant?: string;
 }
 
-export interface Engine {
-  docker: Docker;
+/** A connected Engine. Its operations are reached through `ownedBy`, so each knows whose containers it may touch. */
+export interface EngineConnection {
   apiVersion: string;
   platform: Platform;
   serverVersion: string;
+  socketPath: string;
+  /** The Engine as an agent with this identity may use it. */
+  ownedBy(owner: Owner): OwnedEngine;
+}
+
+export interface ConnectOptions {
+  /** Deadline of every non-streaming Engine call (config docker.timeout). */
+  timeoutMs?: number;
 }
 
 function compareApi(a: string, b: string): number {
@@ -76,57 +90,36 @@ export function loadDockerode(): typeof Docker {
 
 /**
  * Connects to the Engine on a Unix socket and pins the API version to min(daemon's, ours), never a
- * hard-coded one: Docker 29.0–29.2 refuses anything below 1.44 (docs/design.md#api-version-negotiation).
+ * hard-coded one: Docker 29.0–29.2 refuses anything below 1.44
+ * (https://docs.docker.com/reference/api/engine/#api-version-matrix).
  */
-export async function connectEngine(socketPath: string, timeoutMs = 10_000): Promise<Engine> {
+export async function connectEngine(socketPath: string, opts: ConnectOptions = {}): Promise<EngineConnection> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const Docker = loadDockerode();
-  const probe = new Docker({ socketPath, timeout: timeoutMs });
+  const probe = new EngineClient(new Docker({ socketPath }), socketPath, timeoutMs);
   let version: Docker.DockerVersion;
   try {
-    version = await probe.version();
+    // dockerode's typings of version() and info() take no options; the client's deadline still bounds them.
+    version = await probe.call("GET /version", () => probe.docker.version());
   } catch (err) {
-    throw engineUnavailable(socketPath, err);
+    throw err instanceof AgentError ? err : engineUnavailable(socketPath, err);
   }
   const daemonMax = version.ApiVersion;
   const apiVersion = compareApi(daemonMax, NEWEST_KNOWN_API) < 0 ? daemonMax : NEWEST_KNOWN_API;
-  const docker = new Docker({ socketPath, version: `v${apiVersion}` });
-  const arm = version.Arch === "arm" ? await armVariant(docker) : undefined;
+  const client = new EngineClient(new Docker({ socketPath, version: `v${apiVersion}` }), socketPath, timeoutMs);
+  const arm = version.Arch === "arm" ? await armVariant(client) : undefined;
   return {
-    docker,
     apiVersion,
     platform: platformOf(version.Os, version.Arch, arm),
     serverVersion: version.Version,
+    socketPath,
+    ownedBy: (owner) => new OwnedEngine(client, owner),
   };
 }
 
 /** 32-bit ARM needs the variant, which /version lacks; /info's Architecture is uname -m (armv7l, armv6l). */
-async function armVariant(docker: Docker): Promise<string | undefined> {
-  const info = (await docker.info()) as { Architecture?: string };
+async function armVariant(c: EngineClient): Promise<string | undefined> {
+  const info = (await c.call("GET /info", () => c.docker.info())) as { Architecture?: string };
   const m = /^armv(\d)/.exec(info.Architecture ?? "");
   return m ? `v${m[1]}` : "v7";
-}
-
-export function engineUnavailable(socketPath: string, err: unknown): AgentError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = code === "EACCES" ? "permission denied" : code === "ENOENT" ? "no such socket" : err instanceof Error ? err.message : String(err);
-  return new AgentError("ENGINE_UNAVAILABLE", `Docker Engine at ${socketPath} is not answering: ${why}`, {
-    hint:
-      code === "EACCES"
-        ? "the agent's user must be in the docker group (install.sh adds it)"
-        : "check `systemctl status docker`, or set docker.socket in agent.yaml",
-    cause: err,
-  });
-}
-
-/** dockerode errors carry the HTTP status of the Engine's answer. */
-export function statusOf(err: unknown): number | undefined {
-  const s = (err as { statusCode?: unknown }).statusCode;
-  return typeof s === "number" ? s : undefined;
-}
-
-/** The Engine's own message, without dockerode's "(HTTP code 404) no such container -" prefix. */
-export function engineMessage(err: unknown): string {
-  const json = (err as { json?: { message?: unknown } }).json;
-  if (json && typeof json.message === "string") return json.message;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,10 +1,14 @@
-// Green's health: the Docker health check it is created with (Traefik routes only `healthy`
-// containers, docs/design.md#health-filtering) and the wait until both Docker and the agent's own probe say healthy.
+// Green's health: the Docker health check it is created with (Traefik's docker provider skips
+// containers whose health is not `healthy`) and the wait until both Docker and the agent's own
+// probe say healthy.
 import http from "node:http";
-import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
-import { AGENT_LABELS } from "../labels.js";
-import { pathExists, removeContainer, tailLogs } from "./containers.js";
+import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
+import { sleep } from "../sleep.js";
+import type { EngineClient } from "./client.js";
+import { createContainer, inspectContainer, pathExists, removeContainer, tailLogs } from "./containers.js";
+import { ownerLabels } from "./ownership.js";
+import type { HealthConfig, ImageView, Owner } from "./types.js";
 
 const NS_PER_MS = 1_000_000;
 
@@ -38,20 +42,22 @@ const PROBES: { paths: string[]; argv: (bin: string, url: string) => string[] }[
 ];
 
 /**
- * The health check green is created with (docs/design.md#choosing-the-health-check):
- * the configured command, else the image's HEALTHCHECK, else one built from a probe program
- * found in the image. Throws NO_HEALTHCHECK when none can be had, before anything is started.
+ * The health check green is created with (docs/design.md#choosing-the-health-check): the
+ * configured command, else the image's HEALTHCHECK, else one built from a probe program found in
+ * the image. Throws NO_HEALTHCHECK when none can be had, before anything is started.
  */
 export async function chooseHealthcheck(
-  docker: Docker,
-  image: Docker.ImageInspectInfo,
+  c: EngineClient,
+  owner: Owner,
+  image: ImageView,
   app: string,
   spec: HealthSpec,
-): Promise<{ healthcheck: Docker.HealthConfig; source: HealthSource; test: string[] }> {
+): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
   const timing = {
     Interval: spec.intervalMs * NS_PER_MS,
     Timeout: Math.max(spec.intervalMs, 3000) * NS_PER_MS,
-    // Failures while still `starting` inside the start period do not count (docs/design.md#health-status).
+    // Failures while still `starting` inside the start period do not count
+    // (https://docs.docker.com/reference/dockerfile/#healthcheck, "start period").
     StartPeriod: spec.startTimeoutMs * NS_PER_MS,
     Retries: 3,
   };
@@ -59,36 +65,37 @@ export async function chooseHealthcheck(
     const test = ["CMD-SHELL", spec.command];
     return { healthcheck: { Test: test, ...timing }, source: "config", test };
   }
-  const own = image.Config?.Healthcheck?.Test;
+  const own = image.healthcheck;
   if (own && own.length > 0 && own[0] !== "NONE") {
     // An empty Test inherits the image's command while our timing applies (the Engine merges them).
     return { healthcheck: { Test: [], ...timing }, source: "image", test: own };
   }
   const url = `http://127.0.0.1:${spec.port}${spec.path}`;
-  const found = await findProbe(docker, image.Id, app);
+  const found = await findProbe(c, owner, image.id, app);
   if (found) {
     const test = ["CMD", ...found.argv(found.bin, url)];
     return { healthcheck: { Test: test, ...timing }, source: "agent", test };
   }
-  throw new AgentError("NO_HEALTHCHECK", `image ${image.Id.slice(0, 19)} has no HEALTHCHECK and no curl, wget, python3 or node to probe ${spec.path}`, {
+  throw new AgentError("NO_HEALTHCHECK", `image ${image.id.slice(0, 19)} has no HEALTHCHECK and no curl, wget, python3 or node to probe ${spec.path}`, {
     hint: "add health.command to the app in agent.yaml, or a HEALTHCHECK to the image; without one Traefik would route to green before it is ready",
   });
 }
 
 /** Looks inside the image through a created, never-started container (the archive API reads its filesystem). */
-async function findProbe(docker: Docker, imageId: string, app: string): Promise<{ bin: string; argv: (b: string, u: string) => string[] } | undefined> {
-  const probe = await docker.createContainer({
+async function findProbe(c: EngineClient, owner: Owner, imageId: string, app: string): Promise<{ bin: string; argv: (b: string, u: string) => string[] } | undefined> {
+  // Unnamed, so it can never collide with anything; the owner labels let reconcile remove it if the agent dies meanwhile.
+  const probeId = await createContainer(c, {
     Image: imageId,
     Entrypoint: ["/deploy-agent-probe-never-runs"],
-    Labels: { [AGENT_LABELS.app]: app, [AGENT_LABELS.role]: "probe" },
+    Labels: { ...ownerLabels(app, owner), [AGENT_LABELS.role]: PROBE_ROLE },
     HostConfig: { NetworkMode: "none" },
   });
   try {
     const candidates = PROBES.flatMap((p) => p.paths.map((bin) => ({ bin, argv: p.argv })));
-    const found = await Promise.all(candidates.map((c) => pathExists(docker, probe.id, c.bin)));
+    const found = await Promise.all(candidates.map((cand) => pathExists(c, probeId, cand.bin)));
     return candidates.find((_, i) => found[i]);
   } finally {
-    await removeContainer(docker, probe.id);
+    await removeContainer(c, probeId);
   }
 }
 
@@ -125,17 +132,17 @@ export interface WaitHealthyOptions {
  * Throws GREEN_EXITED if it stops or restarts, GREEN_UNHEALTHY if Docker says unhealthy or the
  * deadline passes, DEPLOY_ABORTED if the signal fires. Messages carry the last log lines.
  */
-export async function waitHealthy(docker: Docker, id: string, opts: WaitHealthyOptions): Promise<void> {
+export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthyOptions): Promise<void> {
   const started = Date.now();
   let streak = 0;
   let lastProbe = "not probed yet";
   // Docker's health_status and die events wake the wait at once; polling stays as the fallback.
   let wake = new AbortController();
-  const events = await watchEvents(docker, id, () => wake.abort());
+  const events = await watchEvents(c, id, () => wake.abort());
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `${opts.label}: deploy aborted while waiting for health`);
-      const health = await checkRunning(docker, id, opts.label);
+      const health = await checkRunning(c, id, opts.label);
       if (opts.probeUrl) {
         const r = await probeHttp(opts.probeUrl);
         lastProbe = r.detail;
@@ -145,7 +152,7 @@ export async function waitHealthy(docker: Docker, id: string, opts: WaitHealthyO
       }
       if ((health === "healthy" || health === "none") && streak >= opts.successes) return;
       if (Date.now() - started >= opts.deadlineMs) {
-        const logs = await tailLogs(docker, id, 20);
+        const logs = await tailLogs(c, id, 20);
         throw new AgentError(
           "GREEN_UNHEALTHY",
           `${opts.label} not healthy after ${Math.round(opts.deadlineMs / 1000)}s (Docker health: ${health}; agent probe ${opts.probeUrl ?? ""}: ${lastProbe})` +
@@ -161,15 +168,18 @@ export async function waitHealthy(docker: Docker, id: string, opts: WaitHealthyO
   }
 }
 
-/** Calls `onEvent` on each health_status or die event of the container; never throws. */
-async function watchEvents(docker: Docker, id: string, onEvent: () => void): Promise<{ close(): void }> {
+/**
+ * Calls `onEvent` on each health_status or die event of the container; never throws. The stream
+ * has a deadline for its first answer only: it is meant to stay silent until something happens.
+ */
+async function watchEvents(c: EngineClient, id: string, onEvent: () => void): Promise<{ close(): void }> {
   try {
-    const stream = (await docker.getEvents({ filters: { container: [id], event: ["health_status", "die"] } })) as NodeJS.ReadableStream & {
-      destroy?: () => void;
-    };
+    const { stream, close } = await c.stream(`events of container ${id}`, (abortSignal) =>
+      c.docker.getEvents({ filters: { container: [id], event: ["health_status", "die"] }, abortSignal }),
+    );
     stream.on("data", onEvent);
     stream.on("error", () => {});
-    return { close: () => stream.destroy?.() };
+    return { close };
   } catch {
     return { close: () => {} };
   }
@@ -179,35 +189,22 @@ async function watchEvents(docker: Docker, id: string, onEvent: () => void): Pro
  * Throws if the container has stopped, restarted or turned unhealthy; otherwise returns its Docker
  * health status ("none" without a health check).
  */
-export async function checkRunning(docker: Docker, id: string, label: string): Promise<string> {
-  const info = await docker.getContainer(id).inspect();
-  const st = info.State;
-  if (!st.Running || st.Restarting || info.RestartCount > 0) {
-    const logs = await tailLogs(docker, id, 20);
+export async function checkRunning(c: EngineClient, id: string, label: string): Promise<string> {
+  const info = await inspectContainer(c, id);
+  if (!info) throw new AgentError("GREEN_EXITED", `${label} is gone: the container ${id.slice(0, 12)} was removed from the Engine`);
+  if (!info.running || info.restarting || info.restartCount > 0) {
+    const logs = await tailLogs(c, id, 20);
     throw new AgentError(
       "GREEN_EXITED",
-      `${label} exited (status ${st.Status}, exit code ${st.ExitCode}${st.OOMKilled ? ", killed for lack of memory" : ""})` +
+      `${label} exited (status ${info.state}, exit code ${info.exitCode}${info.oomKilled ? ", killed for lack of memory" : ""})` +
         (logs ? `; last log lines:\n${logs}` : ""),
       { hint: "run the image by hand to see why it stops: docker run --rm <image>" },
     );
   }
-  const health = st.Health?.Status ?? "none";
-  if (health === "unhealthy") {
-    const last = st.Health?.Log?.at(-1);
-    const output = last ? ` (last check exit ${last.ExitCode}: ${last.Output.trim().slice(0, 300)})` : "";
+  if (info.health === "unhealthy") {
+    const last = info.lastCheck;
+    const output = last ? ` (last check exit ${last.exitCode}: ${last.output})` : "";
     throw new AgentError("GREEN_UNHEALTHY", `${label} turned unhealthy in Docker${output}`);
   }
-  return health;
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+  return info.health;
 }

@@ -1,7 +1,7 @@
 // The registry boundary: turns an app's image and track into the digest to pull, over the OCI
 // distribution API (docs/design.md#registry). undici is used only under agent/registry/.
 import type { Config } from "../config/schema.js";
-import type { EngineAuth } from "../docker/pull.js";
+import type { EngineAuth } from "../engine-auth.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Authenticator, describeIdentity, unauthorized, type Authorization } from "./auth.js";

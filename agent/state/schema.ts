@@ -64,7 +64,7 @@ export const Release = z.object({
   digest: Digest,
   indexDigest: Digest.optional(),
   imageId: z.string(),
-  /** The local tag that protects the image from pruning, e.g. deploy-agent/web:gen-7. */
+  /** The local tag that protects the image from pruning, e.g. deploy-agent/web:rollback-7. */
   keepTag: z.string().optional(),
   deployedAt: Iso,
 });
@@ -107,8 +107,13 @@ export const AppState = z.object({
 });
 export type AppState = z.infer<typeof AppState>;
 
+/** An agent's identity: random, made with its state file, on every container it creates (label deploy-agent.owner). */
+export const AgentId = z.string().regex(/^[a-f0-9]{16,64}$/, "expected 16 to 64 lower-case hex digits");
+
 export const State = z.object({
   schemaVersion: z.literal(STATE_SCHEMA_VERSION),
+  /** Absent only in files written before identities existed; the store adds one when it opens such a file. */
+  agentId: AgentId.optional(),
   nextDeployId: z.number().int().positive(),
   apps: z.record(z.string(), AppState),
 });

@@ -1,6 +1,7 @@
 // The state file on disk: read and validated once at start, then replaced atomically on every
 // change, keeping the previous good version as `<path>.prev`. One writer (this process) per file.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AgentError } from "../errors.js";
@@ -49,18 +50,44 @@ export class StateStore {
     const text = await readText(path);
     if (text === undefined) {
       await refuseIfOnlyPrevExists(path);
-      const store = new StateStore(path, opts, emptyState());
+      const store = new StateStore(path, opts, { ...emptyState(), agentId: newAgentId() });
       await writeAtomic(path, serialise(store.#state));
-      opts.log.info({ file: path }, "state file created");
+      opts.log.info({ file: path, agentId: store.agentId }, "state file created");
       return store;
     }
     const parsed = parseState(text);
     if (!parsed.ok) throw await corruptError(path, parsed.problem);
-    return new StateStore(path, opts, parsed.state);
+    const store = new StateStore(path, opts, parsed.state);
+    if (parsed.state.agentId === undefined) {
+      // Written by a version without identities: this agent's containers so far are recognised by their deploy records.
+      await store.update((s) => {
+        s.agentId = newAgentId();
+      });
+      opts.log.info({ file: path, agentId: store.agentId }, "state file given an agent identity");
+    }
+    return store;
   }
 
   get path(): string {
     return this.#path;
+  }
+
+  /** This agent's identity, put on every container it creates. */
+  get agentId(): string {
+    const id = this.#state.agentId;
+    if (id === undefined) throw new AgentError("INTERNAL", `state file ${this.#path} has no agentId`);
+    return id;
+  }
+
+  /**
+   * Whether this state file recorded that deploy (id and digest) of `app`: as a deploy in its
+   * history, the live release or a kept release. Proves a container without an owner label is ours.
+   */
+  recordedDeploy(app: string, deployId: string, digest: string): boolean {
+    const a = this.#state.apps[app];
+    if (!a) return false;
+    const match = (r: { deployId?: string; id?: string; digest?: string | undefined }) => (r.deployId ?? r.id) === deployId && r.digest === digest;
+    return (a.live !== undefined && match(a.live)) || a.releases.some(match) || a.history.some(match);
   }
 
   /** A deep-frozen snapshot of the current state. */
@@ -134,6 +161,10 @@ function boundState(state: State, historyLimit: number, skipLimit: number): void
     }
     if (app.skip.length > skipLimit) app.skip = app.skip.slice(0, skipLimit);
   }
+}
+
+function newAgentId(): string {
+  return randomBytes(16).toString("hex");
 }
 
 function serialise(state: Readonly<State>): string {

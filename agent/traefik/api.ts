@@ -1,8 +1,8 @@
-// Optional confirmation of a switch through Traefik's API (docs/design.md#confirming-through-the-api): green's server URL must be
+// Optional confirmation of a switch through Traefik's API (https://doc.traefik.io/traefik/operations/api/): green's server URL must be
 // listed in its service, and its router enabled, before blue is drained.
 import http from "node:http";
 import { AgentError } from "../errors.js";
-import { sleep } from "../docker/health.js";
+import { sleep } from "../sleep.js";
 
 export interface WaitForServerOptions {
   deadlineMs: number;

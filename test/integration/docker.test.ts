@@ -1,18 +1,18 @@
 // docker/ against the real Engine and the test registry on 127.0.0.1:5000: a pull that fails inside
-// the progress stream, stop/remove idempotence, the health check the agent builds and the waits
-// on it (docs/design.md#docker-engine). No mocks; fixtures from test/fixtures/images.
-import { createHash } from "node:crypto";
+// the progress stream, stop/remove idempotence, the health check the agent builds and the waits on
+// it. No mocks; fixtures from test/fixtures/images. The test's own setup uses dockerode directly.
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import Dockerode from "dockerode";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { AgentError } from "../../agent/errors.js";
 import { AGENT_LABELS } from "../../agent/labels.js";
-import { ensureNetwork, inspectContainer, removeContainer, stopContainer } from "../../agent/docker/containers.js";
-import { connectEngine } from "../../agent/docker/engine.js";
-import { chooseHealthcheck, waitHealthy, type HealthSpec } from "../../agent/docker/health.js";
-import { inspectImage, pullImage } from "../../agent/docker/pull.js";
+import { connectEngine, type OwnedEngine } from "../../agent/docker/engine.js";
+import type { HealthSpec } from "../../agent/docker/health.js";
+import { ownerLabels } from "../../agent/docker/ownership.js";
 import { cleanupTestRun, disposableContainer } from "../support/cleanup.js";
 import { FIXTURE_PORT, TEST_REGISTRY, TEST_RUN_LABEL, fixtureImage, publishVersion, removeLocalImages, testRunId, type Behaviour } from "../support/images.js";
 
@@ -27,11 +27,23 @@ const run = testRunId();
 const repo = `docker-it/pull-${run}`;
 const network = `da-docker-it-${run}`;
 const health: HealthSpec = { path: "/health", port: FIXTURE_PORT, intervalMs: 1000, startTimeoutMs: 30_000 };
-let docker: Docker;
+const docker = new Dockerode();
+const owner = { agentId: randomBytes(16).toString("hex"), recordedDeploy: () => false };
+let engine: OwnedEngine;
 
 beforeAll(async () => {
-  ({ docker } = await connectEngine("/var/run/docker.sock"));
+  engine = (await connectEngine("/var/run/docker.sock")).ownedBy(owner);
 });
+
+async function inspectImage(ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+  return docker
+    .getImage(ref)
+    .inspect()
+    .catch((err: unknown) => {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    });
+}
 
 afterAll(async () => {
   await cleanupTestRun();
@@ -67,7 +79,7 @@ async function registryManifest(repository: string, digest: string): Promise<Dis
 async function imageChain(id: string): Promise<Docker.ImageInspectInfo[]> {
   const chain: Docker.ImageInspectInfo[] = [];
   for (let cur: string | undefined = id; cur; ) {
-    const info: Docker.ImageInspectInfo | undefined = await inspectImage(docker, cur);
+    const info: Docker.ImageInspectInfo | undefined = await inspectImage(cur);
     if (!info) break;
     chain.push(info);
     cur = info.Parent || undefined;
@@ -75,17 +87,17 @@ async function imageChain(id: string): Promise<Docker.ImageInspectInfo[]> {
   return chain;
 }
 
-/** Creates (not starts) a container from a fixture the way deploy's create step does. */
+/** Creates (not starts) a container from a fixture the way deploy's create step does, owned by the test's agent. */
 async function createGreen(behaviour: Behaviour, name: string): Promise<Docker.Container> {
   const local = await fixtureImage(docker, behaviour, `docker-it-${run}`);
-  const image = await inspectImage(docker, local);
+  const image = await engine.inspectImage(local);
   if (!image) throw new Error(`fixture ${local} missing right after the build`);
-  const hc = await chooseHealthcheck(docker, image, name, health);
-  await ensureNetwork(docker, network);
+  const hc = await engine.chooseHealthcheck(name, image, health);
+  await engine.ensureNetwork(network);
   return docker.createContainer({
     name,
-    Image: image.Id,
-    Labels: { [TEST_RUN_LABEL]: run, [AGENT_LABELS.app]: name },
+    Image: image.id,
+    Labels: { [TEST_RUN_LABEL]: run, ...ownerLabels(name, owner) },
     ExposedPorts: { [`${FIXTURE_PORT}/tcp`]: {} },
     Healthcheck: hc.healthcheck,
     StopTimeout: 5,
@@ -114,7 +126,7 @@ describe("pullImage", () => {
     await writeFile(blob, Buffer.from(original.map((b) => b ^ 0xff)));
     onTestFinished(() => writeFile(blob, original)); // leave the shared registry's storage sound
 
-    const builtImage = await inspectImage(docker, local);
+    const builtImage = await inspectImage(local);
     if (!builtImage) throw new Error(`fixture ${local} missing right after the build`);
     const topDiffId = builtImage.RootFS.Layers?.at(-1);
     if (!topDiffId) throw new Error(`fixture ${local} has no layers`);
@@ -125,25 +137,25 @@ describe("pullImage", () => {
     // By ID and forced: the fixture tag, the pushed tag and its RepoDigest go at once, and the
     // untagged intermediate images are pruned with it (noprune is false).
     await docker.getImage(builtImage.Id).remove({ force: true });
-    for (const id of holders) expect(await inspectImage(docker, id), `${id} still on the Engine`).toBeUndefined();
-    expect(await inspectImage(docker, ref)).toBeUndefined();
+    for (const id of holders) expect(await inspectImage(id), `${id} still on the Engine`).toBeUndefined();
+    expect(await inspectImage(ref)).toBeUndefined();
 
-    const err = await rejection(pullImage(docker, ref, { timeoutMs: 120_000 }));
+    const err = await rejection(engine.pullImage(ref, { timeoutMs: 120_000 }));
     expect(err.code).toBe("PULL_FAILED");
     expect(err.message).toBe(`pull of ${ref} failed: filesystem layer verification failed for digest ${top.digest}`);
     // From the stream, not from an HTTP status: those carry the dockerode error as the cause.
     expect(err.cause).toBeUndefined();
-    expect(await inspectImage(docker, ref)).toBeUndefined();
+    expect(await inspectImage(ref)).toBeUndefined();
 
     // Why pullImage reads every line: the Engine answered 200 and docker-modem's followProgress
-    // reports that same pull as a success, the error only in the last object (docs/design.md#pull-stream-errors).
+    // reports that same pull as a success, the error only in the last object.
     const stream = await docker.pull(ref);
     const [finishErr, output] = await new Promise<[Error | null, { error?: string }[]]>((resolve) =>
       docker.modem.followProgress(stream, (e: Error | null, out: { error?: string }[]) => resolve([e, out])),
     );
     expect(finishErr).toBeNull();
     expect(output.at(-1)?.error).toBe(`filesystem layer verification failed for digest ${top.digest}`);
-    expect(await inspectImage(docker, ref)).toBeUndefined();
+    expect(await inspectImage(ref)).toBeUndefined();
   });
 
   it("fails with PULL_FAILED naming the reference when the digest does not exist", async () => {
@@ -152,7 +164,7 @@ describe("pullImage", () => {
     const missing = `sha256:${createHash("sha256").update(`no such manifest ${run}`).digest("hex")}`;
     const ref = `${pushed.image}@${missing}`;
 
-    const err = await rejection(pullImage(docker, ref, { timeoutMs: 60_000 }));
+    const err = await rejection(engine.pullImage(ref, { timeoutMs: 60_000 }));
 
     expect(err.code).toBe("PULL_FAILED");
     expect(err.message).toBe(`pull of ${ref} failed: not found in the registry`);
@@ -164,43 +176,42 @@ describe("pullImage", () => {
     const pushed = await publishVersion({ repo: `${repo}-good`, tag: "v1", behaviour: "good", version: `docker-it-${run}`, docker });
     const ref = `${pushed.image}@${pushed.digest}`;
     await removeLocalImages(`${repo}-good`, docker);
-    expect(await inspectImage(docker, ref)).toBeUndefined();
+    expect(await inspectImage(ref)).toBeUndefined();
 
     const progress: string[] = [];
-    const image = await pullImage(docker, ref, { timeoutMs: 120_000, onProgress: (m) => progress.push(m) });
+    const image = await engine.pullImage(ref, { timeoutMs: 120_000, onProgress: (m) => progress.push(m) });
 
-    expect(image.RepoDigests).toContain(ref);
-    expect((await inspectImage(docker, ref))?.Id).toBe(image.Id);
+    expect(image.repoDigests).toContain(ref);
+    expect((await inspectImage(ref))?.Id).toBe(image.id);
     expect(progress).toContain(`Digest: ${pushed.digest}`);
   });
 });
 
-describe("stopContainer and removeContainer", () => {
+describe("stopAndRemove and remove", () => {
   it("succeed on an already stopped and on an already removed container", async () => {
     const name = `docker-it-idem-${run}`;
     await using held = disposableContainer(await createGreen("good", name));
     const { id } = held.container;
     await held.container.start();
-    expect((await inspectContainer(docker, id))?.State.Running).toBe(true);
+    expect((await engine.inspect(id))?.running).toBe(true);
 
-    await stopContainer(docker, id, 5000);
-    expect((await inspectContainer(docker, id))?.State.Running).toBe(false);
-    await expect(stopContainer(docker, id, 5000)).resolves.toBeUndefined();
+    await held.container.stop({ t: 5 });
+    expect((await engine.inspect(id))?.running).toBe(false);
+    await engine.stopAndRemove(name, id, 5000);
+    expect(await engine.inspect(id)).toBeUndefined();
 
-    await removeContainer(docker, id);
-    expect(await inspectContainer(docker, id)).toBeUndefined();
-    await expect(removeContainer(docker, id)).resolves.toBeUndefined();
-    await expect(stopContainer(docker, id, 5000)).resolves.toBeUndefined();
+    await expect(engine.remove(name, id)).resolves.toBeUndefined();
+    await expect(engine.stopAndRemove(name, id, 5000)).resolves.toBeUndefined();
   });
 });
 
 describe("ensureNetwork", () => {
   it("creates one network when two deploys ask for the same missing one at once", async () => {
     const name = `da-race-${run}`;
-    await Promise.all([ensureNetwork(docker, name), ensureNetwork(docker, name), ensureNetwork(docker, name)]);
+    await Promise.all([engine.ensureNetwork(name), engine.ensureNetwork(name), engine.ensureNetwork(name)]);
     const found = (await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name);
     expect(found).toHaveLength(1);
-    await ensureNetwork(docker, name);
+    await engine.ensureNetwork(name);
     expect((await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name)).toHaveLength(1);
   });
 });
@@ -211,10 +222,10 @@ describe("chooseHealthcheck", () => {
 
   it("builds a wget probe for a busybox image", async () => {
     const app = `docker-it-wget-${run}`;
-    const image = await inspectImage(docker, await fixtureImage(docker, "good", `docker-it-${run}`));
+    const image = await engine.inspectImage(await fixtureImage(docker, "good", `docker-it-${run}`));
     if (!image) throw new Error("good fixture missing right after the build");
 
-    const hc = await chooseHealthcheck(docker, image, app, health);
+    const hc = await engine.chooseHealthcheck(app, image, health);
 
     const test = ["CMD", "/bin/wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${FIXTURE_PORT}/health`];
     expect(hc).toEqual({
@@ -238,24 +249,24 @@ describe("chooseHealthcheck", () => {
     } finally {
       await rm(context, { recursive: true, force: true });
     }
-    const image = await inspectImage(docker, tag);
+    const image = await engine.inspectImage(tag);
     if (!image) throw new Error(`${tag} was not built`);
 
-    const err = await rejection(chooseHealthcheck(docker, image, app, health));
+    const err = await rejection(engine.chooseHealthcheck(app, image, health));
 
     expect(err.code).toBe("NO_HEALTHCHECK");
-    expect(err.message).toBe(`image ${image.Id.slice(0, 19)} has no HEALTHCHECK and no curl, wget, python3 or node to probe /health`);
+    expect(err.message).toBe(`image ${image.id.slice(0, 19)} has no HEALTHCHECK and no curl, wget, python3 or node to probe /health`);
     expect(err.hint).toMatch(/health\.command/);
     expect(await probesLeft(app)).toEqual([]);
   });
 
   it("uses health.command when given, without looking into the image", async () => {
     const app = `docker-it-command-${run}`;
-    const image = await inspectImage(docker, await fixtureImage(docker, "good", `docker-it-${run}`));
+    const image = await engine.inspectImage(await fixtureImage(docker, "good", `docker-it-${run}`));
     if (!image) throw new Error("good fixture missing right after the build");
     const command = "wget -q -O /dev/null http://127.0.0.1:8000/version";
 
-    const hc = await chooseHealthcheck(docker, image, app, { ...health, command });
+    const hc = await engine.chooseHealthcheck(app, image, { ...health, command });
 
     expect(hc).toEqual({
       source: "config",
@@ -274,10 +285,10 @@ describe("waitHealthy", () => {
     const ip = info.NetworkSettings.Networks[network]?.IPAddress;
     const probeUrl = `http://${ip}:${FIXTURE_PORT}/health`;
 
-    const err = await rejection(waitHealthy(docker, held.container.id, { probeUrl, deadlineMs: 3000, successes: 1, label: `green ${name}` }));
+    const err = await rejection(engine.waitHealthy(held.container.id, { probeUrl, deadlineMs: 3000, successes: 1, label: `green ${name}` }));
 
     expect(err.code).toBe("GREEN_UNHEALTHY");
-    // The 30 s start period keeps Docker at "starting" (docs/design.md#health-status), so the agent's deadline decides.
+    // The 30 s start period keeps Docker at "starting", so the agent's deadline decides.
     expect(err.message).toBe(`green ${name} not healthy after 3s (Docker health: starting; agent probe ${probeUrl}: HTTP 404)`);
     expect(err.hint).toMatch(/health\.startTimeout/);
   });
@@ -287,7 +298,7 @@ describe("waitHealthy", () => {
     await using held = disposableContainer(await createGreen("crash", name));
     await held.container.start();
 
-    const err = await rejection(waitHealthy(docker, held.container.id, { deadlineMs: 30_000, successes: 1, label: `green ${name}` }));
+    const err = await rejection(engine.waitHealthy(held.container.id, { deadlineMs: 30_000, successes: 1, label: `green ${name}` }));
 
     expect(err.code).toBe("GREEN_EXITED");
     expect(err.message).toBe(

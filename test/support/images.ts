@@ -154,7 +154,7 @@ async function buildFixture(
 }
 
 /** Pushes one tag and returns the manifest digest from the push stream. */
-async function pushTag(docker: Dockerode, image: string, tag: string, registry: string, authconfig: object): Promise<string> {
+export async function pushTag(docker: Dockerode, image: string, tag: string, registry: string, authconfig: object): Promise<string> {
   const ref = `${image}:${tag}`;
   const signal = AbortSignal.timeout(PUSH_DEADLINE_MS);
   // An explicit `tag` matters: without it the Engine pushes every local tag of the repository.

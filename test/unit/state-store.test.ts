@@ -58,11 +58,26 @@ function hintCommands(err: AgentError): string {
 const readJson = async (p: string): Promise<unknown> => JSON.parse(await readFile(p, "utf8"));
 
 describe("opening", () => {
+  it("gives a state file written before identities an agentId once, and keeps it from then on", async () => {
+    const path = join(await tempDir(), "state.json");
+    await writeFile(path, JSON.stringify({ schemaVersion: 1, nextDeployId: 3, apps: {} }));
+    const first = await openStore(path);
+    expect(first.agentId).toMatch(/^[a-f0-9]{32}$/);
+    expect(await readJson(path)).toMatchObject({ agentId: first.agentId, nextDeployId: 3 });
+    expect((await openStore(path)).agentId).toBe(first.agentId);
+  });
+
+  it("gives two new state files two different agentIds", async () => {
+    const a = await openStore(join(await tempDir(), "state.json"));
+    const b = await openStore(join(await tempDir(), "state.json"));
+    expect(a.agentId).not.toBe(b.agentId);
+  });
+
   it("creates a missing directory (0700) and writes an empty state file (0600) at once", async () => {
     const path = join(await tempDir(), "nested", "state.json");
     const store = await openStore(path);
     expect(store.path).toBe(path);
-    expect(store.snapshot()).toEqual({ schemaVersion: 1, nextDeployId: 1, apps: {} });
+    expect(store.snapshot()).toEqual({ schemaVersion: 1, agentId: expect.stringMatching(/^[a-f0-9]{32}$/), nextDeployId: 1, apps: {} });
     expect(await readJson(path)).toEqual(store.snapshot());
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(path, "..")).mode & 0o777).toBe(0o700);
@@ -103,7 +118,7 @@ describe("opening", () => {
     const err = await corruptionOf(path);
     expect(err.message).toContain(`${path} does not exist, but its previous copy ${path}.prev does`);
     execFileSync("sh", ["-c", hintCommands(err).split("\n")[0]!]);
-    expect((await openStore(path)).snapshot()).toEqual({ schemaVersion: 1, nextDeployId: 1, apps: {} });
+    expect((await openStore(path)).snapshot()).toEqual({ schemaVersion: 1, agentId: expect.stringMatching(/^[a-f0-9]{32}$/), nextDeployId: 1, apps: {} });
   });
 
   it("rejects a negative history limit", async () => {

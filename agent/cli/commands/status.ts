@@ -21,6 +21,7 @@ poll and its error; digests polling skips; kept releases; and the app's containe
       return 0;
     }
     ctx.out.line(`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`);
+    if (report.engineError) ctx.out.line(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown`);
     for (const app of report.apps) {
       ctx.out.line();
       for (const line of appBlock(app)) ctx.out.line(line);
@@ -55,6 +56,9 @@ function appBlock(a: AppStatus): string[] {
     if (a.lastPoll.error) rows.push(["poll error", `${a.lastPoll.error.code}: ${a.lastPoll.error.message}`]);
   } else {
     rows.push(["last poll", "not yet"]);
+  }
+  for (const c of a.conflicts ?? []) {
+    rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
   for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${s.reason}, #${s.deployId}, ${formatTime(s.at)})`]);
   if (a.releases.length > 0) rows.push(["releases", a.releases.map((r) => `${r.version} ${shortDigest(r.digest)}`).join(", ")]);

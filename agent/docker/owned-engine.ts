@@ -1,0 +1,206 @@
+// The Engine as deploy/ sees it: operations on one app's containers and images, each of which
+// refuses to touch what this agent did not create. The raw client never leaves docker/.
+import { AgentError } from "../errors.js";
+import { AGENT_LABELS, isControlLabel, isKeepTag, keepRepo, keepTag, refusedImageLabels, slotName } from "../labels.js";
+import { cleanText } from "../text.js";
+import type { EngineClient } from "./client.js";
+import * as ct from "./containers.js";
+import { checkRunning, chooseHealthcheck, waitHealthy, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
+import { inspectImage, removeImageRef, tagImage } from "./images.js";
+import { foreignReason, isOwn, isProbe, ownerLabels } from "./ownership.js";
+import { pullImage, type PullOptions } from "./pull.js";
+import type { AppContainers, Conflict, ContainerDetail, ContainerSpec, ContainerSummary, HealthConfig, ImageView, Owner } from "./types.js";
+
+/** Bound on the list of refused labels quoted in IMAGE_REFUSED. */
+const REFUSED_LABELS_MAX_BYTES = 1024;
+const REFUSED_LABELS_SHOWN = 10;
+
+export class OwnedEngine {
+  readonly #c: EngineClient;
+  readonly #owner: Owner;
+
+  constructor(client: EngineClient, owner: Owner) {
+    this.#c = client;
+    this.#owner = owner;
+  }
+
+  get socketPath(): string {
+    return this.#c.socketPath;
+  }
+
+  inspectImage(ref: string): Promise<ImageView | undefined> {
+    return inspectImage(this.#c, ref);
+  }
+
+  pullImage(ref: string, opts: PullOptions = {}): Promise<ImageView> {
+    return pullImage(this.#c, ref, opts);
+  }
+
+  /** The health check green gets; refuses the image first (a probe container is made from it). */
+  async chooseHealthcheck(app: string, image: ImageView, spec: HealthSpec): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
+    refuseControlLabels(image);
+    return chooseHealthcheck(this.#c, this.#owner, image, app, spec);
+  }
+
+  ensureNetwork(name: string): Promise<void> {
+    return ct.ensureNetwork(this.#c, name);
+  }
+
+  /** Every container of `app` this agent made (probes apart), with full detail; foreign slot holders as conflicts. */
+  async containers(app: string): Promise<AppContainers> {
+    const { own, conflicts } = await this.summary(app);
+    const details: ContainerDetail[] = [];
+    for (const s of own) {
+      const d = await ct.inspectContainer(this.#c, s.id);
+      if (d && isOwn(d.labels, app, this.#owner)) details.push(d);
+    }
+    return { own: details.filter((d) => !isProbe(d.labels)), probes: details.filter((d) => isProbe(d.labels)), conflicts };
+  }
+
+  /**
+   * The app's containers as the Engine's list shows them, in two list calls: by the app's label
+   * (this agent's, and any other agent's of the same name) and by the slot names.
+   */
+  async summary(app: string, timeoutMs?: number): Promise<{ own: ContainerSummary[]; conflicts: Conflict[] }> {
+    const names = [slotName(app, "blue"), slotName(app, "green")];
+    const [byLabel, byName] = await Promise.all([
+      ct.listContainers(this.#c, { label: [`${AGENT_LABELS.app}=${app}`] }, timeoutMs),
+      // The Engine's name filter is a regular expression over "/name".
+      ct.listContainers(this.#c, { name: names.map((n) => `^/${escapeRegExp(n)}$`) }, timeoutMs),
+    ]);
+    const seen = new Map<string, ContainerSummary>();
+    for (const s of [...byLabel, ...byName]) seen.set(s.id, s);
+    const own: ContainerSummary[] = [];
+    const conflicts: Conflict[] = [];
+    for (const s of seen.values()) {
+      if (isOwn(s.labels, app, this.#owner)) own.push(s);
+      else if (names.includes(s.name)) conflicts.push({ id: s.id, name: s.name, state: s.state, reason: foreignReason(s.labels, app) });
+    }
+    return { own, conflicts };
+  }
+
+  /** The container of that name when this agent made it for `app`; undefined when absent or not ours. */
+  async ownNamed(app: string, name: string): Promise<ContainerDetail | undefined> {
+    const d = await ct.inspectContainer(this.#c, name);
+    return d && isOwn(d.labels, app, this.#owner) ? d : undefined;
+  }
+
+  /**
+   * Creates green under `spec.name`. A container of ours left under that name (a failed deploy that
+   * could not be cleaned up; the live one holds the other slot) is removed first; anyone else's is
+   * left alone and the deploy fails with CONTAINER_CONFLICT. Then green's labels are checked: the
+   * Engine merges the image's labels in, and the routing and agent keys must be exactly ours.
+   */
+  async createGreen(app: string, spec: ContainerSpec, extraNetworks: string[] = []): Promise<string> {
+    const image = await inspectImage(this.#c, spec.Image);
+    if (!image) throw new AgentError("PULL_FAILED", `image ${spec.Image} is not on the host any more; green was not created`);
+    refuseControlLabels(image);
+    const holder = await ct.inspectContainer(this.#c, spec.name);
+    if (holder) {
+      if (!isOwn(holder.labels, app, this.#owner)) throw conflictError(app, spec.name, holder);
+      await ct.removeContainer(this.#c, holder.id);
+    }
+    const labels = { ...spec.Labels, ...ownerLabels(app, this.#owner) };
+    const id = await ct.createContainer(this.#c, { ...spec, Labels: labels });
+    const made = await ct.inspectContainer(this.#c, id);
+    const stray = Object.keys(made?.labels ?? {}).filter((k) => isControlLabel(k) && made?.labels[k] !== labels[k]);
+    if (stray.length > 0) {
+      await ct.removeContainer(this.#c, id);
+      throw imageRefused(spec.Image, stray);
+    }
+    for (const net of extraNetworks) await ct.connectNetwork(this.#c, net, id);
+    return id;
+  }
+
+  async start(app: string, id: string): Promise<ContainerDetail> {
+    await this.#mustOwn(app, id, "start");
+    await ct.startContainer(this.#c, id);
+    const d = await ct.inspectContainer(this.#c, id);
+    if (!d) throw new AgentError("GREEN_EXITED", `container ${id.slice(0, 12)} of ${app} vanished right after it was started`);
+    return d;
+  }
+
+  inspect(id: string): Promise<ContainerDetail | undefined> {
+    return ct.inspectContainer(this.#c, id);
+  }
+
+  checkRunning(id: string, label: string): Promise<string> {
+    return checkRunning(this.#c, id, label);
+  }
+
+  waitHealthy(id: string, opts: WaitHealthyOptions): Promise<void> {
+    return waitHealthy(this.#c, id, opts);
+  }
+
+  async setRestartPolicy(app: string, id: string, policy: string): Promise<void> {
+    await this.#mustOwn(app, id, "change the restart policy of");
+    await ct.updateRestartPolicy(this.#c, id, policy);
+  }
+
+  /** Stops (SIGTERM, then SIGKILL after `stopTimeoutMs`) and removes one of this agent's containers; gone is done. */
+  async stopAndRemove(app: string, id: string, stopTimeoutMs: number): Promise<void> {
+    const d = await this.#mustOwn(app, id, "stop");
+    if (!d) return;
+    if (d.running) await ct.stopContainer(this.#c, id, stopTimeoutMs);
+    await ct.removeContainer(this.#c, id);
+  }
+
+  /** Removes one of this agent's containers at once (green after a failure, a probe); gone is done. */
+  async remove(app: string, id: string): Promise<void> {
+    if (!(await this.#mustOwn(app, id, "remove"))) return;
+    await ct.removeContainer(this.#c, id);
+  }
+
+  /** Tags the release's image with the app's keep-tag for `generation`; returns the tag. */
+  async keepImage(app: string, imageId: string, generation: number, tag = keepTag(app, generation)): Promise<string> {
+    if (!isKeepTag(app, tag)) throw new AgentError("INTERNAL", `refusing to tag ${imageId} as ${tag}: not a keep-tag of ${app}`);
+    await tagImage(this.#c, imageId, keepRepo(app), tag.slice(keepRepo(app).length + 1));
+    return tag;
+  }
+
+  /**
+   * Removes one of the app's keep-tags, and with it the image if nothing else references it. Any
+   * other reference is refused: the agent never removes an image it did not tag.
+   */
+  async dropKeepTag(app: string, tag: string): Promise<boolean> {
+    if (!isKeepTag(app, tag)) return false;
+    return removeImageRef(this.#c, tag);
+  }
+
+  /** The container's detail when it is this agent's for `app`; undefined when gone; CONTAINER_CONFLICT otherwise. */
+  async #mustOwn(app: string, id: string, verb: string): Promise<ContainerDetail | undefined> {
+    const d = await ct.inspectContainer(this.#c, id);
+    if (d && !isOwn(d.labels, app, this.#owner)) {
+      throw new AgentError("CONTAINER_CONFLICT", `refusing to ${verb} container ${d.name} (${d.id.slice(0, 12)}): it is ${foreignReason(d.labels, app)}`);
+    }
+    return d;
+  }
+}
+
+/** IMAGE_REFUSED when the image carries routing or agent labels; the previous release keeps serving. */
+export function refuseControlLabels(image: ImageView): void {
+  const refused = refusedImageLabels(image.labels);
+  if (refused.length > 0) throw imageRefused(image.repoDigests[0] ?? image.id, refused);
+}
+
+function imageRefused(ref: string, keys: string[]): AgentError {
+  const shown = keys.slice(0, REFUSED_LABELS_SHOWN).map((k) => cleanText(k, 120)).join(", ");
+  const more = keys.length > REFUSED_LABELS_SHOWN ? ` and ${keys.length - REFUSED_LABELS_SHOWN} more` : "";
+  return new AgentError(
+    "IMAGE_REFUSED",
+    cleanText(`image ${ref} carries labels only agent.yaml may set: ${shown}${more}; it was not deployed and the previous release keeps serving`, REFUSED_LABELS_MAX_BYTES),
+    { hint: "remove these LABEL lines from the image's Dockerfile (routing belongs in the app's route and labels in agent.yaml), then push it again" },
+  );
+}
+
+function conflictError(app: string, name: string, holder: ContainerDetail): AgentError {
+  return new AgentError(
+    "CONTAINER_CONFLICT",
+    `container ${name} (${holder.id.slice(0, 12)}, ${holder.state}) holds the name the agent needs for ${app}, but it is ${foreignReason(holder.labels, app)}; the agent leaves it alone and did not deploy`,
+    { hint: `rename or remove that container (docker rename ${name} ${name}-old), or give the app another name in agent.yaml` },
+  );
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
