@@ -70,6 +70,39 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
     expect(plain.props.Result).toBe("timeout");
   }, 2 * MINUTE);
 
+  it("stays starting while reconcile stops a container for longer than TimeoutStartSec, then becomes active", async () => {
+    // Two running containers of the app and no live release: reconcile adopts the newer (green) and
+    // stops blue, whose `sleep` as PID 1 ignores SIGTERM, so the stop takes the app's whole stopTimeout.
+    const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
+    const slot = (name: string, generation: number) =>
+      must("docker", [
+        "run", "-d", "--name", `sd7web-${name}`, "--label", `${TEST_RUN_LABEL}=${testRunId()}`,
+        ...Object.entries({ managed: "true", app: "sd7web", slot: name, generation: String(generation), version: `v${generation}`, digest: `sha256:${String(generation).repeat(64)}` })
+          .flatMap(([k, v]) => ["--label", `deploy-agent.${k}=${v}`]),
+        image, "sleep", "infinity",
+      ]);
+    const dropIn = `/etc/systemd/system/${UNIT}.d/sd7-short-start.conf`;
+    await vm.mustSh(`systemctl stop ${UNIT} && rm -f /var/lib/deploy-agent/state.json`);
+    await slot("blue", 1);
+    await slot("green", 2);
+    const slowStop = AGENT_YAML.replace("      path: /health\n", "      path: /health\n    stopTimeout: 20s\n");
+    await vm.mustSh(
+      `mkdir -p $(dirname ${dropIn}) && printf '[Service]\\nTimeoutStartSec=8s\\n' > ${dropIn} && systemctl daemon-reload && ` +
+        `cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${slowStop}EOF`,
+    );
+    try {
+      const start = await vm.sh(`systemctl start ${UNIT} 2>&1`, 2 * MINUTE);
+      const p = await vm.unitProps("ActiveState", "TimeoutStartUSec", "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic");
+      expect({ code: start.code, output: start.stdout, ActiveState: p.ActiveState, TimeoutStartUSec: p.TimeoutStartUSec }).toEqual({
+        code: 0, output: "", ActiveState: "active", TimeoutStartUSec: "8s",
+      });
+      expect(Number(p.ActiveEnterTimestampMonotonic) - Number(p.ExecMainStartTimestampMonotonic)).toBeGreaterThan(8_000_000);
+      expect((await run("docker", ["inspect", "sd7web-blue"])).code).not.toBe(0);
+    } finally {
+      await vm.sh(`rm -f ${dropIn} && systemctl daemon-reload && cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${AGENT_YAML}EOF\nsystemctl restart ${UNIT}`);
+    }
+  }, 3 * MINUTE);
+
   it("keeps the modes and owners an admin tightened when install.sh runs again, and through the next start", async () => {
     // systemd itself sets StateDirectoryMode= on every start, so the lasting way to tighten the state
     // dir is a drop-in (the unit says so); it leaves the existing ConfigurationDirectory= as found.
