@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs deploy-agent from this checkout as a systemd service (Debian, Ubuntu, Raspberry Pi OS;
-# amd64, arm64, armhf). Run as root; running it again upgrades in place and changes nothing else.
+# amd64, arm64, armhf). Run as root; running it again upgrades in place and changes nothing else:
+# directories and agent.yaml that already exist keep the modes and owners an admin gave them.
 set -euo pipefail
 
 readonly PREFIX=/opt/deploy-agent
@@ -25,7 +26,7 @@ Usage: sudo ./install.sh [--no-build]
 Installs deploy-agent from this checkout ($SRC_DIR):
   - checks Node.js >= $NODE_MIN_MAJOR (installs Debian's nodejs/npm if node is missing)
   - checks Docker (installs docker.io if missing) and that the Engine answers
-  - builds dist/ if it is missing or older than agent/ (npm ci && npm run build)
+  - builds dist/ if it is missing or older than agent/ (npm ci --ignore-scripts && npm run build)
   - copies the build to $PREFIX and installs production dependencies there
   - creates the system user $SERVICE_USER (member of group docker), home $STATE_DIR
   - writes $BIN_DIR/agentctl and $BIN_DIR/deploy-agent
@@ -34,8 +35,10 @@ Installs deploy-agent from this checkout ($SRC_DIR):
 
 Options:
   --no-build    use dist/ as it is (e.g. a read-only checkout); fails if dist/ is missing
-  --uninstall   stop and disable the service; remove the unit, $PREFIX and the wrappers.
-                $STATE_DIR (deploy history) and the $SERVICE_USER user are always kept.
+  --uninstall   stop and disable the service; remove the unit, $PREFIX and the wrappers, and
+                take $SERVICE_USER out of group docker. Kept, and listed when it ends:
+                $STATE_DIR (deploy history), the $SERVICE_USER user and group,
+                $CONF_DIR (unless --purge), the apps' containers and the agent's images.
   --purge       with --uninstall: also remove $CONF_DIR
   -h, --help    show this help
 EOF
@@ -157,9 +160,11 @@ build_if_needed() {
   say "building in $SRC_DIR"
   (
     cd "$SRC_DIR"
-    [[ -x node_modules/.bin/tsc ]] || as_owner npm ci --no-audit --no-fund
+    # --ignore-scripts: the build needs only tsc, and as_owner is root for a root-owned checkout;
+    # no dependency's install script runs with the installer's privileges.
+    [[ -x node_modules/.bin/tsc ]] || as_owner npm ci --ignore-scripts --no-audit --no-fund
     as_owner npm run build
-  ) || die "build failed in $SRC_DIR (npm ci && npm run build); fix it or pass --no-build to install the existing dist/"
+  ) || die "build failed in $SRC_DIR (npm ci --ignore-scripts && npm run build); fix it or pass --no-build to install the existing dist/"
   [[ -f "$main" ]] || die "the build did not produce $main"
 }
 
@@ -176,8 +181,17 @@ install_file() {
   CHANGED=1
 }
 
+# ensure_dir MODE OWNER:GROUP DIR — creates DIR with that mode and owner only when it is missing.
+# One that exists keeps what an admin set (say 0700 on the state dir): a re-run never loosens it.
+ensure_dir() {
+  local mode="$1" owner="$2" dir="$3"
+  [[ -d "$dir" ]] && return
+  install -d -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$dir"
+}
+
 install_app() {
-  install -d -m 0755 "$PREFIX" "$PREFIX/dist"
+  ensure_dir 0755 root:root "$PREFIX"
+  ensure_dir 0755 root:root "$PREFIX/dist"
   if ! diff -rq "$SRC_DIR/dist/agent" "$PREFIX/dist/agent" >/dev/null 2>&1; then
     say "copying dist/agent to $PREFIX"
     rm -rf "$PREFIX/dist/agent.new"
@@ -215,7 +229,7 @@ ensure_user() {
   fi
   id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$SERVICE_USER"
   # systemd (StateDirectory=) also creates and chowns it; here so it exists before the first start.
-  install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR"
+  ensure_dir 0750 "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR"
 }
 
 write_wrapper() {
@@ -256,7 +270,7 @@ EOF
 }
 
 install_config() {
-  install -d -m 0755 -o root -g root "$CONF_DIR"
+  ensure_dir 0755 root:root "$CONF_DIR"
   local tmp
   tmp="$(mktemp)"
   example_config >"$tmp"
@@ -317,6 +331,34 @@ do_install() {
   say "done"
 }
 
+# Group docker is root-equivalent (the Engine does what its socket is told); the user stays, the access goes.
+leave_docker_group() {
+  getent passwd "$SERVICE_USER" >/dev/null || return 0
+  id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx docker || return 0
+  gpasswd -d "$SERVICE_USER" docker >/dev/null \
+    || die "could not take $SERVICE_USER out of group docker; run: gpasswd -d $SERVICE_USER docker (membership is root-equivalent)"
+  say "took $SERVICE_USER out of group docker"
+}
+
+# What --uninstall leaves behind on purpose, so nobody believes the host is clean when it is not.
+report_kept() {
+  say "kept:"
+  [[ -d "$STATE_DIR" ]] && say "  $STATE_DIR: state.json, the deploy history and each app's live release; remove it by hand once unneeded"
+  getent passwd "$SERVICE_USER" >/dev/null \
+    && say "  user and group $SERVICE_USER: they own $STATE_DIR; userdel $SERVICE_USER once that is gone"
+  [[ "$PURGE" -eq 0 && -d "$CONF_DIR" ]] && say "  $CONF_DIR: agent.yaml and any credentials in it; --uninstall --purge removes it"
+  local containers images
+  if command -v docker >/dev/null \
+    && containers="$(timeout 20 docker ps --filter label=deploy-agent.managed=true --format '{{.Names}}' 2>/dev/null)" \
+    && images="$(timeout 20 docker images --filter 'reference=deploy-agent/*' --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)"; then
+    [[ -n "$containers" ]] && say "  running app containers, still serving (stop them with docker rm -f): $(echo "$containers" | sort | paste -sd' ')"
+    [[ -n "$images" ]] && say "  the agent's rollback images (remove with docker rmi): $(echo "$images" | sort | paste -sd' ')"
+  else
+    say "  the apps' containers and the agent's images: not listed, the Docker Engine did not answer (docker ps --filter label=deploy-agent.managed=true)"
+  fi
+  return 0
+}
+
 do_uninstall() {
   if systemd_running; then
     if systemctl cat "$UNIT_NAME" >/dev/null 2>&1; then
@@ -324,6 +366,7 @@ do_uninstall() {
       systemctl disable --now "$UNIT_NAME" >/dev/null 2>&1 || warn "systemctl disable --now $UNIT_NAME failed"
     fi
   fi
+  leave_docker_group
   rm -f "$UNIT"
   if systemd_running; then
     systemctl daemon-reload
@@ -339,10 +382,8 @@ do_uninstall() {
   if [[ "$PURGE" -eq 1 ]]; then
     say "removing $CONF_DIR"
     rm -rf "$CONF_DIR"
-  else
-    say "kept $CONF_DIR (use --purge to remove it)"
   fi
-  say "kept $STATE_DIR and the $SERVICE_USER user (deploy history; remove by hand if wanted)"
+  report_kept
   say "uninstalled"
 }
 
@@ -350,27 +391,33 @@ UNINSTALL=0
 PURGE=0
 NO_BUILD=0
 ARCH=unknown
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --uninstall) UNINSTALL=1 ;;
-    --purge) PURGE=1 ;;
-    --no-build) NO_BUILD=1 ;;
-    -h | --help)
-      usage
-      exit 0
-      ;;
-    *)
-      usage >&2
-      die "unknown argument: $1"
-      ;;
-  esac
-  shift
-done
-[[ "$PURGE" -eq 0 || "$UNINSTALL" -eq 1 ]] || die "--purge only goes with --uninstall"
-[[ $EUID -eq 0 ]] || die "run as root (sudo ./install.sh)"
 
-if [[ "$UNINSTALL" -eq 1 ]]; then
-  do_uninstall
-else
-  do_install
-fi
+main() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --uninstall) UNINSTALL=1 ;;
+      --purge) PURGE=1 ;;
+      --no-build) NO_BUILD=1 ;;
+      -h | --help)
+        usage
+        exit 0
+        ;;
+      *)
+        usage >&2
+        die "unknown argument: $1"
+        ;;
+    esac
+    shift
+  done
+  [[ "$PURGE" -eq 0 || "$UNINSTALL" -eq 1 ]] || die "--purge only goes with --uninstall"
+  [[ $EUID -eq 0 ]] || die "run as root (sudo ./install.sh)"
+
+  if [[ "$UNINSTALL" -eq 1 ]]; then
+    do_uninstall
+  else
+    do_install
+  fi
+}
+
+# Sourced (as test/systemd does, to run one step alone), it only defines the functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi

@@ -83,7 +83,12 @@ async function run(config: Config, log: Logger, notifier: ReturnType<typeof crea
     "deploy-agent starting",
   );
 
-  for (const app of Object.keys(config.apps)) {
+  const apps = Object.keys(config.apps);
+  for (const [i, app] of apps.entries()) {
+    // Reconcile may stop the app's blue and green (stopTimeout each) among Engine calls (docker.timeout
+    // each): systemd gets that long beyond TimeoutStartSec, one app at a time (see the unit).
+    const budgetMs = 2 * config.apps[app]!.stopTimeout + 8 * config.docker.timeout;
+    await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
     const report = await reconcileApp(deps, app);
     log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
   }

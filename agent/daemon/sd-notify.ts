@@ -11,6 +11,12 @@ export interface Notifier {
   status(text: string): Promise<void>;
   /** STOPPING=1: the service manager shows "deactivating" while a deploy step finishes. */
   stopping(): Promise<void>;
+  /**
+   * EXTEND_TIMEOUT_USEC=: the current start-up (or stop) may take `ms` more from now, beyond
+   * TimeoutStartSec= (TimeoutStopSec=), optionally with a STATUS= line. Each call sets a new
+   * deadline `ms` from its own arrival, so a long start is covered one bounded step at a time.
+   */
+  extendTimeout(ms: number, status?: string): Promise<void>;
   /** Half of $WATCHDOG_USEC in ms when systemd expects WATCHDOG=1 from this process, else undefined. */
   watchdogIntervalMs(): number | undefined;
   /** Pings WATCHDOG=1 every watchdogIntervalMs() from the event loop; returns the function that stops it. */
@@ -97,11 +103,21 @@ export function createNotifier(
     return Math.max(1, Math.floor(usec / 2 / 1000));
   }
 
+  function extendTimeout(ms: number, status?: string): Promise<void> {
+    if (!Number.isFinite(ms) || ms <= 0) {
+      log?.warn({ ms }, "sd-notify: a timeout extension must be a positive number of milliseconds; not sent");
+      return Promise.resolve();
+    }
+    const args = [`EXTEND_TIMEOUT_USEC=${Math.ceil(ms * 1000)}`];
+    return send(status === undefined ? args : [...args, `--status=${oneLine(status)}`]);
+  }
+
   return {
     ready: (status) => send(status === undefined ? ["--ready"] : ["--ready", `--status=${oneLine(status)}`]),
     status: (text) => send([`--status=${oneLine(text)}`]),
     // STOPPING=1 as an assignment: `--stopping` only exists in systemd ≥ 253 (Debian 12 has 252).
     stopping: () => send(["STOPPING=1"]),
+    extendTimeout,
     watchdogIntervalMs,
     startWatchdog() {
       const intervalMs = watchdogIntervalMs();

@@ -1,150 +1,35 @@
 // install.sh and systemd/deploy-agent.service under a real systemd: a Debian trixie container
-// booted with /sbin/init (image from make-rootfs.sh), talking to the host's Engine through the
+// booted with /sbin/init (test/systemd/booted.ts), talking to the host's Engine through the
 // bind-mounted docker.sock, with the checkout mounted read-only at /src.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatusReport, type AppStatus } from "../../agent/control/protocol.js";
 import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_REGISTRY, TEST_RUN_LABEL, testRunId } from "../support/images.js";
+import { TEST_REGISTRY } from "../support/images.js";
 import { pushImage, type Pushed } from "../support/registry-server.js";
+import { Booted, CHECKOUT, MINUTE, UNIT, missingTagYaml, must, until } from "./booted.js";
 import { startContainerRegistry, type ContainerRegistry } from "./container-registry.js";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-/** The checkout to install; DEPLOY_AGENT_CHECKOUT points it at another tree (e.g. an unpacked release). */
-const CHECKOUT = resolve(process.env.DEPLOY_AGENT_CHECKOUT ?? join(HERE, "../.."));
-const IMAGE = process.env.DEPLOY_AGENT_SYSTEMD_IMAGE ?? "deploy-agent-test/systemd-trixie:1";
-const DOCKER_SOCK = "/var/run/docker.sock";
 const DAEMON_JS = join(CHECKOUT, "dist/agent/daemon/main.js");
-const UNIT = "deploy-agent.service";
-const MINUTE = 60_000;
-
 const haveDaemon = existsSync(DAEMON_JS);
 const SKIP_REASON = `${DAEMON_JS} is missing; run npm run build first`;
 if (!haveDaemon) console.warn(`systemd.test.ts: skipping: ${SKIP_REASON}`);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+const vm = new Booted("systemd");
+const sh = vm.sh.bind(vm);
+const mustSh = vm.mustSh.bind(vm);
+const unitProps = vm.unitProps.bind(vm);
+const journal = vm.journal.bind(vm);
 
-function run(cmd: string, args: string[], timeoutMs = 2 * MINUTE): Promise<Run> {
-  return new Promise((resolvePromise) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-      resolvePromise({ code, stdout, stderr: err !== null && stderr === "" ? err.message : stderr });
-    });
-  });
-}
-
-async function must(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
-  const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} exited with ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
-  }
-  return r.stdout;
-}
-
-const CONTAINER = `deploy-agent-systemd-${testRunId()}`;
-/**
- * The host's extra CA bundle, passed to npm inside the container: where the npm registry is reached
- * through a TLS-inspecting proxy, its CA is trusted on the host only (the Debian mirror is plain HTTP).
- */
-const HOST_CA = process.env.NODE_EXTRA_CA_CERTS;
-const CONTAINER_CA = "/usr/local/share/deploy-agent-test/host-ca.crt";
-const EXEC_ENV = HOST_CA !== undefined && existsSync(HOST_CA) ? ["-e", `NODE_EXTRA_CA_CERTS=${CONTAINER_CA}`] : [];
-const MOUNT_CA = EXEC_ENV.length > 0 ? ["-v", `${HOST_CA}:${CONTAINER_CA}:ro`] : [];
-const execArgs = (script: string) => ["exec", ...EXEC_ENV, CONTAINER, "bash", "-c", script];
-const sh = (script: string, timeoutMs?: number) => run("docker", execArgs(script), timeoutMs);
-const mustSh = (script: string, timeoutMs?: number) => must("docker", execArgs(script), timeoutMs);
-
-/** Polls `probe` until it returns a value other than undefined; the error names the deadline and the last result. */
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    const r = await probe().catch((err: unknown) => ((last = err), undefined));
-    if (r !== undefined) return r;
-    if (Date.now() > end) throw new Error(`${what}: not reached within ${deadlineMs / 1000}s (last: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-async function unitProps(...names: string[]): Promise<Record<string, string>> {
-  const out = await mustSh(`systemctl show ${UNIT} ${names.map((n) => `-p ${n}`).join(" ")}`);
-  return Object.fromEntries(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
-
-async function journal(extra = ""): Promise<Array<Record<string, string>>> {
-  const out = await mustSh(`journalctl -u deploy-agent -o json --no-pager ${extra}`);
-  return out
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Record<string, string>)
-    .filter((e) => e.SYSLOG_IDENTIFIER === "deploy-agent");
-}
-
-/** One app tracking a tag the (absent) test registry does not have: every poll fails, the daemon stays up. */
-const AGENT_YAML = `# written by test/systemd/systemd.test.ts
-apps:
-  web:
-    image: ${TEST_REGISTRY}/deploy-agent-systemd-test/web
-    track: does-not-exist
-    schedule: "* * * * *"
-    port: 8080
-    health:
-      path: /health
-`;
-
-async function ensureImage(): Promise<void> {
-  if ((await run("docker", ["image", "inspect", IMAGE])).code === 0) return;
-  await must("bash", [join(HERE, "make-rootfs.sh"), IMAGE], 30 * MINUTE);
-}
-
-/**
- * systemd ≥ 256 treats cgroup v1 as obsolete and may refuse to boot on a pure-v1 host unless
- * SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1 is on its command line (NEWS for v256); in a container it reads
- * that from its own argv. On the hybrid v1 host this was written on, 257 boots either way; harmless.
- */
-function cgroupV1(): boolean {
-  return !existsSync("/sys/fs/cgroup/cgroup.controllers");
-}
+const AGENT_YAML = missingTagYaml("test/systemd/systemd.test.ts", "web", "* * * * *");
 
 describe.skipIf(!haveDaemon)(`deploy-agent under systemd (skipped if: ${SKIP_REASON})`, () => {
   let installOutput = "";
 
   beforeAll(async () => {
-    await ensureImage();
-    const dockerGid = statSync(DOCKER_SOCK).gid;
-    await must("docker", [
-      "run", "-d", "--name", CONTAINER,
-      "--label", `${TEST_RUN_LABEL}=${testRunId()}`,
-      "--cap-add", "SYS_ADMIN",
-      "--security-opt", "seccomp=unconfined",
-      "--cgroupns=host",
-      "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-      "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-      "-v", `${DOCKER_SOCK}:/run/docker.sock`,
-      "-v", `${CHECKOUT}:/src:ro`,
-      ...MOUNT_CA,
-      IMAGE, "/sbin/init", ...(cgroupV1() ? ["SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"] : []),
-    ]);
-    await until("systemd boot", 2 * MINUTE, async () => {
-      const r = await sh("systemctl is-system-running --wait");
-      return ["running", "degraded"].includes(r.stdout.trim()) ? r.stdout : undefined;
-    });
-    // Booted by the kernel, systemd makes / MS_SHARED; under a container manager it leaves propagation
-    // as found (src/shared/mount-setup.c), and Docker's is private. LoadCredential= mounts each unit's
-    // /run/credentials/<unit> from a child in its own mount namespace ((sd-mkdcreds)); without shared
-    // propagation that mount never reaches the unit, which sees $CREDENTIALS_DIRECTORY missing, and
-    // systemd logs nothing. Shared, as on a real host.
-    await mustSh("mount --make-rshared /");
-    // The socket's group as the container sees it: same gid as on the host, named docker.
-    await mustSh(`getent group docker >/dev/null || groupadd --non-unique --gid ${dockerGid} docker`);
+    await vm.boot();
     installOutput = await mustSh("/src/install.sh --no-build 2>&1", 10 * MINUTE);
   }, 45 * MINUTE);
 
@@ -295,7 +180,7 @@ apps:
 
     beforeAll(async () => {
       registry = await startContainerRegistry({
-        container: CONTAINER,
+        container: vm.container,
         port: PORT,
         users: { [USER]: PASSWORD },
         docker: (args) => must("docker", args),

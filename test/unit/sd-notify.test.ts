@@ -99,6 +99,7 @@ describe("createNotifier without $NOTIFY_SOCKET", () => {
     await n.ready("up");
     await n.status("x");
     await n.stopping();
+    await n.extendTimeout(60_000, "reconciling web");
     expect(n.watchdogIntervalMs()).toBeUndefined();
     n.startWatchdog()();
     expect(warnings).toEqual([]);
@@ -160,6 +161,25 @@ describe.skipIf(!hasSystemdNotify)(`createNotifier over a real notify socket (sk
     await n.stopping();
     await sock.waitFor("STATUS=deploying web step pull");
     await sock.waitFor("STOPPING=1");
+  });
+
+  it("delivers EXTEND_TIMEOUT_USEC in microseconds with the status line", async () => {
+    const { warnings, log } = recordingLog();
+    await createNotifier(env(), log).extendTimeout(45_000.5, "reconciling web\n(1 of 2)");
+    const msg = await sock.waitFor("EXTEND_TIMEOUT_USEC=45000500");
+    expect(msg.split("\n")).toContain("STATUS=reconciling web (1 of 2)");
+    expect(warnings).toEqual([]);
+  });
+
+  it("warns about a zero, negative or non-finite extension and does not send it", async () => {
+    const { warnings, log } = recordingLog();
+    const n = createNotifier(env(), log);
+    for (const ms of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) await n.extendTimeout(ms);
+    // Each send waits until the datagram is read, so every refused one would have arrived before this.
+    await n.status("after the refused extensions");
+    await sock.waitFor("STATUS=after the refused extensions");
+    expect(sock.messages.filter((m) => /EXTEND_TIMEOUT_USEC=(0|-|NaN|Inf)/.test(m))).toEqual([]);
+    expect(warnings.map((w) => w.msg)).toEqual(Array(4).fill("sd-notify: a timeout extension must be a positive number of milliseconds; not sent"));
   });
 
   it("pings WATCHDOG=1 from a timer until stopped", async () => {

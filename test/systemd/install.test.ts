@@ -1,0 +1,193 @@
+// The unit's resource and start limits and install.sh's care for the host, under a real systemd in
+// its own booted container (test/systemd/booted.ts): memory limits, the start-timeout extension,
+// re-runs that keep an admin's modes, a build as root that runs no install script, and an uninstall
+// that takes the agent's user out of group docker and names what it kept.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanupTestRun } from "../support/cleanup.js";
+import { TEST_RUN_LABEL, testRunId } from "../support/images.js";
+import { Booted, CHECKOUT, MINUTE, UNIT, missingTagYaml, must, run } from "./booted.js";
+
+const DAEMON_JS = join(CHECKOUT, "dist/agent/daemon/main.js");
+const haveDaemon = existsSync(DAEMON_JS);
+const SKIP_REASON = `${DAEMON_JS} is missing; run npm run build first`;
+if (!haveDaemon) console.warn(`install.test.ts: skipping: ${SKIP_REASON}`);
+
+const vm = new Booted("sd7-install");
+const AGENT_YAML = missingTagYaml("test/systemd/install.test.ts", "sd7web", "0 0 1 1 *");
+const MODES = "/etc/deploy-agent /etc/deploy-agent/agent.yaml /var/lib/deploy-agent";
+/** The identity the test gives the agent, so the containers it plants count as the agent's own. */
+const AGENT_ID = "5d7a5d7a5d7a5d7a";
+
+/** A transient Type=notify unit whose start takes 6 s against TimeoutStartSec=2s; `extendMs` > 0 asks for more first. */
+async function slowNotifyStart(unit: string, extendMs: number) {
+  const script = [
+    `import { createNotifier } from "/opt/deploy-agent/dist/agent/daemon/sd-notify.js";`,
+    `const n = createNotifier();`,
+    extendMs > 0 ? `await n.extendTimeout(${extendMs}, "reconciling");` : "",
+    `await new Promise((r) => setTimeout(r, 6000));`,
+    `await n.ready();`,
+    `setInterval(() => {}, 60000);`,
+  ].join(" ");
+  const start = await vm.sh(
+    `systemd-run --quiet --unit=${unit} -p Type=notify -p NotifyAccess=all -p TimeoutStartSec=2s ` +
+      `/usr/bin/node --input-type=module -e '${script}' 2>&1`,
+    MINUTE,
+  );
+  const props = await vm.unitPropsOf(unit, "ActiveState", "Result", "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic");
+  await vm.sh(`systemctl stop ${unit}; systemctl reset-failed ${unit}; true`);
+  return { code: start.code, output: start.stdout, props };
+}
+
+describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (skipped if: ${SKIP_REASON})`, () => {
+  beforeAll(async () => {
+    await vm.boot();
+    await vm.mustSh("/src/install.sh --no-build 2>&1", 10 * MINUTE);
+    await vm.mustSh(`cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${AGENT_YAML}EOF\n/src/install.sh --no-build 2>&1`, 5 * MINUTE);
+  }, 45 * MINUTE);
+
+  afterAll(async () => {
+    await cleanupTestRun();
+  });
+
+  it("runs the agent with MemoryHigh=256M, MemoryMax=512M and TimeoutStartSec=2min, and its cgroup enforces MemoryMax", async () => {
+    const p = await vm.unitProps("ActiveState", "MemoryHigh", "MemoryMax", "TimeoutStartUSec", "ControlGroup");
+    expect(p).toMatchObject({ ActiveState: "active", MemoryHigh: String(256 * 2 ** 20), MemoryMax: String(512 * 2 ** 20), TimeoutStartUSec: "2min" });
+    // cgroup v2 has memory.max and memory.high; on v1, systemd applies only MemoryMax=, as memory.limit_in_bytes.
+    const limits = await vm.mustSh(
+      `cg=${p.ControlGroup}; if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cat /sys/fs/cgroup$cg/memory.max /sys/fs/cgroup$cg/memory.high; ` +
+        `else cat /sys/fs/cgroup/memory$cg/memory.limit_in_bytes; fi`,
+    );
+    expect(limits.trim().split("\n")[0]).toBe(String(512 * 2 ** 20));
+  });
+
+  it("lets a start outlast TimeoutStartSec while the daemon's notifier extends it, and fails the same start without", async () => {
+    const extended = await slowNotifyStart("sd7-extended.service", 30_000);
+    expect(extended).toMatchObject({ code: 0, props: { ActiveState: "active" } });
+    const tookUs = Number(extended.props.ActiveEnterTimestampMonotonic) - Number(extended.props.ExecMainStartTimestampMonotonic);
+    expect(tookUs).toBeGreaterThan(2_000_000);
+    const plain = await slowNotifyStart("sd7-plain.service", 0);
+    expect(plain.code).not.toBe(0);
+    expect(plain.props.Result).toBe("timeout");
+  }, 2 * MINUTE);
+
+  it("stays starting while reconcile stops a container for longer than TimeoutStartSec, then becomes active", async () => {
+    // Two running containers of the app and no live release: reconcile adopts the newer (green) and
+    // stops blue, whose `sleep` as PID 1 ignores SIGTERM, so the stop takes the app's whole stopTimeout.
+    const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
+    const slot = (name: string, generation: number) =>
+      must("docker", [
+        "run", "-d", "--name", `sd7web-${name}`, "--label", `${TEST_RUN_LABEL}=${testRunId()}`,
+        ...Object.entries({ managed: "true", app: "sd7web", owner: AGENT_ID, slot: name, generation: String(generation), version: `v${generation}`, digest: `sha256:${String(generation).repeat(64)}` })
+          .flatMap(([k, v]) => ["--label", `deploy-agent.${k}=${v}`]),
+        image, "sleep", "infinity",
+      ]);
+    const dropIn = `/etc/systemd/system/${UNIT}.d/sd7-short-start.conf`;
+    // A fresh state file with a known identity: the agent touches only containers that carry it.
+    await vm.mustSh(
+      `systemctl stop ${UNIT} && rm -f /var/lib/deploy-agent/state.json* && ` +
+        `printf '%s' '${JSON.stringify({ schemaVersion: 1, agentId: AGENT_ID, nextDeployId: 1, apps: {} })}' > /var/lib/deploy-agent/state.json && ` +
+        "chown deploy-agent:deploy-agent /var/lib/deploy-agent/state.json && chmod 0600 /var/lib/deploy-agent/state.json",
+    );
+    await slot("blue", 1);
+    await slot("green", 2);
+    const slowStop = AGENT_YAML.replace("      path: /health\n", "      path: /health\n    stopTimeout: 20s\n");
+    await vm.mustSh(
+      `mkdir -p $(dirname ${dropIn}) && printf '[Service]\\nTimeoutStartSec=8s\\n' > ${dropIn} && systemctl daemon-reload && ` +
+        `cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${slowStop}EOF`,
+    );
+    try {
+      const start = await vm.sh(`systemctl start ${UNIT} 2>&1`, 2 * MINUTE);
+      const p = await vm.unitProps("ActiveState", "TimeoutStartUSec", "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic");
+      expect({ code: start.code, output: start.stdout, ActiveState: p.ActiveState, TimeoutStartUSec: p.TimeoutStartUSec }).toEqual({
+        code: 0, output: "", ActiveState: "active", TimeoutStartUSec: "8s",
+      });
+      expect(Number(p.ActiveEnterTimestampMonotonic) - Number(p.ExecMainStartTimestampMonotonic)).toBeGreaterThan(8_000_000);
+      expect((await run("docker", ["inspect", "sd7web-blue"])).code).not.toBe(0);
+    } finally {
+      await vm.sh(`rm -f ${dropIn} && systemctl daemon-reload && cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${AGENT_YAML}EOF\nsystemctl restart ${UNIT}`);
+    }
+  }, 3 * MINUTE);
+
+  it("keeps the modes and owners an admin tightened when install.sh runs again, and through the next start", async () => {
+    // systemd itself sets StateDirectoryMode= on every start, so the lasting way to tighten the state
+    // dir is a drop-in (the unit says so); it leaves the existing ConfigurationDirectory= as found.
+    const dropIn = `/etc/systemd/system/${UNIT}.d/sd7-state-mode.conf`;
+    await vm.mustSh(
+      "chgrp deploy-agent /etc/deploy-agent && chmod 0710 /etc/deploy-agent && chmod 0440 /etc/deploy-agent/agent.yaml && " +
+        `chmod 0700 /var/lib/deploy-agent && mkdir -p $(dirname ${dropIn}) && ` +
+        `printf '[Service]\\nStateDirectoryMode=0700\\n' > ${dropIn} && systemctl daemon-reload`,
+    );
+    const tightened = await vm.mustSh(`stat -c '%a %U:%G' ${MODES}`);
+    expect(tightened).toBe("710 root:deploy-agent\n440 root:deploy-agent\n700 deploy-agent:deploy-agent\n");
+    try {
+      const out = await vm.mustSh("/src/install.sh --no-build 2>&1", 5 * MINUTE);
+      expect(out).toContain("nothing changed");
+      expect(await vm.mustSh(`stat -c '%a %U:%G' ${MODES}`)).toBe(tightened);
+      await vm.mustSh(`systemctl restart ${UNIT}`);
+      expect(await vm.unitProps("ActiveState", "StateDirectoryMode")).toEqual({ ActiveState: "active", StateDirectoryMode: "0700" });
+      expect(await vm.mustSh(`stat -c '%a %U:%G' ${MODES}`)).toBe(tightened);
+    } finally {
+      await vm.sh(`rm -f ${dropIn} && systemctl daemon-reload`);
+    }
+  }, 6 * MINUTE);
+
+  it("builds a root-owned checkout without running any dependency's install script", async () => {
+    // A checkout whose only dependency's install script leaves a marker in the directory npm ran in
+    // ($INIT_CWD); the build itself only writes dist/. Both copies belong to root.
+    const pkg = JSON.stringify({
+      name: "sd7-checkout",
+      version: "0.0.0",
+      private: true,
+      scripts: { build: "mkdir -p dist/agent/daemon && echo built > dist/agent/daemon/main.js" },
+      devDependencies: { "sd7-marker": "file:sd7-marker-1.0.0.tgz" },
+    });
+    const marker = JSON.stringify({ name: "sd7-marker", version: "1.0.0", scripts: { install: 'touch "$INIT_CWD/install-script-ran"' } });
+    await vm.mustSh(
+      "set -e; rm -rf /root/sd7-co /root/sd7-control; mkdir -p /root/sd7-co/agent /root/sd7-co/m; cd /root/sd7-co\n" +
+        `printf '%s' '${marker}' > m/package.json && (cd m && npm pack --quiet --pack-destination .. >/dev/null) && rm -r m\n` +
+        `printf '%s' '${pkg}' > package.json && echo 'export {};' > agent/x.ts && cp /src/install.sh .\n` +
+        "npm install --package-lock-only --ignore-scripts --offline --no-audit --no-fund >/dev/null\n" +
+        "cp -a /root/sd7-co /root/sd7-control",
+      2 * MINUTE,
+    );
+    // The control: a plain npm ci of the same checkout does run the script.
+    await vm.mustSh("cd /root/sd7-control && npm ci --no-audit --no-fund >/dev/null 2>&1", 2 * MINUTE);
+    expect((await vm.sh("test -e /root/sd7-control/install-script-ran")).code).toBe(0);
+
+    const out = await vm.mustSh("cd / && source /root/sd7-co/install.sh && NO_BUILD=0 && build_if_needed 2>&1", 2 * MINUTE);
+    expect(out).toContain("building in /root/sd7-co");
+    expect(await vm.mustSh("stat -c %U /root/sd7-co; test -d /root/sd7-co/node_modules/sd7-marker && cat /root/sd7-co/dist/agent/daemon/main.js")).toBe(
+      "root\nbuilt\n",
+    );
+    expect((await vm.sh("test -e /root/sd7-co/install-script-ran")).code).not.toBe(0);
+  }, 5 * MINUTE);
+
+  it("takes deploy-agent out of group docker on --uninstall and names what it kept", async () => {
+    const run_ = testRunId();
+    const container = `sd7-${run_}-web-blue`;
+    const keepTag = `deploy-agent/sd7-${run_}:gen-1`;
+    const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
+    await must("docker", ["tag", image, keepTag]);
+    await must("docker", ["run", "-d", "--name", container, "--label", "deploy-agent.managed=true", "--label", `${TEST_RUN_LABEL}=${run_}`, image, "sleep", "infinity"]);
+    try {
+      expect(await vm.mustSh("id -nG deploy-agent")).toContain("docker");
+      const out = await vm.mustSh("/src/install.sh --uninstall 2>&1", 2 * MINUTE);
+      expect(out).toContain("took deploy-agent out of group docker");
+      expect((await vm.mustSh("id -nG deploy-agent")).trim().split(" ")).not.toContain("docker");
+      expect(await vm.mustSh("getent group docker | cut -d: -f4")).not.toMatch(/(^|,)deploy-agent(,|$)/m);
+      const kept = out.slice(out.indexOf("==> kept:"));
+      expect(kept).toContain("/var/lib/deploy-agent: state.json, the deploy history");
+      expect(kept).toContain("user and group deploy-agent");
+      expect(kept).toContain("/etc/deploy-agent: agent.yaml");
+      expect(kept).toMatch(new RegExp(`running app containers, still serving .*\\b${container}\\b`));
+      expect(kept).toMatch(new RegExp(`rollback images .*${keepTag.replace(/[/:.]/g, "\\$&")}`));
+      // Kept, as listed.
+      expect((await vm.sh("test -d /var/lib/deploy-agent && test -f /etc/deploy-agent/agent.yaml && getent passwd deploy-agent")).code).toBe(0);
+    } finally {
+      await run("docker", ["rm", "-f", container]);
+      await run("docker", ["rmi", keepTag]);
+    }
+  }, 3 * MINUTE);
+});
