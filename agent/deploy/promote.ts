@@ -45,13 +45,16 @@ export async function promote(deps: DeployDeps, appName: string, app: AppConfig,
     return gone;
   });
   const removed: string[] = [];
+  const stillKept = new Set([live.digest, ...deps.store.app(appName).releases.map((r) => r.digest)]);
   for (const old of dropped) {
     if (!old.keepTag || old.keepTag === tag) continue;
     try {
-      // Only the keep-tag goes: the image itself goes with it when nothing else (no tag of anyone's, no container) holds it.
+      // Only the agent's own references go (its keep-tag, then its by-digest pull reference): the image
+      // goes with them when nothing else (no tag of anyone's, no container) holds it.
       if (await deps.engine.dropKeepTag(appName, old.keepTag)) removed.push(old.keepTag);
+      if (!stillKept.has(old.digest)) await deps.engine.dropPullRef(app.image, old.digest);
     } catch (err) {
-      deps.log.warn({ app: appName, tag: old.keepTag, err: toAgentError(err).message }, "could not remove an old release's keep-tag");
+      deps.log.warn({ app: appName, tag: old.keepTag, err: toAgentError(err).message }, "could not remove an old release's image references");
     }
   }
   return { keepTag: tag, removed };

@@ -167,6 +167,16 @@ export class OwnedEngine {
     return removeImageRef(this.#c, tag);
   }
 
+  /**
+   * Removes the by-digest reference (`repo@sha256:…`) that the agent's own pull of a release made.
+   * Dropping a keep-tag leaves that reference behind (the Engine clears digest references only of
+   * the untagged repository), so without this every old release would stay on disk until a prune.
+   * Another reference on the image (someone's tag) keeps the image; a container using it keeps it too.
+   */
+  async dropPullRef(image: string, digest: string): Promise<boolean> {
+    return removeImageRef(this.#c, `${image}@${digest}`);
+  }
+
   /** The container's detail when it is this agent's for `app`; undefined when gone; CONTAINER_CONFLICT otherwise. */
   async #mustOwn(app: string, id: string, verb: string): Promise<ContainerDetail | undefined> {
     const d = await ct.inspectContainer(this.#c, id);

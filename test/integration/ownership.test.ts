@@ -10,7 +10,7 @@ import { AgentError } from "../../agent/errors.js";
 import { AGENT_LABELS } from "../../agent/labels.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { startEngineProxy } from "../support/engine-proxy.js";
-import { TEST_RUN_LABEL, fixtureImage, testRunId } from "../support/images.js";
+import { TEST_RUN_LABEL, fixtureImage, publishVersion, removeImageRef, testRunId } from "../support/images.js";
 import { publishLabelled } from "../support/labelled-image.js";
 
 const run = testRunId();
@@ -124,6 +124,41 @@ describe("containers the agent did not create", () => {
     const after = await docker.getImage(Id).inspect();
     expect(after.RepoTags).toContain(`${theirs}:v1`);
     expect(after.RepoTags).not.toContain(tag);
+  });
+});
+
+describe("old releases' images", () => {
+  /** Pulls a fresh version by digest as the agent does, leaving the pull's reference as the image's only one. */
+  async function pulledRelease(repo: string, version: string): Promise<{ ref: string; image: string; digest: string; id: string }> {
+    const pushed = await publishVersion({ repo, tag: version, behaviour: "good", version, docker });
+    const built = await docker.getImage(`${pushed.image}:${version}`).inspect();
+    for (const t of built.RepoTags ?? []) await removeImageRef(docker, t);
+    const ref = `${pushed.image}@${pushed.digest}`;
+    await new Promise<void>((resolve, reject) =>
+      docker.pull(ref, (err: Error | null, stream: NodeJS.ReadableStream) => (err ? reject(err) : docker.modem.followProgress(stream, (e) => (e ? reject(e) : resolve())))),
+    );
+    const { Id, RepoTags } = await docker.getImage(ref).inspect();
+    expect(RepoTags ?? []).toEqual([]);
+    return { ref, image: pushed.image, digest: pushed.digest, id: Id };
+  }
+
+  it("leave the host with the agent's keep-tag and pull reference, but stay while someone else's tag holds them", async () => {
+    const app = `own-it-prune-${run}`;
+    const alone = await pulledRelease(`own-it/prune-a-${run}`, `own-prune-a-${run}`);
+    const shared = await pulledRelease(`own-it/prune-b-${run}`, `own-prune-b-${run}`);
+    const theirs = `own-it-theirs-${run}`;
+    await docker.getImage(shared.id).tag({ repo: theirs, tag: "keep-me" });
+
+    for (const [i, r] of [alone, shared].entries()) {
+      const tag = await engine.keepImage(app, r.id, i + 1);
+      expect(await engine.dropKeepTag(app, tag)).toBe(true);
+      expect(await engine.dropPullRef(r.image, r.digest)).toBe(true);
+    }
+
+    expect(await engine.inspectImage(alone.id)).toBeUndefined();
+    const kept = await docker.getImage(shared.id).inspect();
+    expect(kept.RepoTags).toEqual([`${theirs}:keep-me`]);
+    expect(kept.RepoDigests ?? []).not.toContain(shared.ref);
   });
 });
 
