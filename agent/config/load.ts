@@ -7,7 +7,7 @@ import { LineCounter, parseDocument, isNode, type Document } from "yaml";
 import type { z } from "zod";
 import { AgentError } from "../errors.js";
 import { checkConfigFiles, type FileCheckOptions } from "./files.js";
-import { Config } from "./schema.js";
+import { Config, DEFAULT_STATE_PATH } from "./schema.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/deploy-agent/agent.yaml";
 
@@ -26,6 +26,8 @@ export function parseConfig(text: string, source = "agent.yaml"): Config {
 export interface ConfigCheck {
   /** Set when the schema accepted the file (file problems may still be listed in `errors`). */
   config?: Config;
+  /** The state file the daemon would open, known even when other keys are wrong. */
+  statePath?: string;
   /** Every problem, each `key.path: what (agent.yaml line N)`. */
   errors: string[];
   warnings: string[];
@@ -67,7 +69,9 @@ export function checkConfigText(text: string, source: string, files?: FileCheckO
     const line = lineOf(doc, lines, p.path);
     (p.severity === "error" ? errors : warnings).push(`${p.path.join(".")}: ${p.message}${line ? ` (${file} line ${line})` : ""}`);
   }
-  return result.success ? { config: result.data, errors, warnings } : { errors, warnings };
+  if (result.success) return { config: result.data, statePath: result.data.state, errors, warnings };
+  const state = (raw as { state?: unknown } | null)?.state;
+  return { statePath: state === undefined ? DEFAULT_STATE_PATH : typeof state === "string" && state !== "" ? state : undefined, errors, warnings };
 }
 
 function readConfigText(path: string): string {

@@ -140,9 +140,11 @@ export const RegistryCredentials = z
   });
 export type RegistryCredentials = z.infer<typeof RegistryCredentials>;
 
+export const DEFAULT_STATE_PATH = "/var/lib/deploy-agent/state.json";
+
 export const Config = z
   .object({
-    state: NonEmpty.default("/var/lib/deploy-agent/state.json"),
+    state: NonEmpty.default(DEFAULT_STATE_PATH),
     socket: NonEmpty.default("/run/deploy-agent/agent.sock"),
     docker: z
       .object({

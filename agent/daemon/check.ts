@@ -29,7 +29,7 @@ export async function runCheck(configPath: string, env: NodeJS.ProcessEnv, io: C
   }
   const errors = [...checked.errors];
   const warnings = [...checked.warnings];
-  const state = checked.config ? checkStateFile(checked.config.state) : undefined;
+  const state = checked.statePath !== undefined ? checkStateFile(checked.statePath) : undefined;
   if (state?.problem) errors.push(`state: ${state.problem}`);
   if (state?.warning) warnings.push(state.warning);
   const warningText = warnings.length > 0 ? `\nwarnings:\n  ${warnings.map(stripControls).join("\n  ")}` : "";

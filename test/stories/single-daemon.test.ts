@@ -82,6 +82,15 @@ describe("a second daemon", () => {
     expect((await appStatus(first, app)).live?.version).toBe("latest");
   });
 
+  it("is what --check names, without taking the running one's lock", async () => {
+    const r = await runDaemon(["--check", "--config", first.configPath]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`  daemon   running on this config's files (pid ${first.child.pid})`);
+    expect(r.stdout).toContain(`  state    ${first.statePath} (valid, 1 app recorded)`);
+    expect(r.stdout.split("\n").find((l) => l.startsWith(app))?.split(/\s{2,}/).at(-1)).toBe("latest");
+    expect((await appStatus(first, app)).live?.version).toBe("latest");
+  });
+
   it("is refused under another spelling of the same state file's path", async () => {
     const other = newDir();
     const config = writeConfig(other, `state: ${join(dir, "..", dir.split("/").at(-1)!, ".", "state.json")}\nsocket: ${other}/agent.sock\napps:${appBlock}\n`);
