@@ -1,30 +1,55 @@
 // Reads agent.yaml into a validated Config. Every problem is reported at once, each with its
 // key path and, where the YAML parser knows it, the line: `apps.web.health.path: must start with "/" (agent.yaml line 12)`.
+// The schema's problems and the file system's (config/files.ts) come in one list.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
 import type { z } from "zod";
 import { AgentError } from "../errors.js";
-import { Config } from "./schema.js";
+import { checkConfigFiles, type FileCheckOptions } from "./files.js";
+import { Config, DEFAULT_STATE_PATH } from "./schema.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/deploy-agent/agent.yaml";
 
+/** Reads agent.yaml and checks it against the schema only (agentctl reads its `socket` key this way). */
 export function loadConfig(path: string = DEFAULT_CONFIG_PATH): Config {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new AgentError("CONFIG_INVALID", `cannot read config ${path}: ${code ?? String(err)}`, {
-      hint: "pass --config with the path of agent.yaml",
-      cause: err,
-    });
-  }
-  return parseConfig(text, path);
+  return parseConfig(readConfigText(path), path);
 }
 
-/** Parses YAML text; `source` names the file in messages. */
+/** Parses YAML text against the schema; `source` names the file in messages. */
 export function parseConfig(text: string, source = "agent.yaml"): Config {
+  const checked = checkConfigText(text, source);
+  if (checked.config === undefined) throw invalid(source, checked.errors);
+  return checked.config;
+}
+
+export interface ConfigCheck {
+  /** Set when the schema accepted the file (file problems may still be listed in `errors`). */
+  config?: Config;
+  /** The state file the daemon would open, known even when other keys are wrong. */
+  statePath?: string;
+  /** Every problem, each `key.path: what (agent.yaml line N)`. */
+  errors: string[];
+  warnings: string[];
+}
+
+/**
+ * Reads agent.yaml and checks everything that can be checked without the Engine: the schema and,
+ * with `files`, the file system (config/files.ts). Problems are returned, all of them, not thrown;
+ * only an unreadable file or bad YAML throws.
+ */
+export function checkConfigFile(path: string, files?: FileCheckOptions): ConfigCheck {
+  return checkConfigText(readConfigText(path), path, files);
+}
+
+/** What the daemon runs at start: the whole check, as one CONFIG_INVALID error listing every problem. */
+export function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv): { config: Config; warnings: string[] } {
+  const checked = checkConfigFile(path, { env, mode: "daemon" });
+  if (checked.config === undefined || checked.errors.length > 0) throw invalid(path, checked.errors);
+  return { config: checked.config, warnings: checked.warnings };
+}
+
+export function checkConfigText(text: string, source: string, files?: FileCheckOptions): ConfigCheck {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const file = basename(source);
@@ -38,13 +63,33 @@ export function parseConfig(text: string, source = "agent.yaml"): Config {
   }
   const raw: unknown = doc.toJS() ?? {};
   const result = Config.safeParse(raw);
-  if (!result.success) {
-    const msgs = result.error.issues.map((issue) => formatIssue(issue, doc, lines, file));
-    throw new AgentError("CONFIG_INVALID", `${source} has ${msgs.length} problem${msgs.length > 1 ? "s" : ""}:\n  ${msgs.join("\n  ")}`, {
-      hint: "see the Configuration section of the README for every key",
+  const errors = result.success ? [] : result.error.issues.map((issue) => formatIssue(issue, doc, lines, file));
+  const warnings: string[] = [];
+  for (const p of files ? checkConfigFiles(raw, files) : []) {
+    const line = lineOf(doc, lines, p.path);
+    (p.severity === "error" ? errors : warnings).push(`${p.path.join(".")}: ${p.message}${line ? ` (${file} line ${line})` : ""}`);
+  }
+  if (result.success) return { config: result.data, statePath: result.data.state, errors, warnings };
+  const state = (raw as { state?: unknown } | null)?.state;
+  return { statePath: state === undefined ? DEFAULT_STATE_PATH : typeof state === "string" && state !== "" ? state : undefined, errors, warnings };
+}
+
+function readConfigText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AgentError("CONFIG_INVALID", `cannot read config ${path}: ${code ?? String(err)}`, {
+      hint: "pass --config with the path of agent.yaml",
+      cause: err,
     });
   }
-  return result.data;
+}
+
+function invalid(source: string, msgs: string[]): AgentError {
+  return new AgentError("CONFIG_INVALID", `${source} has ${msgs.length} problem${msgs.length > 1 ? "s" : ""}:\n  ${msgs.join("\n  ")}`, {
+    hint: "see the Configuration section of the README for every key",
+  });
 }
 
 function formatIssue(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter, file: string): string {

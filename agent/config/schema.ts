@@ -1,28 +1,14 @@
 // The agent's configuration file (agent.yaml): its zod schema and the Config type the rest reads.
 // Every key is documented in README.md ("Configuration"); test/unit/readme.test.ts keeps them in step.
+import { isAbsolute } from "node:path";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";
+import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+export { parseDurationMs } from "./duration.js";
 
-/** Parses "500ms", "10s", "2m", "1h" into milliseconds; undefined when malformed. */
-export function parseDurationMs(text: string): number | undefined {
-  const m = DURATION_RE.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
-}
-
-/** A duration written as "10s" in YAML, a number of milliseconds once parsed. */
-const Duration = z.string({ error: 'expected a duration such as "10s", "500ms" or "2m"' }).transform((text, ctx) => {
-  const ms = parseDurationMs(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: "custom", message: `expected a duration such as "10s", "500ms" or "2m", got "${text}"` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const B = DURATION_BOUNDS;
 
 /** App names become container names (`<app>-blue`) and Traefik router names, so keep them DNS-like. */
 export const APP_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -32,19 +18,54 @@ const IMAGE_RE = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:
 
 const NonEmpty = z.string().min(1, "must not be empty");
 
+/** A file the daemon reads: relative paths would depend on its working directory (/ under systemd). */
+const AbsolutePath = NonEmpty.refine((p) => isAbsolute(p), 'must be an absolute path (starting with "/")');
+
+/** What a shell (and `docker run -e`) accepts as a variable name. */
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_RULE = "letters, digits and _, not starting with a digit";
+
+/**
+ * A systemd credential name is a file name in $CREDENTIALS_DIRECTORY: no "/", not "." or ".."
+ * (https://systemd.io/CREDENTIALS/, src/basic/path-util.h `filename_is_valid`).
+ */
+const CredentialName = NonEmpty.refine((n) => !n.includes("/") && n !== "." && n !== ".." && n.length <= 255, {
+  message: 'must be the name of a systemd credential (LoadCredential=NAME:FILE), a file name without "/"',
+});
+
+/** Traefik's API answers over http, or https behind a TLS entrypoint; nothing else can confirm a switch. */
+const HttpUrl = z.string({ error: "expected an http(s) URL such as http://127.0.0.1:8080" }).refine(
+  (u) => URL.canParse(u) && ["http:", "https:"].includes(new URL(u).protocol),
+  {
+    // Only the scheme is echoed: the URL may carry a password.
+    error: (issue) => {
+      const u = String(issue.input);
+      const got = URL.canParse(u) ? `, got ${new URL(u).protocol}//` : "";
+      return `expected an http:// or https:// URL such as http://127.0.0.1:8080${got}`;
+    },
+  },
+);
+
 export const HealthConfig = z
   .object({
     path: z
       .string({ error: 'expected a URL path such as "/health"' })
       .refine((p) => p.startsWith("/"), 'must start with "/"'),
-    startTimeout: Duration.default(60_000),
-    interval: Duration.default(1_000),
+    startTimeout: duration(B.startTimeout).default(60_000),
+    interval: duration(B.interval).default(1_000),
     /** A Docker health check command (CMD-SHELL form) used instead of the one the agent builds. */
     command: NonEmpty.optional(),
     /** How many probes in a row must pass before green counts as healthy. */
     successes: z.number().int().min(1).max(20).default(2),
   })
-  .strict();
+  .strict()
+  .refine((h) => h.interval < h.startTimeout, {
+    path: ["interval"],
+    error: (issue) => {
+      const h = issue.input as { interval: number; startTimeout: number };
+      return `${formatDurationMs(h.interval)} must be shorter than health.startTimeout (${formatDurationMs(h.startTimeout)}), or Docker never checks green in time`;
+    },
+  });
 export type HealthConfig = z.infer<typeof HealthConfig>;
 
 export const RouteConfig = z
@@ -73,19 +94,30 @@ export const AppConfig = z
     port: z.number({ error: "expected a port number" }).int().min(1).max(65535),
     health: HealthConfig,
     route: RouteConfig.optional(),
-    drain: Duration.default(10_000),
-    stopTimeout: Duration.default(15_000),
-    settle: Duration.default(3_000),
+    drain: duration(B.drain).default(10_000),
+    stopTimeout: duration(B.stopTimeout).default(15_000),
+    settle: duration(B.settle).default(3_000),
     keep: z.number().int().min(1).max(50).default(3),
-    env: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
-    envFile: NonEmpty.optional(),
+    env: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .superRefine((env, ctx) => {
+        for (const key of Object.keys(env).filter((k) => !ENV_NAME_RE.test(k))) {
+          ctx.addIssue({ code: "custom", path: [key], message: `"${key}" is not a valid variable name (${ENV_NAME_RULE})` });
+        }
+      })
+      .default({}),
+    /** Checked at start with the file system (config/files.ts): present, private, valid names. */
+    envFile: AbsolutePath.optional(),
+    /** Bind mounts of the Docker socket or the host's system folders are refused (config/volumes.ts) unless `unsafeVolumes`. */
     volumes: z.array(NonEmpty).default([]),
+    unsafeVolumes: z.boolean().default(false),
     networks: z.array(NonEmpty).default([]),
     /** Extra labels on the app's containers; traefik.* and the agent's own keys are reserved. */
     labels: z
       .record(z.string(), z.string())
-      .refine((l) => Object.keys(l).every((k) => !k.startsWith("traefik.") && !RESERVED_LABEL_KEYS.includes(k)), {
-        message: `"traefik.*" and ${RESERVED_LABEL_KEYS.join(", ")} are set by the agent`,
+      // Any case: Traefik matches label keys without regard to case, so "Traefik.http…" routes too.
+      .refine((l) => Object.keys(l).every((k) => !k.toLowerCase().startsWith("traefik.") && !RESERVED_LABEL_KEYS.includes(k.toLowerCase())), {
+        message: `"traefik.*" (in any case) and ${RESERVED_LABEL_KEYS.join(", ")} are set by the agent`,
       })
       .default({}),
     command: z.array(z.string()).optional(),
@@ -99,9 +131,9 @@ export const RegistryCredentials = z
   .object({
     username: NonEmpty,
     /** A file holding the password or token; must not be readable by group or others. */
-    passwordFile: NonEmpty.optional(),
+    passwordFile: AbsolutePath.optional(),
     /** Name of a systemd credential (LoadCredential=), read from $CREDENTIALS_DIRECTORY. */
-    credential: NonEmpty.optional(),
+    credential: CredentialName.optional(),
   })
   .strict()
   .refine((c) => c.passwordFile !== undefined || c.credential !== undefined, {
@@ -109,21 +141,23 @@ export const RegistryCredentials = z
   });
 export type RegistryCredentials = z.infer<typeof RegistryCredentials>;
 
+export const DEFAULT_STATE_PATH = "/var/lib/deploy-agent/state.json";
+
 export const Config = z
   .object({
-    state: NonEmpty.default("/var/lib/deploy-agent/state.json"),
+    state: NonEmpty.default(DEFAULT_STATE_PATH),
     socket: NonEmpty.default("/run/deploy-agent/agent.sock"),
     docker: z
       .object({
         socket: NonEmpty.default("/var/run/docker.sock"),
         /** Deadline of every non-streaming Engine call; a frozen Engine fails the call instead of hanging it. */
-        timeout: Duration.default(30_000),
+        timeout: duration(B.dockerTimeout).default(30_000),
       })
       .strict()
       .default({ socket: "/var/run/docker.sock", timeout: 30_000 }),
     traefik: z
       .object({
-        api: z.url({ error: "expected an http(s) URL such as http://127.0.0.1:8080" }).optional(),
+        api: HttpUrl.optional(),
       })
       .strict()
       .default({}),
@@ -138,8 +172,8 @@ export const Config = z
     poll: z
       .object({
         concurrency: z.number().int().min(1).max(64).default(4),
-        jitter: Duration.default(10_000),
-        maxBackoff: Duration.default(300_000),
+        jitter: duration(B.jitter).default(10_000),
+        maxBackoff: duration(B.maxBackoff).default(300_000),
       })
       .strict()
       .default({ concurrency: 4, jitter: 10_000, maxBackoff: 300_000 }),

@@ -1,41 +1,38 @@
 #!/usr/bin/env node
-// The daemon: config → engine → state → reconcile → control socket → schedules; SIGTERM waits for a safe point.
-import { loadConfig, DEFAULT_CONFIG_PATH } from "../config/load.js";
+// The daemon's entry: arguments, config (schema and files), then the one-daemon locks, and only
+// then the Engine and the state file (serve.ts). `--check` validates a config and exits.
+import { loadDaemonConfig, DEFAULT_CONFIG_PATH } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import { startControlServer } from "../control/server.js";
-import { reconcileApp } from "../deploy/reconcile.js";
-import { DeployLocks } from "../deploy/lock.js";
-import { AgentService } from "../deploy/service.js";
-import { connectEngine } from "../docker/engine.js";
 import { AgentError, toAgentError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
-import { RegistryClient } from "../registry/client.js";
-import { StateStore } from "../state/store.js";
-import { traefikApi } from "../traefik/api.js";
-import { createPoller } from "./poller.js";
+import { EXIT_NEEDS_OPERATOR, runCheck } from "./check.js";
+import { acquireInstanceLock, type InstanceLock } from "./instance-lock.js";
 import { createNotifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
 
-/** Exit status for problems a restart cannot fix (bad config, corrupt state): systemd's RestartPreventExitStatus. */
-const EXIT_NEEDS_OPERATOR = 78;
-/** How long SIGTERM waits for running deploys to reach a safe point (below the unit's TimeoutStopSec). */
-const SHUTDOWN_GRACE_MS = 100_000;
-
-const USAGE = `usage: deploy-agent [--config PATH]
+const USAGE = `usage: deploy-agent [--check] [--config PATH]
 
 Runs the deploy agent: polls the registry for each app in the config and rolls out new
-digests blue-green behind Traefik. Control it with agentctl.
+digests blue-green behind Traefik. Control it with agentctl. One daemon runs per state file
+and per control socket; a second one exits at once, naming the first one's pid.
 
   --config PATH   the agent's config file (default ${DEFAULT_CONFIG_PATH})
+  --check         check the config (and the state file, read only) without the Engine,
+                  print a summary of the apps, and exit: 0 if the daemon would start, 78 if not
   --version       print the version
   --help          this text`;
 
-function parseArgs(argv: string[]): { configPath: string } | { exit: number; out: string } {
+function parseArgs(argv: string[]): { configPath: string; check: boolean } | { exit: number; out: string } {
   let configPath = DEFAULT_CONFIG_PATH;
+  let check = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--help" || a === "-h") return { exit: 0, out: USAGE };
     if (a === "--version") return { exit: 0, out: agentVersion() };
+    if (a === "--check") {
+      check = true;
+      continue;
+    }
     if (a === "--config" || a.startsWith("--config=")) {
       const v = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
       if (!v) return { exit: 2, out: `deploy-agent: --config needs a file path\n${USAGE}` };
@@ -44,7 +41,7 @@ function parseArgs(argv: string[]): { configPath: string } | { exit: number; out
     }
     return { exit: 2, out: `deploy-agent: unknown argument "${a}"\n${USAGE}` };
   }
-  return { configPath };
+  return { configPath, check };
 }
 
 async function main(): Promise<void> {
@@ -54,78 +51,33 @@ async function main(): Promise<void> {
     process.exitCode = args.exit;
     return;
   }
+  if (args.check) {
+    process.exitCode = await runCheck(args.configPath, process.env, { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) });
+    return;
+  }
   const log = createLogger();
   const notifier = createNotifier(process.env, log);
   let config: Config;
   try {
-    config = loadConfig(args.configPath);
+    const loaded = loadDaemonConfig(args.configPath, process.env);
+    for (const warning of loaded.warnings) log.warn(warning);
+    config = loaded.config;
   } catch (err) {
     return fatal(log, toAgentError(err, "CONFIG_INVALID"));
   }
+  const held: InstanceLock[] = [];
   try {
-    await run(config, log, notifier);
+    // Before the Engine and the state file: a second daemon must change nothing on its way out
+    // (reconcile would remove a green that the running one is still judging).
+    held.push(await acquireInstanceLock("state file", config.state));
+    held.push(await acquireInstanceLock("control socket", config.socket));
+    const { serve } = await import("./serve.js");
+    await serve(config, log, notifier);
   } catch (err) {
     return fatal(log, toAgentError(err));
+  } finally {
+    for (const lock of held.reverse()) await lock.release();
   }
-}
-
-async function run(config: Config, log: Logger, notifier: ReturnType<typeof createNotifier>): Promise<void> {
-  const version = agentVersion();
-  const startedAt = new Date().toISOString();
-  const engine = await connectEngine(config.docker.socket, { timeoutMs: config.docker.timeout });
-  const store = await StateStore.open(config.state, { log, historyLimit: config.history });
-  const registry = new RegistryClient({ config, log, platform: engine.platform });
-  const locks = new DeployLocks();
-  const shutdown = new AbortController();
-  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined };
-  log.info(
-    { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
-    "deploy-agent starting",
-  );
-
-  const apps = Object.keys(config.apps);
-  for (const [i, app] of apps.entries()) {
-    // Reconcile may stop the app's blue and green (stopTimeout each) among Engine calls (docker.timeout
-    // each): systemd gets that long beyond TimeoutStartSec, one app at a time (see the unit).
-    const budgetMs = 2 * config.apps[app]!.stopTimeout + 8 * config.docker.timeout;
-    await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
-    const report = await reconcileApp(deps, app);
-    log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
-  }
-
-  let poller: ReturnType<typeof createPoller> | undefined;
-  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app) });
-  poller = createPoller(config, (app) => service.poll(app), log);
-  const server = await startControlServer({ socketPath: config.socket, api: service, log });
-  poller.start();
-  notifier.ready(`watching ${Object.keys(config.apps).length} app(s)`);
-  const stopWatchdog = notifier.startWatchdog();
-  log.info({ socket: config.socket }, "deploy-agent ready");
-
-  // A first poll at start, as the schedules would: a fresh host gets its apps without waiting a period.
-  void Promise.all(Object.keys(config.apps).map((app) => service.poll(app)));
-
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-      log.info({ signal: sig, running: locks.size }, "stopping: running deploys finish or undo at their next safe point");
-      notifier.stopping();
-      shutdown.abort();
-      resolve();
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-  });
-
-  await poller.stop();
-  const until = Date.now() + SHUTDOWN_GRACE_MS;
-  while (locks.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");
-  stopWatchdog();
-  await server.close();
-  await registry.close();
-  log.info("deploy-agent stopped");
 }
 
 function fatal(log: Logger, err: AgentError): void {

@@ -4,6 +4,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config, RegistryCredentials } from "../config/schema.js";
+import { secretModeProblem, type SecretKind } from "../config/secret-mode.js";
 import { AgentError } from "../errors.js";
 import { Secret, type Logger } from "../log.js";
 import { dockerConfigPath, findDockerConfigAuth, parseDockerConfig, runCredentialHelper } from "./docker-config.js";
@@ -62,20 +63,17 @@ async function readConfiguredSecret(key: string, creds: RegistryCredentials, env
 }
 
 /**
- * Reads a secret file, refusing one that group or others can read: a leaked registry token lets
- * anyone on the host pull (or push) private images, so a loose mode is a configuration error.
- * A systemd credential is only checked for others: systemd writes it 0400 and, for a `User=`
- * service, grants that user read access with an ACL, whose mask stat() shows as the group bits
- * (0440), though no group can read it (src/core/exec-credential.c `write_credential`).
+ * Reads a secret file, refusing one whose mode is too open for its kind (config/secret-mode.ts
+ * holds the rule, shared with the checks at start): a loose mode is a configuration error.
+ * Checked on every read, since the file may change after start.
  */
-export async function readSecretFile(file: string, owner: string, kind: "file" | "systemd-credential" = "file"): Promise<string> {
+export async function readSecretFile(file: string, owner: string, kind: SecretKind = "file"): Promise<string> {
   let text: string;
   try {
     const st = await stat(file);
-    if ((st.mode & (kind === "systemd-credential" ? 0o004 : 0o044)) !== 0) {
-      throw new AgentError("CONFIG_INVALID", `secret file ${file} (${owner}) is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`, {
-        hint: `chmod 600 ${file}`,
-      });
+    const loose = secretModeProblem(st.mode, kind);
+    if (loose !== undefined) {
+      throw new AgentError("CONFIG_INVALID", `secret file ${file} (${owner}) is ${loose}`, { hint: `chmod 600 ${file}` });
     }
     text = await readFile(file, "utf8");
   } catch (err) {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { parseConfig } from "../../agent/config/load.js";
+import { DURATION_BOUNDS, formatDurationMs } from "../../agent/config/duration.js";
 import { AppConfig, Config } from "../../agent/config/schema.js";
 
 const readme = readFileSync(join(import.meta.dirname, "../../README.md"), "utf8");
@@ -46,6 +47,24 @@ describe("README", () => {
     expect(keyPaths(AppConfig)).toEqual(expect.arrayContaining(["image", "health.path", "route.network", "restart", "labels"]));
     const missing = keyPaths(AppConfig).filter((k) => !configSection.includes(`| \`${k}\` |`));
     expect(missing).toEqual([]);
+  });
+
+  it("states each duration's bounds in its key's row", () => {
+    const keys: Record<keyof typeof DURATION_BOUNDS, string> = {
+      startTimeout: "health.startTimeout",
+      interval: "health.interval",
+      drain: "drain",
+      stopTimeout: "stopTimeout",
+      settle: "settle",
+      dockerTimeout: "docker.timeout",
+      jitter: "poll.jitter",
+      maxBackoff: "poll.maxBackoff",
+    };
+    const wrong = Object.entries(DURATION_BOUNDS).flatMap(([k, b]) => {
+      const row = configSection.split("\n").find((l) => l.startsWith(`| \`${keys[k as keyof typeof keys]}\` |`)) ?? "";
+      return row.includes(`(${formatDurationMs(b.minMs)}–${formatDurationMs(b.maxMs)}`) ? [] : [k];
+    });
+    expect(wrong).toEqual([]);
   });
 
   it("names the one test command that CI runs", () => {

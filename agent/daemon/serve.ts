@@ -1,0 +1,78 @@
+// The daemon's life once it holds its locks: engine → state → reconcile → control socket →
+// schedules, until SIGTERM, which waits for running deploys to reach a safe point.
+// main.ts loads this module only after the locks, so a refused second daemon exits quickly.
+import type { Config } from "../config/schema.js";
+import { startControlServer } from "../control/server.js";
+import { reconcileApp } from "../deploy/reconcile.js";
+import { DeployLocks } from "../deploy/lock.js";
+import { AgentService } from "../deploy/service.js";
+import { connectEngine } from "../docker/engine.js";
+import type { Logger } from "../log.js";
+import { RegistryClient } from "../registry/client.js";
+import { StateStore } from "../state/store.js";
+import { traefikApi } from "../traefik/api.js";
+import { createPoller } from "./poller.js";
+import type { Notifier } from "./sd-notify.js";
+import { agentVersion } from "../version.js";
+
+/** How long SIGTERM waits for running deploys to reach a safe point (below the unit's TimeoutStopSec). */
+const SHUTDOWN_GRACE_MS = 100_000;
+
+export async function serve(config: Config, log: Logger, notifier: Notifier): Promise<void> {
+  const version = agentVersion();
+  const startedAt = new Date().toISOString();
+  const engine = await connectEngine(config.docker.socket, { timeoutMs: config.docker.timeout });
+  const store = await StateStore.open(config.state, { log, historyLimit: config.history });
+  const registry = new RegistryClient({ config, log, platform: engine.platform });
+  const locks = new DeployLocks();
+  const shutdown = new AbortController();
+  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined };
+  log.info(
+    { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
+    "deploy-agent starting",
+  );
+
+  const apps = Object.keys(config.apps);
+  for (const [i, app] of apps.entries()) {
+    // Reconcile may stop the app's blue and green (stopTimeout each) among Engine calls (docker.timeout
+    // each): systemd gets that long beyond TimeoutStartSec, one app at a time (see the unit).
+    const budgetMs = 2 * config.apps[app]!.stopTimeout + 8 * config.docker.timeout;
+    await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
+    const report = await reconcileApp(deps, app);
+    log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
+  }
+
+  let poller: ReturnType<typeof createPoller> | undefined;
+  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app) });
+  poller = createPoller(config, (app) => service.poll(app), log);
+  const server = await startControlServer({ socketPath: config.socket, api: service, log });
+  poller.start();
+  notifier.ready(`watching ${Object.keys(config.apps).length} app(s)`);
+  const stopWatchdog = notifier.startWatchdog();
+  log.info({ socket: config.socket }, "deploy-agent ready");
+
+  // A first poll at start, as the schedules would: a fresh host gets its apps without waiting a period.
+  void Promise.all(Object.keys(config.apps).map((app) => service.poll(app)));
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      log.info({ signal: sig, running: locks.size }, "stopping: running deploys finish or undo at their next safe point");
+      notifier.stopping();
+      shutdown.abort();
+      resolve();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+
+  await poller.stop();
+  const until = Date.now() + SHUTDOWN_GRACE_MS;
+  while (locks.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");
+  stopWatchdog();
+  await server.close();
+  await registry.close();
+  log.info("deploy-agent stopped");
+}
