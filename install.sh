@@ -203,7 +203,9 @@ install_app() {
     CHANGED=1
   fi
   local f
-  for f in package.json package-lock.json README.md; do
+  # The README links docs/ (design and reliability), so the installed copy keeps them beside it.
+  ensure_dir 0755 root:root "$PREFIX/docs"
+  for f in package.json package-lock.json README.md docs/design.md docs/reliability.md; do
     if [[ -f "$SRC_DIR/$f" ]]; then install_file 0644 root:root "$SRC_DIR/$f" "$PREFIX/$f"; fi
   done
   # npm ci wipes node_modules; repeat it only when the lock file changed since the last install.
