@@ -3,7 +3,7 @@
 // the host. They read the raw YAML tree, so they run (and report) even when the schema failed.
 import { accessSync, constants, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { ENV_NAME_RE, ENV_NAME_RULE } from "./schema.js";
+import { parseEnvFile } from "./env-file.js";
 import { secretModeProblem, type SecretKind } from "./secret-mode.js";
 import { DEFAULT_DOCKER_SOCKETS, bindSource, unsafeVolumeReason } from "./volumes.js";
 
@@ -101,24 +101,7 @@ function checkEnvFile(file: string, path: ConfigProblem["path"], opts: FileCheck
     // Whatever stopped the read was named above (missing, unreadable); say it once.
     return access.length > 0 ? access : [{ path, message: `cannot read ${file} (${errnoOf(err)})`, severity: "error" }];
   }
-  return [...access, ...envFileProblems(text, file).map((message) => ({ path, message, severity: "error" as const }))];
-}
-
-/**
- * The lines of a Docker env file (KEY=VALUE, `#` comments and blank lines skipped, as
- * `docker run --env-file`) whose name is missing or not a valid variable name.
- */
-export function envFileProblems(text: string, file: string): string[] {
-  const problems: string[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
-    const eq = line.indexOf("=");
-    if (eq <= 0) return void problems.push(`${file} line ${i + 1}: expected KEY=VALUE`);
-    const key = line.slice(0, eq).trim();
-    if (!ENV_NAME_RE.test(key)) problems.push(`${file} line ${i + 1}: "${key}" is not a valid variable name (${ENV_NAME_RULE})`);
-  });
-  return problems;
+  return [...access, ...parseEnvFile(text, file).problems.map((message) => ({ path, message, severity: "error" as const }))];
 }
 
 function checkVolumes(volumes: unknown[], app: string, unsafe: boolean, dockerSocket: string): ConfigProblem[] {

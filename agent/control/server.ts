@@ -1,13 +1,13 @@
 // The daemon's control socket: an HTTP/1.1 server on a Unix socket (never TCP) exposing an AgentApi
 // with the wire format of control/protocol.ts. One line per verb; the verbs' work lives behind `api`.
-import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
-import { createConnection } from "node:net";
+import { chmod, mkdir, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { z } from "zod";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AgentApi, DeployEvent } from "./api.js";
+import { listenPrivately, removeStaleSocket } from "./socket-file.js";
 import { DEFAULT_MAX_CONNECTIONS, busyError, clientErrorAnswer, limitConnections, requestTimeouts } from "./limits.js";
 import {
   API_PREFIX,
@@ -43,8 +43,6 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** How long a stale-socket probe waits; a live daemon accepts a local connection in microseconds. */
-const PROBE_TIMEOUT_MS = 2_000;
 
 type Handler = (req: unknown, res: ServerResponse) => Promise<void>;
 
@@ -255,85 +253,5 @@ function readJsonBody(req: IncomingMessage): Promise<Body> {
         resolve({ ok: false, status: 400, error });
       }
     });
-  });
-}
-
-/**
- * Removes a socket file left by a daemon that died, after checking nobody answers on it: unlinking
- * a live daemon's socket would orphan it (it keeps running, unreachable) and let two agents deploy.
- */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  let st;
-  try {
-    st = await lstat(socketPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new AgentError("INTERNAL", `cannot inspect control socket ${socketPath}: ${(err as Error).message}`, { cause: err });
-  }
-  if (!st.isSocket()) {
-    throw new AgentError("INTERNAL", `control socket path ${socketPath} exists and is not a socket; not removing it`, {
-      hint: "move that file away, or set `socket:` in agent.yaml to another path",
-    });
-  }
-  const answer = await probe(socketPath);
-  if (answer === "answers") {
-    throw new AgentError("INTERNAL", `another process is already answering on control socket ${socketPath}; is another deploy-agent running?`, {
-      hint: "systemctl status deploy-agent; stop the other agent, or set `socket:` in agent.yaml to another path",
-    });
-  }
-  if (answer !== "refused") {
-    throw new AgentError("INTERNAL", `cannot tell whether control socket ${socketPath} is in use (${answer}); not removing it`, {
-      hint: "check who owns the socket, remove it by hand if it is stale",
-    });
-  }
-  try {
-    await unlink(socketPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw toAgentError(err);
-  }
-}
-
-/** "answers" when something accepts a connection, "refused" when nothing listens, else the error or timeout. */
-function probe(socketPath: string): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ path: socketPath });
-    const done = (answer: string): void => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => done(`no answer within ${PROBE_TIMEOUT_MS}ms`), PROBE_TIMEOUT_MS);
-    sock.once("connect", () => done("answers"));
-    sock.once("error", (err: NodeJS.ErrnoException) => {
-      done(err.code === "ECONNREFUSED" || err.code === "ENOENT" ? "refused" : (err.code ?? err.message));
-    });
-  });
-}
-
-/**
- * Listens with a umask that leaves the socket owner-only, so it is never connectable by others in the
- * moment between bind(2) and the chmod that follows. Node binds synchronously inside listen() outside
- * cluster workers, so the umask is restored before any other code runs.
- */
-function listenPrivately(server: ReturnType<typeof createServer>, socketPath: string, mode: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new AgentError("INTERNAL", `cannot listen on control socket ${socketPath}: ${err.code ?? err.message}`, { cause: err }));
-    };
-    server.once("error", onError);
-    let previous: number | undefined;
-    try {
-      previous = process.umask(0o177 | (~mode & 0o777));
-    } catch {
-      // Worker threads cannot change the umask; the chmod right after listen still applies.
-    }
-    try {
-      server.listen(socketPath, () => {
-        server.off("error", onError);
-        resolve();
-      });
-    } finally {
-      if (previous !== undefined) process.umask(previous);
-    }
   });
 }

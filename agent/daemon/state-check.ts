@@ -1,7 +1,7 @@
 // The state file as `deploy-agent --check` sees it: read only, never created, written or locked,
 // and judged as the daemon would judge it at start (agent/state/store.ts refuses the same files).
 import { existsSync, readFileSync } from "node:fs";
-import { State, STATE_SCHEMA_VERSION } from "../state/schema.js";
+import { parseState } from "../state/store.js";
 
 export interface StateCheck {
   /** One line for the summary: "valid, 2 apps recorded", "not created yet". */
@@ -32,26 +32,11 @@ export function checkStateFile(path: string): StateCheck {
     return { summary: "unreadable", problem: `cannot read state file ${path}: ${code}`, live: {} };
   }
   const parsed = parseState(text);
-  if (typeof parsed === "string") {
-    return { summary: "corrupt", problem: `state file ${path} is corrupt: ${parsed}; deploy-agent does not start on it (its message at start names the fix)`, live: {} };
+  if (!parsed.ok) {
+    return { summary: "corrupt", problem: `state file ${path} is corrupt: ${parsed.problem}; deploy-agent does not start on it (its message at start names the fix)`, live: {} };
   }
-  const live = Object.fromEntries(Object.entries(parsed.apps).flatMap(([app, s]) => (s.live ? [[app, s.live.version]] : [])));
-  const count = Object.keys(parsed.apps).length;
+  const state = parsed.state;
+  const live = Object.fromEntries(Object.entries(state.apps).flatMap(([app, s]) => (s.live ? [[app, s.live.version]] : [])));
+  const count = Object.keys(state.apps).length;
   return { summary: `valid, ${count} app${count === 1 ? "" : "s"} recorded`, live };
-}
-
-/** The state, or what is wrong with it. */
-function parseState(text: string): State | string {
-  if (text.trim() === "") return "the file is empty";
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return `invalid JSON (${(err as Error).message})`;
-  }
-  const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
-  if (version !== STATE_SCHEMA_VERSION) return `schemaVersion is ${JSON.stringify(version)}, this agent reads ${STATE_SCHEMA_VERSION}`;
-  const checked = State.safeParse(raw);
-  if (!checked.success) return `it does not match the state schema (${checked.error.issues.length} problem(s), first at ${checked.error.issues[0]?.path.join(".") || "top level"})`;
-  return checked.data;
 }

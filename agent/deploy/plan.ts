@@ -39,22 +39,6 @@ export interface GreenRelease {
 }
 
 /**
- * Parses a Docker env file: KEY=VALUE per line, `#` comments and blank lines skipped, no quote
- * processing (as `docker run --env-file`). A line without `=` is an error naming its number.
- */
-export function parseEnvFile(text: string, source: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
-    const eq = line.indexOf("=");
-    if (eq <= 0) throw new Error(`${source} line ${i + 1}: expected KEY=VALUE`);
-    env[line.slice(0, eq).trim()] = line.slice(eq + 1);
-  });
-  return env;
-}
-
-/**
  * Create options for green. It starts with restart policy "no" so a crashing release cannot loop
  * while the agent judges it; the app's policy is applied once it serves (deploy.ts, record step).
  * No host port is ever published: two slots could not both bind it, and Traefik reaches the

@@ -1,10 +1,12 @@
 // The bodies of the deploy steps; deploy.ts runs them in order and owns the failure branch.
 // Each returns the detail recorded with its step.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import { parseEnvFile } from "../config/env-file.js";
+import { secretModeProblem } from "../config/secret-mode.js";
 import type { ContainerDetail } from "../docker/engine.js";
 import { AgentError, toAgentError } from "../errors.js";
 import { sleep } from "../sleep.js";
-import { allNetworks, containerName, greenCreateOptions, parseEnvFile, primaryNetwork } from "./plan.js";
+import { allNetworks, containerName, greenCreateOptions, primaryNetwork } from "./plan.js";
 import { promote } from "./promote.js";
 import { emit, mustGreen, nowIso, short, type Run } from "./run.js";
 
@@ -164,16 +166,20 @@ function containerIp(info: ContainerDetail, network?: string): string | undefine
   return network ? info.ips[network] : Object.values(info.ips)[0];
 }
 
+/** The env file as it is now: checked again at each deploy, since it may have changed since the start. */
 async function readEnvFile(app: string, path: string): Promise<Record<string, string>> {
+  const key = `apps.${app}.envFile`;
   let text: string;
   try {
+    const mode = (await stat(path)).mode;
+    const loose = secretModeProblem(mode, "file");
+    if (loose) throw new AgentError("CONFIG_INVALID", `${key}: ${path} is ${loose}`, { hint: `chmod 0600 ${path}` });
     text = await readFile(path, "utf8");
   } catch (err) {
-    throw new AgentError("CONFIG_INVALID", `apps.${app}.envFile: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    if (err instanceof AgentError) throw err;
+    throw new AgentError("CONFIG_INVALID", `${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
   }
-  try {
-    return parseEnvFile(text, path);
-  } catch (err) {
-    throw new AgentError("CONFIG_INVALID", `apps.${app}.envFile: ${(err as Error).message}`);
-  }
+  const { env, problems } = parseEnvFile(text, path);
+  if (problems.length > 0) throw new AgentError("CONFIG_INVALID", `${key}: ${problems.join("; ")}`);
+  return env;
 }

@@ -190,9 +190,10 @@ async function readText(path: string): Promise<string | undefined> {
 
 // --- Reading and reporting a bad file ---------------------------------------------------------
 
-type Parsed = { ok: true; state: State } | { ok: false; problem: string };
+export type Parsed = { ok: true; state: State } | { ok: false; problem: string };
 
-function parseState(text: string): Parsed {
+/** The state file's text as the store reads it at start: the state, or what is wrong with it. */
+export function parseState(text: string): Parsed {
   if (text.trim() === "") return { ok: false, problem: `the file is empty (${text.length} bytes)` };
   let raw: unknown;
   try {

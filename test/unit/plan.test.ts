@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config/load.js";
-import { greenCreateOptions, greenSlot, parseEnvFile } from "../../agent/deploy/plan.js";
+import { parseEnvFile } from "../../agent/config/env-file.js";
+import { greenCreateOptions, greenSlot } from "../../agent/deploy/plan.js";
 import { traefikLabels } from "../../agent/traefik/labels.js";
 
 const config = parseConfig(`apps:
@@ -83,10 +84,16 @@ describe("green create options", () => {
 
 describe("env files", () => {
   it("reads KEY=VALUE lines as docker --env-file does", () => {
-    expect(parseEnvFile("# comment\nA=1\n\nB = two words\nC=x=y\n", "web.env")).toEqual({ A: "1", B: " two words", C: "x=y" });
+    expect(parseEnvFile("# comment\nA=1\n\nB = two words\nC=x=y\n", "web.env")).toEqual({ env: { A: "1", B: " two words", C: "x=y" }, problems: [] });
   });
 
-  it("names the line that is not KEY=VALUE", () => {
-    expect(() => parseEnvFile("A=1\noops\n", "/etc/deploy-agent/web.env")).toThrow("/etc/deploy-agent/web.env line 2: expected KEY=VALUE");
+  it("names each line that is not KEY=VALUE or whose name is not a variable name", () => {
+    expect(parseEnvFile("A=1\noops\n9X=2\n", "/etc/deploy-agent/web.env")).toEqual({
+      env: { A: "1" },
+      problems: [
+        "/etc/deploy-agent/web.env line 2: expected KEY=VALUE",
+        '/etc/deploy-agent/web.env line 3: "9X" is not a valid variable name (letters, digits and _, not starting with a digit)',
+      ],
+    });
   });
 });
