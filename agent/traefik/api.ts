@@ -1,6 +1,7 @@
 // Optional confirmation of a switch through Traefik's API (https://doc.traefik.io/traefik/operations/api/): green's server URL must be
 // listed in its service, and its router enabled, before blue is drained.
 import http from "node:http";
+import https from "node:https";
 import { AgentError } from "../errors.js";
 import { sleep } from "../sleep.js";
 
@@ -23,8 +24,22 @@ interface RouterInfo {
   status?: string;
 }
 
-export function traefikApi(base: string): TraefikConfirm {
+export interface TraefikApiOptions {
+  /** Certificates to trust for an https API besides the system's (Node's `ca`); for a private CA. */
+  ca?: string | Buffer;
+}
+
+/** An answer of Traefik's API larger than this is refused: a router or service is a few hundred bytes. */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * `base` is http:// or https:// (the config refuses any other scheme), with or without
+ * `user:password@` for an API behind basic auth; messages name it without the password.
+ */
+export function traefikApi(base: string, opts: TraefikApiOptions = {}): TraefikConfirm {
   const root = base.replace(/\/+$/, "");
+  const shown = withoutPassword(root);
+  const get = <T>(path: string) => getJson<T>(`${root}${path}`, `${shown}${path}`, opts.ca);
   return {
     async waitForServer(name, serverUrl, opts) {
       const started = Date.now();
@@ -33,8 +48,8 @@ export function traefikApi(base: string): TraefikConfirm {
         await opts.check?.();
         try {
           const [svc, router] = await Promise.all([
-            getJson<ServiceInfo>(`${root}/api/http/services/${name}@docker`),
-            getJson<RouterInfo>(`${root}/api/http/routers/${name}@docker`),
+            get<ServiceInfo>(`/api/http/services/${name}@docker`),
+            get<RouterInfo>(`/api/http/routers/${name}@docker`),
           ]);
           const servers = (svc.body?.loadBalancer?.servers ?? []).map((s) => s.url);
           if (router.body?.status === "enabled" && servers.includes(serverUrl)) return;
@@ -43,7 +58,7 @@ export function traefikApi(base: string): TraefikConfirm {
           last = (err as Error).message;
         }
         if (Date.now() - started >= opts.deadlineMs) {
-          throw new AgentError("GREEN_UNHEALTHY", `Traefik at ${root} did not route to ${serverUrl} within ${Math.round(opts.deadlineMs / 1000)}s (${last})`, {
+          throw new AgentError("GREEN_UNHEALTHY", `Traefik at ${shown} did not route to ${serverUrl} within ${Math.round(opts.deadlineMs / 1000)}s (${last})`, {
             hint: "check the route's network and rule, and that Traefik's docker provider sees the container",
           });
         }
@@ -54,22 +69,41 @@ export function traefikApi(base: string): TraefikConfirm {
   };
 }
 
-function getJson<T>(url: string, timeoutMs = 2000): Promise<{ status: number; body?: T }> {
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString().replace(/\/+$/, "");
+  } catch {
+    return url;
+  }
+}
+
+/** GET of a JSON document; `shown` is the URL as messages may name it. Bodies are read up to MAX_ANSWER_BYTES. */
+function getJson<T>(url: string, shown: string, ca: string | Buffer | undefined, timeoutMs = 2000): Promise<{ status: number; body?: T }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+    const onAnswer = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`Traefik API ${shown} sent more than ${MAX_ANSWER_BYTES} bytes`));
+        else chunks.push(c);
+      });
       res.on("end", () => {
         const status = res.statusCode ?? 0;
         if (status !== 200) return resolve({ status });
         try {
           resolve({ status, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as T });
         } catch (err) {
-          reject(new Error(`Traefik API ${url} sent invalid JSON: ${(err as Error).message}`));
+          reject(new Error(`Traefik API ${shown} sent invalid JSON: ${(err as Error).message}`));
         }
       });
-    });
-    req.on("timeout", () => req.destroy(new Error(`Traefik API ${url} did not answer within ${timeoutMs}ms`)));
-    req.on("error", reject);
+    };
+    const req = url.startsWith("https:")
+      ? https.get(url, { timeout: timeoutMs, agent: false, ...(ca !== undefined ? { ca } : {}) }, onAnswer)
+      : http.get(url, { timeout: timeoutMs, agent: false }, onAnswer);
+    req.on("timeout", () => req.destroy(new Error(`Traefik API ${shown} did not answer within ${timeoutMs}ms`)));
+    req.on("error", (err: NodeJS.ErrnoException) => reject(new Error(`Traefik API ${shown}: ${err.code ?? err.message}${err.code && err.message !== err.code ? ` (${err.message})` : ""}`)));
   });
 }
