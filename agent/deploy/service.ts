@@ -4,7 +4,8 @@ import type { AgentApi, AppStatus, CheckResult, DeployEvent, DeployOutcome, Stat
 import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
-import type { DeployRecord, ErrorRecord } from "../state/schema.js";
+import { pinWords, skipReasonWords } from "../state/describe.js";
+import type { DeployRecord, ErrorRecord, Pin } from "../state/schema.js";
 import { addSkip, findRelease, isSkipped, previousRelease } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
 import { limitConcurrency, type Limiter } from "./limit.js";
@@ -86,7 +87,9 @@ export class AgentService implements AgentApi {
         ? { app: name, trigger: "cli", version, digest: version, onEvent, signal: this.#opts.shutdown }
         : { app: name, trigger: "cli", version, onEvent, signal: this.#opts.shutdown };
       const outcome = await runDeploy(this.#deps, target);
-      if (outcome.outcome === "succeeded" || outcome.outcome === "unchanged") await this.#pin(name, version, outcome.deployId);
+      if (outcome.outcome === "succeeded" || outcome.outcome === "unchanged") {
+        await this.#pin(name, { version, deployId: outcome.deployId, ...(outcome.digest ? { digest: outcome.digest } : {}) });
+      }
       return outcome;
     }
     // No version: the tracked tag (or the newest tag in the tracked range). Polling resumes for the app.
@@ -129,10 +132,15 @@ export class AgentService implements AgentApi {
       onEvent,
       signal: this.#opts.shutdown,
     });
-    // Rollback that sticks: the poller must not bring back what was rolled back from.
-    if (outcome.outcome === "succeeded" && from && from.digest !== release.digest) {
+    if (outcome.outcome !== "succeeded" && outcome.outcome !== "unchanged") return outcome;
+    // Rollback that sticks: the app is pinned to the release it went back to (as a deploy of that
+    // version would pin it), and the poller must not bring back what was rolled back from even
+    // after `agentctl resume`.
+    const left = from && from.digest !== release.digest ? { version: from.version, digest: from.digest } : undefined;
+    await this.#pin(name, { version: release.version, digest: release.digest, deployId: outcome.deployId, ...(left ? { rolledBackFrom: left } : {}) });
+    if (left) {
       await this.#deps.store.update((s) =>
-        addSkip(s, name, { digest: from.digest, version: from.version, reason: "rolled-back", deployId: outcome.deployId, at: new Date().toISOString() }),
+        addSkip(s, name, { ...left, reason: "rolled-back", deployId: outcome.deployId, at: new Date().toISOString() }),
       );
     }
     return outcome;
@@ -161,7 +169,7 @@ export class AgentService implements AgentApi {
     const state = this.#polls.get(name) ?? {};
     this.#polls.set(name, state);
     const log = this.#deps.log.child({ app: name, step: "poll" });
-    if (appState.pin) return { app: name, result: "paused", detail: `pinned to ${appState.pin.version}; agentctl resume ${name} resumes polling` };
+    if (appState.pin) return { app: name, result: "paused", detail: `${pinWords(appState.pin, cfg.track)}; agentctl resume ${name} resumes polling` };
     const running = this.#deps.locks.current(name);
     if (running) return { app: name, result: "busy", detail: `deploy ${running.deployId} is in step ${running.step}` };
 
@@ -192,7 +200,7 @@ export class AgentService implements AgentApi {
         app: name,
         result: "skipped",
         digest: resolved.digest,
-        detail: `${resolved.tag} (${short(resolved.digest)}) ${entry?.reason === "failed" ? "failed before" : "was rolled back"}; agentctl deploy ${name} ${resolved.tag} retries it`,
+        detail: `${resolved.tag} (${short(resolved.digest)}) is skipped: ${skipReasonWords(entry?.reason ?? "failed")}; agentctl deploy ${name} ${resolved.tag} retries it`,
       };
     }
     let deploy: DeployOutcome;
@@ -280,10 +288,10 @@ export class AgentService implements AgentApi {
     };
   }
 
-  async #pin(app: string, version: string, deployId: string): Promise<void> {
+  async #pin(app: string, pin: Omit<Pin, "since">): Promise<void> {
     await this.#deps.store.update((s) => {
       const a = s.apps[app];
-      if (a) a.pin = { version, since: new Date().toISOString(), deployId };
+      if (a) a.pin = { ...pin, since: new Date().toISOString() };
     });
   }
 

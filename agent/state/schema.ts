@@ -91,7 +91,17 @@ export const SkipEntry = z.object({
 });
 export type SkipEntry = z.infer<typeof SkipEntry>;
 
-export const Pin = z.object({ version: z.string(), since: Iso, deployId: z.string() });
+/**
+ * Polling is paused for the app. `digest` and `rolledBackFrom` came later (absent in older files):
+ * a rollback pins the release it went back to and names the one it left, so `status` can say why.
+ */
+export const Pin = z.object({
+  version: z.string(),
+  since: Iso,
+  deployId: z.string(),
+  digest: Digest.optional(),
+  rolledBackFrom: z.object({ version: z.string(), digest: Digest }).optional(),
+});
 export type Pin = z.infer<typeof Pin>;
 
 export const AppState = z.object({

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { AgentApi, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../../agent/control/api.js";
+import type { AgentApi, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../../agent/control/api.js";
 import { startControlServer, type ControlServer } from "../../agent/control/server.js";
 import { AgentError } from "../../agent/errors.js";
 import { silentLogger } from "../../agent/log.js";
@@ -388,19 +388,61 @@ describe("status and history", () => {
       [
         "deploy-agent 0.1.0, pid 4242, up since 2025-01-01T10:00:00Z",
         "",
-        'web  ghcr.io/acme/web  track latest (resolved latest)  schedule "*/5 * * * *"',
-        "  live        v1.2.0  sha256:ab12cd34ab12  slot green  generation 7  since 2025-01-01T10:00:00Z  (#12)",
+        'web  ghcr.io/acme/web  track latest  schedule "*/5 * * * *"',
+        "  live        v1.2.0  sha256:ab12cd34ab12  in slot green  generation 7  since 2025-01-01T10:00:00Z  (#12)",
         "  polling     paused: pinned to v1.2.0 since 2025-01-01T10:00:00Z (#12); agentctl resume web to unpin",
         "  running     #14 v1.4.0, step drain (trigger cli, since 2025-01-01T10:00:00Z)",
         "  last poll   2025-01-01T10:00:00Z  sha256:ab12cd34ab12",
         "  poll error  REGISTRY_UNAVAILABLE: ghcr.io answered 503",
-        "  skipped     sha256:9f9f9f9f9f9f v1.3.0 (failed, #13, 2025-01-01T10:00:00Z)",
+        "  tracked     latest → sha256:ab12cd34ab12, live",
+        "  skipped     sha256:9f9f9f9f9f9f v1.3.0 (failed before, #13, 2025-01-01T10:00:00Z)",
         "  containers",
         "    NAME         SLOT   STATE    HEALTH   DIGEST               GENERATION",
         "    web-green-7  green  running  healthy  sha256:ab12cd34ab12  gen 7",
         "",
       ].join("\n"),
     );
+  });
+
+  it("says in one line that a rollback pinned the app, and that polling does not deploy a skipped digest", async () => {
+    const rolledBack: AppStatus = {
+      ...STATUS.apps[0]!,
+      resolvedTag: "latest",
+      live: { deployId: "15", version: "v1.0.0", digest: DIGEST, imageId: "sha256:img", slot: "blue", generation: 8, since: AT },
+      pin: { version: "v1.0.0", digest: DIGEST, since: AT, deployId: "15", rolledBackFrom: { version: "v1.1.0", digest: OTHER_DIGEST } },
+      skip: [{ digest: OTHER_DIGEST, version: "v1.1.0", reason: "rolled-back", deployId: "15", at: AT }],
+      lastPoll: { at: AT, digest: OTHER_DIGEST },
+    };
+    const { running: _running, ...idle } = rolledBack;
+    const failed: AppStatus = {
+      ...idle,
+      app: "api",
+      track: "^2.0.0",
+      resolvedTag: "v2.1.0",
+      paused: false,
+      skip: [{ digest: OTHER_DIGEST, version: "v2.1.0", reason: "failed", deployId: "9", at: AT }],
+    };
+    delete failed.pin;
+    await daemon({ status: async () => ({ ...STATUS, apps: [rolledBack, failed] }) });
+    const r = await run(["--socket", socket, "status"]);
+    expect(r.code, r.stderr).toBe(0);
+    // Each row as "key: value", whatever the column width.
+    const rows = r.stdout.split("\n").map((l) => l.trim().replace(/^(\S+(?: \S+)?) {2,}/, "$1: "));
+    expect(rows).toContain("polling: paused: pinned to v1.0.0 (rolled back from v1.1.0) since 2025-01-01T10:00:00Z (#15); agentctl resume web to unpin");
+    expect(rows).toContain("tracked: latest → sha256:9f9f9f9f9f9f (skipped: rolled back), not deploying; agentctl deploy web latest deploys it anyway");
+    expect(rows).toContain("skipped: sha256:9f9f9f9f9f9f v1.1.0 (rolled back, #15, 2025-01-01T10:00:00Z)");
+    expect(r.stdout).toContain('\napi  ghcr.io/acme/web  track ^2.0.0 (resolved v2.1.0)  schedule "*/5 * * * *"\n');
+    expect(rows).toContain("tracked: v2.1.0 → sha256:9f9f9f9f9f9f (skipped: failed before), not deploying; agentctl deploy api v2.1.0 deploys it anyway");
+  });
+
+  it("names a pin on the tracked tag itself by its digest", async () => {
+    const app: AppStatus = {
+      ...STATUS.apps[0]!,
+      pin: { version: "latest", digest: DIGEST, since: AT, deployId: "15", rolledBackFrom: { version: "latest", digest: OTHER_DIGEST } },
+    };
+    await daemon({ status: async () => ({ ...STATUS, apps: [app] }) });
+    const r = await run(["--socket", socket, "status"]);
+    expect(r.stdout).toContain("paused: pinned to latest@sha256:ab12cd34ab12 (rolled back from latest@sha256:9f9f9f9f9f9f) since");
   });
 
   it("prints status --json as the daemon's report", async () => {

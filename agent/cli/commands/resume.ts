@@ -6,8 +6,9 @@ export const resumeCommand: Command = {
   verb: "resume",
   usage: "resume [app]",
   summary: "unpin an app so polling deploys again",
-  help: `Removes the pin that "agentctl deploy <app> <version>" set, so the next poll deploys the
-tracked tag again if its digest changed. App may be omitted when only one app is configured.`,
+  help: `Removes the pin that "agentctl deploy <app> <version>" or "agentctl rollback" set, so the next
+poll deploys the tracked tag again if its digest changed (a digest rolled back from or failed
+before stays skipped: "agentctl deploy <app> <tag>" deploys it by hand). App may be omitted when only one app is configured.`,
   flags: {},
   maxPositionals: 1,
   async run(args, ctx) {

@@ -7,7 +7,9 @@ export const rollbackCommand: Command = {
   usage: "rollback [app] [--to version|digest]",
   summary: "go back to the previous release, or to the one named by --to",
   help: `Deploys the release that served before the live one, from the image kept on this host,
-and prints each step as it happens. The release rolled back from is skipped by polling.
+and prints each step as it happens. The app is then pinned to the release it went back to
+("agentctl status" shows "pinned to v1.0.0 (rolled back from v1.1.0)"), and the release rolled
+back from is skipped by polling even after "agentctl resume".
 
   agentctl rollback            the only configured app, to its previous release
   agentctl rollback web        app web, to its previous release

@@ -1,6 +1,7 @@
 // `agentctl status [app]`: what serves now, what the poller does, and what the engine shows, per app.
 import { StatusReport, StatusRequest, type AppStatus } from "../../control/protocol.js";
 import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
+import { pinWords, skipReasonWords } from "../../state/describe.js";
 import { formatTime, shortDigest, table } from "../output.js";
 
 export const statusCommand: Command = {
@@ -32,18 +33,18 @@ poll and its error; digests polling skips; kept releases; and the app's containe
 };
 
 function appBlock(a: AppStatus): string[] {
-  const track = a.resolvedTag !== undefined ? `${a.track} (resolved ${a.resolvedTag})` : a.track;
+  const track = a.resolvedTag !== undefined && a.resolvedTag !== a.track ? `${a.track} (resolved ${a.resolvedTag})` : a.track;
   const rows: [string, string][] = [];
   rows.push([
     "live",
     a.live
-      ? `${a.live.version}  ${shortDigest(a.live.digest)}  slot ${a.live.slot}  generation ${a.live.generation}  since ${formatTime(a.live.since)}  (#${a.live.deployId})`
+      ? `${a.live.version}  ${shortDigest(a.live.digest)}  in slot ${a.live.slot}  generation ${a.live.generation}  since ${formatTime(a.live.since)}  (#${a.live.deployId})`
       : "nothing deployed yet",
   ]);
   rows.push([
     "polling",
     a.pin
-      ? `paused: pinned to ${a.pin.version} since ${formatTime(a.pin.since)} (#${a.pin.deployId}); agentctl resume ${a.app} to unpin`
+      ? `paused: ${pinWords(a.pin, a.track)} since ${formatTime(a.pin.since)} (#${a.pin.deployId}); agentctl resume ${a.app} to unpin`
       : a.paused
         ? "paused"
         : `active, next ${formatTime(a.nextPoll)}`,
@@ -54,13 +55,14 @@ function appBlock(a: AppStatus): string[] {
   if (a.lastPoll) {
     rows.push(["last poll", `${formatTime(a.lastPoll.at)}  ${shortDigest(a.lastPoll.digest)}`]);
     if (a.lastPoll.error) rows.push(["poll error", `${a.lastPoll.error.code}: ${a.lastPoll.error.message}`]);
+    if (a.lastPoll.digest !== undefined) rows.push(["tracked", trackedWords(a, a.lastPoll.digest)]);
   } else {
     rows.push(["last poll", "not yet"]);
   }
   for (const c of a.conflicts ?? []) {
     rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
-  for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${s.reason}, #${s.deployId}, ${formatTime(s.at)})`]);
+  for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${skipReasonWords(s.reason)}, #${s.deployId}, ${formatTime(s.at)})`]);
   if (a.releases.length > 0) rows.push(["releases", a.releases.map((r) => `${r.version} ${shortDigest(r.digest)}`).join(", ")]);
 
   const lines = [`${a.app}  ${a.image}  track ${track}  schedule "${a.schedule}"`];
@@ -74,4 +76,15 @@ function appBlock(a: AppStatus): string[] {
     for (const line of table(["NAME", "SLOT", "STATE", "HEALTH", "DIGEST", "GENERATION"], cells)) lines.push(`    ${line}`);
   }
   return lines;
+}
+
+/** What the tracked tag named at the last poll, and whether polling will deploy it: "latest → sha256:… (skipped: rolled back), not deploying". */
+function trackedWords(a: AppStatus, digest: string): string {
+  const tag = a.resolvedTag ?? a.track;
+  const named = `${tag} → ${shortDigest(digest)}`;
+  if (a.live?.digest === digest) return `${named}, live`;
+  const skip = a.skip.find((s) => s.digest === digest);
+  if (skip) return `${named} (skipped: ${skipReasonWords(skip.reason)}), not deploying; agentctl deploy ${a.app} ${tag} deploys it anyway`;
+  if (a.pin) return `${named}, not deploying while pinned`;
+  return a.running ? `${named}, deploying` : `${named}, deployed at the next poll`;
 }

@@ -1,0 +1,19 @@
+// The words a person reads for a pin and a skip entry, shared by the daemon's answers and agentctl,
+// so `check` and `status` never describe the same record two ways.
+import type { Pin, SkipEntry } from "./schema.js";
+
+/** Why polling skips a digest, as a person says it. */
+export function skipReasonWords(reason: SkipEntry["reason"]): string {
+  return reason === "failed" ? "failed before" : "rolled back";
+}
+
+/**
+ * "pinned to v1.0.0 (rolled back from v1.1.0)". A version that is the tracked tag itself (a moving
+ * tag such as "latest") says little on its own, so it carries its short digest: latest@sha256:ab12….
+ */
+export function pinWords(pin: Pin, track: string): string {
+  const ref = (version: string, digest: string | undefined): string =>
+    version === track && digest !== undefined ? `${version}@${digest.slice(0, 19)}` : version;
+  const from = pin.rolledBackFrom ? ` (rolled back from ${ref(pin.rolledBackFrom.version, pin.rolledBackFrom.digest)})` : "";
+  return `pinned to ${ref(pin.version, pin.digest)}${from}`;
+}
