@@ -225,7 +225,7 @@ export function connectError(socketPath: string, err: NodeJS.ErrnoException): Ag
     case "EPERM":
       return new AgentError("DAEMON_UNAVAILABLE", `permission denied connecting to ${socketPath} (${err.code})`, {
         ...base,
-        hint: `the socket is mode 0660: run agentctl as root or as a member of the socket's group (ls -l ${socketPath}; usermod -aG <group> $USER, then log in again)`,
+        hint: `the socket is mode 0660: run agentctl as root or as a member of the deploy-agent group (sudo usermod -aG deploy-agent $USER, then log in again; ls -l ${socketPath} shows the socket's group if it is another)`,
       });
     default:
       return new AgentError("DAEMON_UNAVAILABLE", `cannot talk to deploy-agent on ${socketPath}: ${err.code ?? err.message}`, {

@@ -113,7 +113,7 @@ export function outcomeLine(o: DeployOutcome): string {
   const what = `${o.version} (${shortDigest(o.digest)})`;
   switch (o.outcome) {
     case "succeeded":
-      return `${p}succeeded: ${what} is live${o.slot ? ` on ${o.slot}` : ""}${o.generation !== undefined ? `, generation ${o.generation}` : ""}`;
+      return `${p}succeeded: ${what} is live${o.slot ? ` in slot ${o.slot}` : ""}${o.generation !== undefined ? `, generation ${o.generation}` : ""}`;
     case "unchanged":
       return `${p}unchanged: ${what} is already live`;
     case "failed":

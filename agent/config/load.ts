@@ -80,15 +80,23 @@ function readConfigText(path: string): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new AgentError("CONFIG_INVALID", `cannot read config ${path}: ${code ?? String(err)}`, {
-      hint: "pass --config with the path of agent.yaml",
+      hint: `pass --config with the path of agent.yaml (the installed config is ${DEFAULT_CONFIG_PATH}); ${CONFIG_REFERENCE}`,
       cause: err,
     });
   }
 }
 
+/** Where the installed config and its reference are (install.sh puts the README in /opt/deploy-agent). */
+const CONFIG_REFERENCE = 'the "Configuration" section of /opt/deploy-agent/README.md lists every key';
+
+function configHint(source: string): string {
+  const where = source === DEFAULT_CONFIG_PATH ? source : `${source} (the installed config is ${DEFAULT_CONFIG_PATH})`;
+  return `fix ${where}, then check it with deploy-agent --check --config ${source}; ${CONFIG_REFERENCE}`;
+}
+
 function invalid(source: string, msgs: string[]): AgentError {
   return new AgentError("CONFIG_INVALID", `${source} has ${msgs.length} problem${msgs.length > 1 ? "s" : ""}:\n  ${msgs.join("\n  ")}`, {
-    hint: "see the Configuration section of the README for every key",
+    hint: configHint(source),
   });
 }
 

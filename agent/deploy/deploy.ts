@@ -116,12 +116,12 @@ async function endStepNow(run: Run, name: StepName, detail?: string): Promise<vo
 /** The failure branch: before the commit point green goes and blue stays; the record says why. */
 async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   const aborted = err.code === "DEPLOY_ABORTED";
-  run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; blue keeps serving" : "deploy failed; blue keeps serving");
+  run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; the live release keeps serving" : "deploy failed; the live release keeps serving");
   if (!run.committed && run.greenId) {
     try {
       await run.deps.engine.remove(run.target.app, run.greenId);
     } catch (cleanupErr) {
-      run.log.error({ err: toAgentError(cleanupErr).message }, "could not remove green after the failure; reconcile will");
+      run.log.error({ err: toAgentError(cleanupErr).message }, "could not remove the new release's container after the failure; reconcile will");
     }
   }
   const error = err.toJSON();

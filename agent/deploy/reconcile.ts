@@ -53,7 +53,7 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
           endedAt: new Date().toISOString(),
           error: {
             code: "DEPLOY_ABORTED",
-            message: `the agent stopped during step ${lastStep}; ${green ? "green was removed and " : ""}the previous release kept serving`,
+            message: `the agent stopped during step ${lastStep}; ${green ? "the new release's container was removed and " : ""}the previous release kept serving`,
           },
         }),
       );

@@ -40,7 +40,7 @@ export async function pull(run: Run): Promise<string> {
 export async function create(run: Run): Promise<string> {
   const { engine } = run.deps;
   const image = await engine.inspectImage(run.imageId ?? "");
-  if (!image) throw new AgentError("PULL_FAILED", `image ${run.imageId} vanished from the host before green was created`);
+  if (!image) throw new AgentError("PULL_FAILED", `image ${run.imageId} vanished from the host before the new release's container was created`);
   const hc = await engine.chooseHealthcheck(run.target.app, image, {
     path: run.app.health.path,
     port: run.app.port,
@@ -75,7 +75,8 @@ export async function start(run: Run): Promise<string> {
     probeUrl: ip ? `http://${ip}:${run.app.port}${run.app.health.path}` : undefined,
     deadlineMs: run.app.health.startTimeout,
     successes: run.app.health.successes,
-    label: `green ${info.name} (${run.target.version}, ${short(run.digest)})`,
+    label: `the new release ${info.name} (${run.target.version}, ${short(run.digest)})`,
+    imageRef: run.imageRef,
     ...(run.target.signal ? { signal: run.target.signal } : {}),
   });
   return `healthy after ${((Date.now() - started) / 1000).toFixed(1)}s`;
@@ -93,12 +94,12 @@ export async function confirm(run: Run): Promise<string> {
   const { engine } = run.deps;
   if (run.deps.traefik) {
     const info = await engine.inspect(id);
-    if (!info) throw new AgentError("GREEN_EXITED", `green ${containerName(run.target.app, run.slot)} was removed from the Engine while the switch was confirmed`);
+    if (!info) throw new AgentError("GREEN_EXITED", `the new release's container ${containerName(run.target.app, run.slot)} was removed from the Engine while the switch was confirmed`);
     const ip = containerIp(info, run.app.route.network);
     const url = `http://${ip}:${run.app.port}`;
     await run.deps.traefik.waitForServer(containerName(run.target.app, run.slot), url, {
       deadlineMs: Math.max(run.app.settle * 5, 15_000),
-      check: () => engine.checkRunning(id, "green").then(() => undefined),
+      check: () => engine.checkRunning(id, newRelease(run), run.imageRef).then(() => undefined),
       ...(run.target.signal ? { signal: run.target.signal } : {}),
     });
     return `Traefik serves ${url}`;
@@ -109,21 +110,21 @@ export async function confirm(run: Run): Promise<string> {
 
 /** Blue gets no new requests now; let its in-flight ones finish while green keeps passing. */
 export async function drain(run: Run): Promise<string> {
-  if (!run.blue) return "no blue to drain";
+  if (!run.blue) return "no previous release to drain";
   if (!run.app.route) return "no route: nothing to drain";
   await watchFor(run, run.app.drain);
   return `drained ${run.app.drain}ms`;
 }
 
 export async function stopBlue(run: Run): Promise<string> {
-  if (!run.blue) return "no blue";
+  if (!run.blue) return "no previous release to stop";
   const name = run.blue.name;
   try {
     await run.deps.engine.stopAndRemove(run.target.app, run.blue.id, run.app.stopTimeout);
   } catch (err) {
     // Green already serves; a blue that will not go is reported, and removed at the next reconcile.
-    run.log.error({ err: toAgentError(err).message, container: name }, "could not stop or remove blue; green serves");
-    return `blue ${name} could not be removed: ${toAgentError(err).message}`;
+    run.log.error({ err: toAgentError(err).message, container: name }, "could not stop or remove the previous release; the new release serves");
+    return `the previous release ${name} could not be removed: ${toAgentError(err).message}`;
   }
   return `stopped and removed ${name}`;
 }
@@ -146,11 +147,16 @@ async function watchFor(run: Run, ms: number): Promise<void> {
   const id = mustGreen(run);
   const until = Date.now() + ms;
   for (;;) {
-    await run.deps.engine.checkRunning(id, "green");
+    await run.deps.engine.checkRunning(id, newRelease(run), run.imageRef);
     const left = until - Date.now();
     if (left <= 0) return;
     await sleep(Math.min(500, left));
   }
+}
+
+/** How messages name the container being deployed: "the new release web-green". */
+function newRelease(run: Run): string {
+  return `the new release ${containerName(run.target.app, run.slot)}`;
 }
 
 /** The container serving the app now: the live release's slot, as the Engine shows it, if this agent made it. */

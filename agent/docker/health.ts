@@ -77,7 +77,7 @@ export async function chooseHealthcheck(
     return { healthcheck: { Test: test, ...timing }, source: "agent", test };
   }
   throw new AgentError("NO_HEALTHCHECK", `image ${image.id.slice(0, 19)} has no HEALTHCHECK and no curl, wget, python3 or node to probe ${spec.path}`, {
-    hint: "add health.command to the app in agent.yaml, or a HEALTHCHECK to the image; without one Traefik would route to green before it is ready",
+    hint: "add health.command to the app in agent.yaml, or a HEALTHCHECK to the image; without one Traefik would route to the new release before it is ready",
   });
 }
 
@@ -118,13 +118,15 @@ export function probeHttp(url: string, timeoutMs = 2000): Promise<ProbeResult> {
 }
 
 export interface WaitHealthyOptions {
-  /** The agent's own probe URL (http://<green-ip>:<port><path>); Docker's status alone when absent. */
+  /** The agent's own probe URL (http://<new-container-ip>:<port><path>); Docker's status alone when absent. */
   probeUrl?: string | undefined;
   deadlineMs: number;
   successes: number;
   pollMs?: number;
   signal?: AbortSignal;
   label: string;
+  /** The reference the container was created from, for the hint that runs it by hand. */
+  imageRef?: string | undefined;
 }
 
 /**
@@ -142,7 +144,7 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `${opts.label}: deploy aborted while waiting for health`);
-      const health = await checkRunning(c, id, opts.label);
+      const health = await checkRunning(c, id, opts.label, opts.imageRef);
       if (opts.probeUrl) {
         const r = await probeHttp(opts.probeUrl);
         lastProbe = r.detail;
@@ -189,7 +191,7 @@ async function watchEvents(c: EngineClient, id: string, onEvent: () => void): Pr
  * Throws if the container has stopped, restarted or turned unhealthy; otherwise returns its Docker
  * health status ("none" without a health check).
  */
-export async function checkRunning(c: EngineClient, id: string, label: string): Promise<string> {
+export async function checkRunning(c: EngineClient, id: string, label: string, imageRef?: string): Promise<string> {
   const info = await inspectContainer(c, id);
   if (!info) throw new AgentError("GREEN_EXITED", `${label} is gone: the container ${id.slice(0, 12)} was removed from the Engine`);
   if (!info.running || info.restarting || info.restartCount > 0) {
@@ -198,7 +200,7 @@ export async function checkRunning(c: EngineClient, id: string, label: string): 
       "GREEN_EXITED",
       `${label} exited (status ${info.state}, exit code ${info.exitCode}${info.oomKilled ? ", killed for lack of memory" : ""})` +
         (logs ? `; last log lines:\n${logs}` : ""),
-      { hint: "run the image by hand to see why it stops: docker run --rm <image>" },
+      { hint: `run the image by hand to see why it stops: docker run --rm ${imageRef ?? info.image}` },
     );
   }
   if (info.health === "unhealthy") {

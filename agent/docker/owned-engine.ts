@@ -93,7 +93,7 @@ export class OwnedEngine {
    */
   async createGreen(app: string, spec: ContainerSpec, extraNetworks: string[] = []): Promise<string> {
     const image = await inspectImage(this.#c, spec.Image);
-    if (!image) throw new AgentError("PULL_FAILED", `image ${spec.Image} is not on the host any more; green was not created`);
+    if (!image) throw new AgentError("PULL_FAILED", `image ${spec.Image} is not on the host any more; the new release's container was not created`);
     refuseControlLabels(image);
     const holder = await ct.inspectContainer(this.#c, spec.name);
     if (holder) {
@@ -124,8 +124,8 @@ export class OwnedEngine {
     return ct.inspectContainer(this.#c, id);
   }
 
-  checkRunning(id: string, label: string): Promise<string> {
-    return checkRunning(this.#c, id, label);
+  checkRunning(id: string, label: string, imageRef?: string): Promise<string> {
+    return checkRunning(this.#c, id, label, imageRef);
   }
 
   waitHealthy(id: string, opts: WaitHealthyOptions): Promise<void> {

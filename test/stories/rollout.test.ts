@@ -125,6 +125,9 @@ describe("a single app tracking latest", () => {
         60_000,
       );
       expect(failed.error?.code).toBe(behaviour === "crash" ? "GREEN_EXITED" : "GREEN_UNHEALTHY");
+      // The message calls green "the new release"; the slot name stays only in the container's name.
+      expect(failed.error?.message).toMatch(new RegExp(`^the new release ${app}-blue \\(latest, [a-f0-9]{12}\\) `));
+      if (behaviour === "crash") expect(failed.error?.hint).toBe(`run the image by hand to see why it stops: docker run --rm 127.0.0.1:5000/${repo}@${bad.digest}`);
       expect(await serving()).toBe("v2");
       const names = (await appContainers()).map((c) => `${c.Names[0]} ${c.State}`);
       expect(names).toEqual([`/${app}-green running`]);
@@ -139,7 +142,7 @@ describe("a single app tracking latest", () => {
     });
   }
 
-  it("pins a version deployed by hand, and a rollback is not undone by the poller", async () => {
+  it("pins a version deployed by hand, and a rollback pins too and is not undone by the poller after resume", async () => {
     await idle();
     await publishVersion({ repo, tag: "v1.0.0", behaviour: "good", version: "v1.0.0" });
     const dep = await agentctl(agent, ["deploy", app, "v1.0.0"]);
@@ -169,7 +172,11 @@ describe("a single app tracking latest", () => {
     expect(h[0]).toMatchObject({ trigger: "rollback", version: "v1.0.0", outcome: "succeeded" });
     expect(h[0]!.error).toBeUndefined();
 
-    // The poller sees v3 still on latest and leaves the rollback in place.
+    // The rollback pins the app to v1.0.0; once resumed, the poller sees v3 still on latest and
+    // leaves the rollback in place.
+    const pinned = await agentctl(agent, ["check", app], { json: true });
+    expect((pinned.json as { result: string }[])[0]?.result).toBe("paused");
+    expect((await agentctl(agent, ["resume", app])).code).toBe(0);
     await sleep(6_000);
     expect(await serving()).toBe("v1.0.0");
     const chk2 = await agentctl(agent, ["check", app], { json: true });

@@ -179,7 +179,7 @@ describe("streaming verbs", () => {
       "web #12  pull     started",
       "                  layer 1/2 downloaded",
       "web #12  pull     done (3.2s)",
-      `web #12  succeeded: v1.2.0 (sha256:ab12cd34ab12) is live on green, generation 7`,
+      `web #12  succeeded: v1.2.0 (sha256:ab12cd34ab12) is live in slot green, generation 7`,
       "",
     ]);
     expect(r.stderr).toBe("");
@@ -347,7 +347,8 @@ describe("reaching the daemon", () => {
     const r = await run(["--socket", socket, "status"], asRoot ? { uid: 65534, gid: 65534 } : {});
     expect(r.code).toBe(4);
     expect(r.stderr).toContain(`permission denied connecting to ${socket} (EACCES)`);
-    expect(r.stderr).toContain("member of the socket's group");
+    expect(r.stderr).toContain("member of the deploy-agent group (sudo usermod -aG deploy-agent $USER, then log in again;");
+    expect(r.stderr).not.toContain("<group>");
   });
 
   it("finds the socket through the socket key of --config, reading nothing else in that file", async () => {
@@ -530,10 +531,12 @@ describe("help and version", () => {
     }
   });
 
-  it("explains how deploy reads a single positional in help deploy", async () => {
+  it("explains in help deploy what a deploy does and how a single argument is read, not the wire protocol", async () => {
     const r = await run(["help", "deploy"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("one argument is sent to the daemon as the version only");
+    expect(r.stdout).toContain("Starts the new release beside the live one, waits until it is healthy");
+    expect(r.stdout).toContain("A single argument is an app when an app has that name, otherwise a version of the only app.");
+    expect(r.stdout).not.toMatch(/sent to the daemon|the daemon decides|green|blue/);
     expect((await run(["deploy", "--help"])).stdout).toBe(r.stdout);
   });
 

@@ -14,6 +14,24 @@ function problems(yaml: string): string {
   throw new Error("config was accepted");
 }
 
+describe("the hint of CONFIG_INVALID", () => {
+  it("names the installed config path, the check command and the README section with every key", () => {
+    const hint = (source: string): string | undefined => {
+      try {
+        parseConfig("apps: {}\nbogus: 1\n", source);
+      } catch (err) {
+        if (isAgentError(err, "CONFIG_INVALID")) return err.hint;
+        throw err;
+      }
+      throw new Error("config was accepted");
+    };
+    expect(hint("/etc/deploy-agent/agent.yaml")).toBe(
+      'fix /etc/deploy-agent/agent.yaml, then check it with deploy-agent --check --config /etc/deploy-agent/agent.yaml; the "Configuration" section of /opt/deploy-agent/README.md lists every key',
+    );
+    expect(hint("/srv/agent.yaml")).toContain("fix /srv/agent.yaml (the installed config is /etc/deploy-agent/agent.yaml), then check it with deploy-agent --check --config /srv/agent.yaml");
+  });
+});
+
 const minimal = `apps:
   web:
     image: ghcr.io/acme/web

@@ -6,20 +6,22 @@ export const deployCommand: Command = {
   verb: "deploy",
   usage: "deploy [app] [version]",
   summary: "deploy a version (and pin the app to it), or the tracked tag",
-  help: `Deploys a release blue-green and prints each step as it happens.
+  help: `Starts the new release beside the live one, waits until it is healthy, lets Traefik
+switch to it, drains and stops the live one; each step is printed as it happens. If the new
+release fails before the switch, it is removed and the live release keeps serving.
 
   agentctl deploy web v1.2.0   deploys v1.2.0 of app web and pins web to it
-  agentctl deploy v1.2.0       one argument is sent to the daemon as the version only; the
-                               daemon decides whether it names an app (then that app's tracked
-                               tag is deployed) or a version of the only configured app
-  agentctl deploy web          (same rule: "web" is sent as the version; the daemon decides)
-  agentctl deploy              deploys the tracked tag of the only configured app
+  agentctl deploy web          deploys web's tracked tag now and unpins web
+  agentctl deploy v1.2.0       with one app configured: deploys v1.2.0 of it and pins it
+  agentctl deploy              with one app configured: deploys its tracked tag and unpins it
 
+A single argument is an app when an app has that name, otherwise a version of the only app.
 version is a tag (letters, digits, "_", "." and "-"; at most 128; not starting with "." or "-")
 or a digest sha256:<64 hex>. Deploying a version pins the app: polling leaves it alone until
-"agentctl resume". Exit status 0 when the release is live (succeeded or unchanged), 1 when the
-deploy failed or was aborted (the previous release keeps serving), 3 when another deploy runs.
-Ctrl-C stops watching only: the deploy goes on in the daemon ("agentctl status" shows it).`,
+"agentctl resume" or a deploy without a version. Exit status 0 when the release is live
+(succeeded or unchanged), 1 when the deploy failed or was aborted (the live release keeps
+serving), 3 when another deploy of the app runs. Ctrl-C stops watching only: the deploy goes
+on in the daemon ("agentctl status" shows it).`,
   flags: {},
   maxPositionals: 2,
   async run(args, ctx) {

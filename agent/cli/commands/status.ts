@@ -8,9 +8,11 @@ export const statusCommand: Command = {
   verb: "status",
   usage: "status [app]",
   summary: "the live release, pin, running deploy, last poll and containers of each app",
-  help: `Prints one block per app (or only app's): the live version, digest, slot and generation;
-whether the app is pinned (polling paused); the deploy running now and its step; the last
-poll and its error; digests polling skips; kept releases; and the app's containers.`,
+  help: `Prints one block per app (or only app's): the live release (version, digest, the slot
+its container holds, generation); whether the app is pinned, to what and why (polling paused);
+the deploy running now and its step; the last poll, its error, and what the tracked tag names
+and whether polling will deploy it; digests polling skips and why; kept releases; and the
+app's containers.`,
   flags: {},
   maxPositionals: 1,
   async run(args, ctx) {
