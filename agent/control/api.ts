@@ -66,11 +66,11 @@ export interface CheckResult {
 export interface AgentApi {
   /** Deploy `version` (a tag) of `app`, or the tracked tag when absent. With a version, the app is pinned. */
   deploy(req: { app?: string; version?: string }, onEvent: (e: DeployEvent) => void): Promise<DeployOutcome>;
-  /** Deploy the previous successful release (or the one whose version/digest is `to`). */
+  /** Deploy the previous successful release (or the one whose version/digest is `to`), then pin the app to it; the release left is skipped by polling. */
   rollback(req: { app?: string; to?: string }, onEvent: (e: DeployEvent) => void): Promise<DeployOutcome>;
   status(req: { app?: string }): Promise<StatusReport>;
   history(req: { app?: string; limit?: number }): Promise<DeployRecord[]>;
-  /** Unpin: polling resumes for the app. */
+  /** Unpin (after a deploy of a version or a rollback): polling resumes for the app; skipped digests stay skipped. */
   resume(req: { app?: string }): Promise<{ app: string; wasPinned: boolean }>;
   /** Poll now (all apps, or one), deploying what changed, as a scheduled poll would. */
   check(req: { app?: string }, onEvent: (e: DeployEvent) => void): Promise<CheckResult[]>;

@@ -70,7 +70,7 @@ export async function updateRecord(run: Run, fn: (r: DeployRecord) => void): Pro
 }
 
 export function mustGreen(run: Run): string {
-  if (!run.greenId) throw new AgentError("INTERNAL", `deploy ${run.id}: green was not created`);
+  if (!run.greenId) throw new AgentError("INTERNAL", `deploy ${run.id}: the new release's container was not created`);
   return run.greenId;
 }
 

@@ -67,6 +67,19 @@ describe("opening", () => {
     expect((await openStore(path)).agentId).toBe(first.agentId);
   });
 
+  it("reads a pin written before pins named their digest and what a rollback left, and writes the new fields back", async () => {
+    const path = join(await tempDir(), "state.json");
+    const app = { generation: 2, releases: [], skip: [], history: [], pin: { version: "v1.0.0", since: T0, deployId: "2" } };
+    await writeFile(path, JSON.stringify({ schemaVersion: 1, nextDeployId: 3, apps: { web: app } }));
+    const store = await openStore(path);
+    expect(store.app("web").pin).toEqual({ version: "v1.0.0", since: T0, deployId: "2" });
+    const left = { version: "v1.1.0", digest: `sha256:${"b".repeat(64)}` };
+    await store.update((d) => {
+      d.apps.web!.pin = { version: "v1.0.0", digest: `sha256:${"a".repeat(64)}`, since: T0, deployId: "3", rolledBackFrom: left };
+    });
+    expect((await openStore(path)).app("web").pin?.rolledBackFrom).toEqual(left);
+  });
+
   it("gives two new state files two different agentIds", async () => {
     const a = await openStore(join(await tempDir(), "state.json"));
     const b = await openStore(join(await tempDir(), "state.json"));
