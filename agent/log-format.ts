@@ -27,8 +27,8 @@ const OMITTED = new Set(["level", "time", "msg", "svc", "pid", "hostname"]);
 
 const DIGEST_RE = /^(sha256:[0-9a-f]{12})[0-9a-f]{52}$/;
 const BARE_RE = /^[^\s"=\\\p{Cc}]+$/u;
-// JSON.stringify escapes C0 controls but leaves DEL and C1 (0x9b is a terminal's CSI) as they are.
-const C1_RE = /[\u007f-\u009f]/g;
+// JSON.stringify escapes controls below 0x20 but leaves 0x7f-0x9f (0x9b is a terminal's CSI) as they are.
+const HIGH_CONTROL_RE = /[\u007f-\u009f]/g;
 
 /**
  * One pino JSON line → `message key=value …` with no newline inside: a multi-line value (a
@@ -70,7 +70,7 @@ function isSerializedError(v: unknown): v is { message: string } {
 
 function quote(s: string): string {
   if (BARE_RE.test(s)) return s;
-  return JSON.stringify(s).replace(C1_RE, unicodeEscape);
+  return JSON.stringify(s).replace(HIGH_CONTROL_RE, unicodeEscape);
 }
 
 /** The message stays unquoted (it is what a person reads first); only control characters are escaped. */
