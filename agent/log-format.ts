@@ -44,10 +44,23 @@ export function formatLogLine(obj: Record<string, unknown>): string {
   }
   const lead = new Set(LEAD_KEYS.map(([k]) => k));
   for (const [key, value] of Object.entries(obj)) {
-    if (OMITTED.has(key) || lead.has(key) || value === undefined) continue;
-    parts.push(`${key}=${formatValue(key, value)}`);
+    if (OMITTED.has(key) || lead.has(key)) continue;
+    parts.push(...pairs(key, value, 0));
   }
   return parts.join(" ");
+}
+
+/** An object's fields become dotted keys (`platform.os=linux`), two levels deep; deeper ones stay JSON. */
+function pairs(key: string, value: unknown, depth: number): string[] {
+  if (value === undefined) return [];
+  if (depth < 2 && isPlainObject(value) && !isSerializedError(value)) {
+    return Object.entries(value).flatMap(([k, v]) => pairs(`${key}.${k}`, v, depth + 1));
+  }
+  return [`${key}=${formatValue(key, value)}`];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function formatValue(key: string, value: unknown): string {

@@ -54,7 +54,7 @@ describe("journal text lines", () => {
   it("jl applies pino's redact paths before the text is made, and a Secret shows only as redacted", () => {
     const { log, lines } = capture();
     log.info({ password: "hunter2", registry: { token: "tok-123", host: "ghcr.io" }, auth: new Secret("s3cret") }, "login");
-    expect(lines).toEqual([`<6>login password=[REDACTED] registry="{\\"token\\":\\"[REDACTED]\\",\\"host\\":\\"ghcr.io\\"}" auth=[REDACTED]\n`]);
+    expect(lines).toEqual([`<6>login password=[REDACTED] registry.token=[REDACTED] registry.host=ghcr.io auth=[REDACTED]\n`]);
     expect(lines.join("")).not.toMatch(/hunter2|tok-123|s3cret/);
   });
 });
@@ -89,6 +89,13 @@ describe("LOG_FORMAT", () => {
 });
 
 describe("formatLogLine", () => {
+  it("jl spells an object's fields as dotted keys, two levels deep", () => {
+    expect(formatLogLine({ msg: "deploy-agent starting", platform: { os: "linux", architecture: "amd64" }, a: { b: { c: { d: 1 } } } })).toBe(
+      'deploy-agent starting platform.os=linux platform.architecture=amd64 a.b.c="{\\"d\\":1}"',
+    );
+  });
+
+
   it("jl leaves out what journalctl shows anyway and starts with the fields when there is no message", () => {
     expect(formatLogLine({ level: 30, time: "2026-01-01T00:00:00.000Z", svc: "deploy-agent", pid: 1, hostname: "h", app: "web", serving: "blue" })).toBe(
       "app=web serving=blue",
