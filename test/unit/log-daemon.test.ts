@@ -49,10 +49,10 @@ describe.skipIf(!existsSync(DAEMON))(`the daemon's journal lines (skipped if: ${
     expect(r.stderr.split("\n")[0]).toBe(`deploy-agent: ${config} has 3 problems:`);
   });
 
-  it("jl refuses to start on an unknown LOG_FORMAT, saying so on stderr", async () => {
+  it("jl refuses to start on an unknown LOG_FORMAT, saying so in the journal's default text and on stderr", async () => {
     const r = await runOnFakeJournal(["--config", config], { LOG_FORMAT: "xml" });
     expect(r.code).toBe(78);
-    expect(r.stdout).toBe("");
+    expect(r.stdout).toMatch(/^<2>LOG_FORMAT is "xml"; expected "json" or "text" code=CONFIG_INVALID hint="[^"]+"\n$/);
     expect(r.stderr).toContain('deploy-agent: LOG_FORMAT is "xml"; expected "json" or "text"');
   });
 });
