@@ -55,7 +55,13 @@ async function main(): Promise<void> {
     process.exitCode = await runCheck(args.configPath, process.env, { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) });
     return;
   }
-  const log = createLogger();
+  let log: Logger;
+  try {
+    log = createLogger();
+  } catch (err) {
+    // A bad LOG_FORMAT is told in the default format, so it still reaches the journal at its priority.
+    return fatal(createLogger({ env: { ...process.env, LOG_FORMAT: undefined } }), toAgentError(err, "CONFIG_INVALID"));
+  }
   const notifier = createNotifier(process.env, log);
   let config: Config;
   try {
@@ -82,7 +88,11 @@ async function main(): Promise<void> {
 
 function fatal(log: Logger, err: AgentError): void {
   const needsOperator = err.code === "CONFIG_INVALID" || err.code === "STATE_CORRUPT";
-  log.fatal({ code: err.code, hint: err.hint }, err.message);
+  // Each further line of the message (a config problem, a restore command) is an entry of its own
+  // at error priority: `journalctl -p warning` then lists every problem as a person reads them.
+  const [headline, ...details] = err.message.split("\n");
+  log.fatal({ code: err.code, hint: err.hint }, headline);
+  for (const line of details) if (line.trim() !== "") log.error({ code: err.code }, line.trim());
   process.stderr.write(`deploy-agent: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);
   process.exitCode = needsOperator ? EXIT_NEEDS_OPERATOR : 1;
 }
