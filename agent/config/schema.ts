@@ -63,7 +63,7 @@ export const HealthConfig = z
     path: ["interval"],
     error: (issue) => {
       const h = issue.input as { interval: number; startTimeout: number };
-      return `${formatDurationMs(h.interval)} must be shorter than health.startTimeout (${formatDurationMs(h.startTimeout)}), or Docker never checks green in time`;
+      return `${formatDurationMs(h.interval)} must be shorter than health.startTimeout (${formatDurationMs(h.startTimeout)}), or Docker never checks the new release in time`;
     },
   });
 export type HealthConfig = z.infer<typeof HealthConfig>;

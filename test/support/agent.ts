@@ -81,7 +81,7 @@ export async function startAgent(dir: string, opts: { waitReady?: boolean } = {}
   const configPath = join(dir, "agent.yaml");
   const socket = join(dir, "agent.sock");
   const child = spawn(process.execPath, [DAEMON, "--config", configPath], {
-    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "" },
+    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "", LOG_FORMAT: "" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

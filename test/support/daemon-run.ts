@@ -16,7 +16,7 @@ export interface DaemonRun {
 export function runDaemon(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<DaemonRun> {
   return new Promise((res) => {
     const child = spawn(process.execPath, [DAEMON, ...args], {
-      env: { ...process.env, JOURNAL_STREAM: "", CREDENTIALS_DIRECTORY: "", ...env },
+      env: { ...process.env, JOURNAL_STREAM: "", LOG_FORMAT: "", CREDENTIALS_DIRECTORY: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -163,7 +163,7 @@ describe("config", () => {
 
   it("refuses a health interval that is not shorter than the start timeout", () => {
     expect(problems(minimal.replace("path: /health", "path: /health\n      startTimeout: 10s\n      interval: 10s"))).toContain(
-      "apps.web.health.interval: 10s must be shorter than health.startTimeout (10s), or Docker never checks green in time (agent.yaml line 8)",
+      "apps.web.health.interval: 10s must be shorter than health.startTimeout (10s), or Docker never checks the new release in time (agent.yaml line 8)",
     );
   });
 

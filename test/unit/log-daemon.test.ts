@@ -39,7 +39,7 @@ describe.skipIf(!existsSync(DAEMON))(`the daemon's journal lines (skipped if: ${
     expect(r.code).toBe(78);
     const lines = r.stdout.trimEnd().split("\n");
     // The hint's words belong to the config loader; here only where they go matters.
-    expect(lines[0]).toMatch(new RegExp(`^<2>${config.replace(/[.]/g, "\\.")} has 3 problems: code=CONFIG_INVALID hint="[^"]+"$`));
+    expect(lines[0]).toMatch(new RegExp(`^<2>${config.replace(/[.]/g, "\\.")} has 3 problems: code=CONFIG_INVALID hint="(?:[^"\\\\]|\\\\.)+"$`));
     expect(lines.slice(1)).toEqual([
       expect.stringMatching(/^<3>apps\.web\.schedule: .* \(agent\.yaml line 5\) code=CONFIG_INVALID$/),
       expect.stringMatching(/^<3>apps\.web\.port: .* \(agent\.yaml line 4\) code=CONFIG_INVALID$/),
