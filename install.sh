@@ -41,7 +41,9 @@ Options:
                 $STATE_DIR (deploy history), the $SERVICE_USER user and group,
                 $CONF_DIR (unless --purge), the apps' containers (never removed: they may
                 still serve), the agent's images and the apps' networks.
-  --purge       with --uninstall: also remove $CONF_DIR
+  --purge       with --uninstall: also remove $CONF_DIR and, at a terminal only, ask about each
+                kept thing in turn (containers, images, networks, state, user), removing only
+                what is answered y
   -h, --help    show this help
 EOF
 }
@@ -407,6 +409,58 @@ report_kept() {
   return 0
 }
 
+# ask QUESTION — true only for an explicit y or yes typed at a terminal; anything else keeps the thing.
+ask() {
+  local answer=""
+  read -r -p "==> $1 [y/N] " answer || return 1
+  [[ "${answer,,}" == y || "${answer,,}" == yes ]]
+}
+
+# The agent's identity and apps, from its state file: only what carries that identity is offered, so
+# another agent's containers on the same Engine are never touched.
+state_field() {
+  [[ -r "$STATE_DIR/state.json" ]] || return 0
+  "$NODE" -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (process.argv[2] === "agentId") console.log(s.agentId ?? ""); else console.log(Object.keys(s.apps ?? {}).join("\n"));' \
+    "$STATE_DIR/state.json" "$1" 2>/dev/null || true
+}
+
+# --purge at a terminal: offers each thing --uninstall keeps, one question each. Without a terminal
+# nothing is asked and nothing more is removed: an app container may still serve.
+offer_purge() {
+  if [[ ! -t 0 ]]; then
+    say "--purge removes nothing else without a terminal to ask at (containers may still serve); what is kept is listed below"
+    return 0
+  fi
+  local id containers="" apps images="" networks="" c
+  id="$(state_field agentId)"
+  if [[ -n "$id" ]] && docker_answers >/dev/null; then
+    containers="$(docker ps -a --filter label=deploy-agent.managed=true --filter "label=deploy-agent.owner=$id" --format '{{.Names}}' | sort | paste -sd' ')"
+    # shellcheck disable=SC2086 # one name per word
+    if [[ -n "$containers" ]]; then
+      networks="$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' $containers | grep -vxE 'bridge|host|none|' | sort -u | paste -sd' ' || true)"
+      apps="$(docker inspect -f '{{index .Config.Labels "deploy-agent.app"}}' $containers)"
+    fi
+    for c in $( (echo "${apps:-}"; state_field apps) | sort -u); do
+      images="$images $(docker images --filter "reference=deploy-agent/$c:gen-*" --format '{{.Repository}}:{{.Tag}}' | paste -sd' ')"
+    done
+    images="$(echo $images)"
+  elif [[ -z "$id" ]]; then
+    say "no agent identity in $STATE_DIR/state.json: its containers, images and networks cannot be told from others', so none is offered"
+  fi
+  # shellcheck disable=SC2086 # one name per word
+  {
+    [[ -n "$containers" ]] && ask "remove the app containers $containers? They stop serving now" && docker rm -f $containers >/dev/null
+    [[ -n "$images" ]] && ask "remove the rollback images $images? No rollback is possible after" && docker rmi $images >/dev/null
+    for c in $networks; do
+      ask "remove network $c?" && { docker network rm "$c" >/dev/null || warn "network $c not removed: another container (Traefik?) still uses it"; }
+    done
+    [[ -d "$STATE_DIR" ]] && ask "remove $STATE_DIR, the deploy history?" && rm -rf "$STATE_DIR"
+    getent passwd "$SERVICE_USER" >/dev/null && ask "remove the user and group $SERVICE_USER?" \
+      && userdel "$SERVICE_USER" && { ! getent group "$SERVICE_USER" >/dev/null || groupdel "$SERVICE_USER"; }
+  } || true
+}
+
 do_uninstall() {
   if systemd_running; then
     if systemctl cat "$UNIT_NAME" >/dev/null 2>&1; then
@@ -430,6 +484,7 @@ do_uninstall() {
   if [[ "$PURGE" -eq 1 ]]; then
     say "removing $CONF_DIR"
     rm -rf "$CONF_DIR"
+    offer_purge
   fi
   report_kept
   say "uninstalled"

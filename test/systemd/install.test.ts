@@ -240,4 +240,48 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
       await run("docker", ["network", "rm", network]);
     }
   }, 3 * MINUTE);
+
+  it("asks at a terminal about each thing --uninstall --purge would remove and removes only what is answered yes; without a terminal it removes nothing more", async () => {
+    // A container, image and network carrying an identity no other run shares, so only they are offered.
+    const run_ = testRunId();
+    const id = `1c${run_}`.padEnd(16, "0");
+    const app = `ix-${run_}`;
+    const container = `ix-${run_}-purge-blue`;
+    const network = `ix-${run_}-purge`;
+    const keepTag = `deploy-agent/${app}:gen-1`;
+    const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
+    await must("docker", ["tag", image, keepTag]);
+    await must("docker", ["network", "create", "--label", `${TEST_RUN_LABEL}=${run_}`, network]);
+    await must("docker", [
+      "run", "-d", "--name", container, "--network", network, "--label", `${TEST_RUN_LABEL}=${run_}`,
+      "--label", "deploy-agent.managed=true", "--label", `deploy-agent.owner=${id}`, "--label", `deploy-agent.app=${app}`,
+      image, "sleep", "infinity",
+    ]);
+    await vm.mustSh(
+      `mkdir -p /var/lib/deploy-agent && printf '%s' '${JSON.stringify({ schemaVersion: 1, agentId: id, nextDeployId: 1, apps: {} })}' > /var/lib/deploy-agent/state.json`,
+    );
+    const running = async () => (await run("docker", ["inspect", "-f", "{{.State.Running}}", container])).stdout.trim();
+    try {
+      const plain = await vm.mustSh("/src/install.sh --uninstall --purge 2>&1 </dev/null", 2 * MINUTE);
+      expect(plain).toContain("--purge removes nothing else without a terminal to ask at (containers may still serve)");
+      expect(plain).not.toContain("[y/N]");
+      expect(await running()).toBe("true");
+
+      // At a terminal (script(1) gives install.sh a pty): yes to the containers and the network, no to the rest.
+      const tty = await vm.mustSh(`printf 'y\\nn\\ny\\nn\\nn\\n' | script -qec '/src/install.sh --uninstall --purge' /dev/null`, 2 * MINUTE);
+      expect(tty).toContain(`remove the app containers ${container}? They stop serving now [y/N]`);
+      expect(tty).toContain(`remove the rollback images ${keepTag}? No rollback is possible after [y/N]`);
+      expect(tty).toContain(`remove network ${network}? [y/N]`);
+      expect(tty).toContain("remove /var/lib/deploy-agent, the deploy history? [y/N]");
+      expect(tty).toContain("remove the user and group deploy-agent? [y/N]");
+      expect((await run("docker", ["inspect", container])).code).not.toBe(0);
+      expect((await run("docker", ["network", "inspect", network])).code).not.toBe(0);
+      expect((await run("docker", ["image", "inspect", keepTag])).code).toBe(0);
+      expect((await vm.sh("test -f /var/lib/deploy-agent/state.json && getent passwd deploy-agent")).code).toBe(0);
+    } finally {
+      await run("docker", ["rm", "-f", container]);
+      await run("docker", ["rmi", keepTag]);
+      await run("docker", ["network", "rm", network]);
+    }
+  }, 3 * MINUTE);
 });
