@@ -1,6 +1,7 @@
 // The first hour's files agree: examples/traefik/compose.yaml, the README quick start's `docker run`
 // line and config, and the example agent.yaml that install.sh writes all use the same network,
-// entrypoints, certificate resolver, API port and app port, and each config parses as written.
+// entrypoints, certificate resolver, API port and app port, and each config parses as written; and no
+// dependency's install script runs, or warns, at install.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -119,5 +120,21 @@ describe("install.sh's example agent.yaml", () => {
     expect(composeFlags.has(`certificatesResolvers.${n.certresolver!}.acme.storage`)).toBe(true);
     const api = new URL(n.api!);
     expect(traefik.ports).toContain(`${api.hostname}:${api.port}:8080`);
+  });
+});
+
+describe("package.json", () => {
+  it("decides for every locked dependency with an install script whether it may run, and denies them all", () => {
+    // npm 11 warns at install about each such package that allowScripts does not cover
+    // (npm help install-scripts); the agent uses none of them (ssh2 and its native helpers serve
+    // dockerode's ssh transport; the agent talks to the Engine's Unix socket).
+    const lock = JSON.parse(read("package-lock.json")) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([, p]) => p.hasInstallScript === true)
+      .map(([path]) => path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length))
+      .sort();
+    expect(withScripts).toContain("ssh2");
+    const pkg = JSON.parse(read("package.json")) as { allowScripts?: Record<string, boolean> };
+    expect(pkg.allowScripts).toEqual(Object.fromEntries(withScripts.map((name) => [name, false])));
   });
 });
