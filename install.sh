@@ -31,15 +31,19 @@ Installs deploy-agent from this checkout ($SRC_DIR):
   - creates the system user $SERVICE_USER (member of group docker), home $STATE_DIR
   - writes $BIN_DIR/agentctl and $BIN_DIR/deploy-agent
   - writes $CONF.example and, only if absent, $CONF
-  - installs $UNIT, enables it and (re)starts it once $CONF is no longer the example
+  - installs $UNIT, enables it and, once $CONF is no longer the example, checks it
+    (deploy-agent --check) and (re)starts the service only if it is valid
 
 Options:
   --no-build    use dist/ as it is (e.g. a read-only checkout); fails if dist/ is missing
   --uninstall   stop and disable the service; remove the unit, $PREFIX and the wrappers, and
                 take $SERVICE_USER out of group docker. Kept, and listed when it ends:
                 $STATE_DIR (deploy history), the $SERVICE_USER user and group,
-                $CONF_DIR (unless --purge), the apps' containers and the agent's images.
-  --purge       with --uninstall: also remove $CONF_DIR
+                $CONF_DIR (unless --purge), the apps' containers (never removed: they may
+                still serve), the agent's images and the apps' networks.
+  --purge       with --uninstall: also remove $CONF_DIR and, at a terminal only, ask about each
+                kept thing in turn (containers, images, networks, state, user), removing only
+                what is answered y
   -h, --help    show this help
 EOF
 }
@@ -158,13 +162,18 @@ build_if_needed() {
     return
   fi
   say "building in $SRC_DIR"
-  (
-    cd "$SRC_DIR"
-    # --ignore-scripts: the build needs only tsc, and as_owner is root for a root-owned checkout;
-    # no dependency's install script runs with the installer's privileges.
-    [[ -x node_modules/.bin/tsc ]] || as_owner npm ci --ignore-scripts --no-audit --no-fund
-    as_owner npm run build
-  ) || die "build failed in $SRC_DIR (npm ci --ignore-scripts && npm run build); fix it or pass --no-build to install the existing dist/"
+  # Each step's status is checked where it runs: inside `( … ) || die`, bash ignores set -e, so a
+  # failed npm ci went on to a build that failed with "tsc: not found" instead of npm's own error.
+  # --ignore-scripts: the build needs only tsc, and as_owner is root for a root-owned checkout;
+  # no dependency's install script runs with the installer's privileges.
+  if [[ ! -x "$SRC_DIR/node_modules/.bin/tsc" ]]; then
+    if ! (cd "$SRC_DIR" && as_owner npm ci --ignore-scripts --no-audit --no-fund); then
+      die "npm ci failed in $SRC_DIR (its error is above); fix it, or pass --no-build to install the existing dist/"
+    fi
+  fi
+  if ! (cd "$SRC_DIR" && as_owner npm run build); then
+    die "npm run build failed in $SRC_DIR (its error is above); fix it, or pass --no-build to install the existing dist/"
+  fi
   [[ -f "$main" ]] || die "the build did not produce $main"
 }
 
@@ -203,9 +212,11 @@ install_app() {
     CHANGED=1
   fi
   local f
-  # The README links docs/ (design and reliability), so the installed copy keeps them beside it.
+  # The README links docs/ (design and reliability) and examples/, so the installed copy keeps them beside it.
   ensure_dir 0755 root:root "$PREFIX/docs"
-  for f in package.json package-lock.json README.md docs/design.md docs/reliability.md; do
+  ensure_dir 0755 root:root "$PREFIX/examples"
+  ensure_dir 0755 root:root "$PREFIX/examples/traefik"
+  for f in package.json package-lock.json README.md docs/design.md docs/reliability.md examples/traefik/compose.yaml; do
     if [[ -f "$SRC_DIR/$f" ]]; then install_file 0644 root:root "$SRC_DIR/$f" "$PREFIX/$f"; fi
   done
   # npm ci wipes node_modules; repeat it only when the lock file changed since the last install.
@@ -247,22 +258,31 @@ write_wrapper() {
 }
 
 # Valid as written (one app), so that `systemctl start` fails only on purpose; see README "Configuration".
+# Its names (network web, entrypoint websecure, certresolver le, the API on 127.0.0.1:8080) are
+# those of examples/traefik/compose.yaml and the README's quick start: test/unit/examples.test.ts.
 example_config() {
   cat <<'EOF'
 # deploy-agent configuration. Every key is documented in /opt/deploy-agent/README.md.
-# After editing: systemctl restart deploy-agent
+# Traefik with the same names (network web, entrypoints web and websecure, certresolver le,
+# API on 127.0.0.1:8080): /opt/deploy-agent/examples/traefik/compose.yaml
+# After editing: deploy-agent --check --config /etc/deploy-agent/agent.yaml
+#           and: systemctl restart deploy-agent (or run install.sh again, which checks first)
+traefik:
+  api: http://127.0.0.1:8080      # Traefik's API, to confirm each switch
 apps:
   web:
     image: ghcr.io/example/web    # repository without tag
     track: latest                 # tag to follow
     schedule: "*/5 * * * *"       # poll every 5 minutes
-    port: 8080                    # port the app listens on inside the container
+    port: 8000                    # port the app listens on inside the container
     health:
       path: /health
       startTimeout: 60s
-    # route:                      # Traefik labels, identical on blue and green
-    #   rule: Host(`web.example.com`)
-    #   network: traefik
+    route:                        # Traefik labels, identical on blue and green
+      rule: Host(`web.example.com`)
+      entrypoints: [websecure]
+      certresolver: le
+      network: web
 # registries:
 #   ghcr.io:
 #     username: example
@@ -288,6 +308,21 @@ install_config() {
 
 config_is_example() { cmp -s "$CONF" "$CONF.example"; }
 
+# Before any restart: a config that does not validate would stop the running agent (exit 78, which
+# systemd does not restart), so it is refused here and the service keeps what it runs.
+check_config() {
+  local out
+  say "checking $CONF: deploy-agent --check --config $CONF"
+  if out="$("$BIN_DIR/deploy-agent" --check --config "$CONF" 2>&1)"; then
+    printf '%s\n' "$out" | sed 's/^/    /'
+    return
+  fi
+  printf '%s\n' "$out" | sed 's/^/    /' >&2
+  local now="is not running"
+  systemctl is-active --quiet "$UNIT_NAME" && now="keeps running with the config it started with"
+  die "$CONF is not valid (above); $UNIT_NAME was not restarted and $now. Fix it, check it with deploy-agent --check --config $CONF, and re-run install.sh"
+}
+
 show_failure() {
   systemctl --no-pager --lines=0 status "$UNIT_NAME" >&2 || true
   journalctl --no-pager -u "$UNIT_NAME" -n 20 -o cat >&2 || true
@@ -303,9 +338,10 @@ install_unit() {
   systemctl enable "$UNIT_NAME" >/dev/null 2>&1
   if config_is_example; then
     say "$UNIT_NAME is enabled but not started: $CONF is still the example."
-    say "Edit it, then run: systemctl restart deploy-agent"
+    say "Edit it, check it (deploy-agent --check --config $CONF), then run install.sh again or systemctl restart deploy-agent"
     return
   fi
+  check_config
   if [[ "$CHANGED" -eq 0 ]] && systemctl is-active --quiet "$UNIT_NAME"; then
     say "$UNIT_NAME is running and nothing changed"
     return
@@ -342,23 +378,87 @@ leave_docker_group() {
   say "took $SERVICE_USER out of group docker"
 }
 
-# What --uninstall leaves behind on purpose, so nobody believes the host is clean when it is not.
+# What --uninstall leaves behind on purpose, each with why, so nobody believes the host is clean
+# when it is not. Containers are never removed here: they may still serve.
 report_kept() {
   say "kept:"
-  [[ -d "$STATE_DIR" ]] && say "  $STATE_DIR: state.json, the deploy history and each app's live release; remove it by hand once unneeded"
+  [[ -d "$STATE_DIR" ]] \
+    && say "  $STATE_DIR: state.json, the deploy history and each app's live release, kept so a reinstall carries on where this one stopped; rm -r it once unneeded"
   getent passwd "$SERVICE_USER" >/dev/null \
-    && say "  user and group $SERVICE_USER: they own $STATE_DIR; userdel $SERVICE_USER once that is gone"
-  [[ "$PURGE" -eq 0 && -d "$CONF_DIR" ]] && say "  $CONF_DIR: agent.yaml and any credentials in it; --uninstall --purge removes it"
-  local containers images
+    && say "  user and group $SERVICE_USER: kept because they own $STATE_DIR (and any file you gave the group); userdel $SERVICE_USER once that is gone"
+  [[ "$PURGE" -eq 0 && -d "$CONF_DIR" ]] \
+    && say "  $CONF_DIR: agent.yaml and any credentials, kept because they are your edits; --uninstall --purge removes it"
+  local containers images networks
   if command -v docker >/dev/null \
     && containers="$(timeout 20 docker ps --filter label=deploy-agent.managed=true --format '{{.Names}}' 2>/dev/null)" \
     && images="$(timeout 20 docker images --filter 'reference=deploy-agent/*' --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)"; then
-    [[ -n "$containers" ]] && say "  running app containers, still serving (stop them with docker rm -f): $(echo "$containers" | sort | paste -sd' ')"
-    [[ -n "$images" ]] && say "  the agent's rollback images (remove with docker rmi): $(echo "$images" | sort | paste -sd' ')"
+    [[ -n "$containers" ]] \
+      && say "  running app containers, kept because they still serve your apps (stop them with docker rm -f): $(echo "$containers" | sort | paste -sd' ')"
+    [[ -n "$images" ]] \
+      && say "  the agent's rollback images, kept so a reinstall can still roll back (remove with docker rmi): $(echo "$images" | sort | paste -sd' ')"
+    if [[ -n "$containers" ]]; then
+      # shellcheck disable=SC2086 # one name per word
+      networks="$(timeout 20 docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' $containers 2>/dev/null \
+        | grep -vxE 'bridge|host|none|' | sort -u | paste -sd' ' || true)"
+      [[ -n "$networks" ]] \
+        && say "  the apps' networks, kept because Traefik and those containers share them (docker network rm once unused): $networks"
+    fi
   else
-    say "  the apps' containers and the agent's images: not listed, the Docker Engine did not answer (docker ps --filter label=deploy-agent.managed=true)"
+    say "  the apps' containers, images and networks: not listed, the Docker Engine did not answer (docker ps --filter label=deploy-agent.managed=true)"
   fi
   return 0
+}
+
+# ask QUESTION — true only for an explicit y or yes typed at a terminal; anything else keeps the thing.
+ask() {
+  local answer=""
+  read -r -p "==> $1 [y/N] " answer || return 1
+  [[ "${answer,,}" == y || "${answer,,}" == yes ]]
+}
+
+# The agent's identity and apps, from its state file: only what carries that identity is offered, so
+# another agent's containers on the same Engine are never touched.
+state_field() {
+  [[ -r "$STATE_DIR/state.json" ]] || return 0
+  "$NODE" -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (process.argv[2] === "agentId") console.log(s.agentId ?? ""); else console.log(Object.keys(s.apps ?? {}).join("\n"));' \
+    "$STATE_DIR/state.json" "$1" 2>/dev/null || true
+}
+
+# --purge at a terminal: offers each thing --uninstall keeps, one question each. Without a terminal
+# nothing is asked and nothing more is removed: an app container may still serve.
+offer_purge() {
+  if [[ ! -t 0 ]]; then
+    say "--purge removes nothing else without a terminal to ask at (containers may still serve); what is kept is listed below"
+    return 0
+  fi
+  local id containers="" apps images="" networks="" c
+  id="$(state_field agentId)"
+  if [[ -n "$id" ]] && docker_answers >/dev/null; then
+    containers="$(docker ps -a --filter label=deploy-agent.managed=true --filter "label=deploy-agent.owner=$id" --format '{{.Names}}' | sort | paste -sd' ')"
+    # shellcheck disable=SC2086 # one name per word
+    if [[ -n "$containers" ]]; then
+      networks="$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' $containers | grep -vxE 'bridge|host|none|' | sort -u | paste -sd' ' || true)"
+      apps="$(docker inspect -f '{{index .Config.Labels "deploy-agent.app"}}' $containers)"
+    fi
+    for c in $( (echo "${apps:-}"; state_field apps) | sort -u); do
+      images="$images $(docker images --filter "reference=deploy-agent/$c:gen-*" --format '{{.Repository}}:{{.Tag}}' | paste -sd' ')"
+    done
+    images="$(echo $images)"
+  elif [[ -z "$id" ]]; then
+    say "no agent identity in $STATE_DIR/state.json: its containers, images and networks cannot be told from others', so none is offered"
+  fi
+  # shellcheck disable=SC2086 # one name per word
+  {
+    [[ -n "$containers" ]] && ask "remove the app containers $containers? They stop serving now" && docker rm -f $containers >/dev/null
+    [[ -n "$images" ]] && ask "remove the rollback images $images? No rollback is possible after" && docker rmi $images >/dev/null
+    for c in $networks; do
+      ask "remove network $c?" && { docker network rm "$c" >/dev/null || warn "network $c not removed: another container (Traefik?) still uses it"; }
+    done
+    [[ -d "$STATE_DIR" ]] && ask "remove $STATE_DIR, the deploy history?" && rm -rf "$STATE_DIR"
+    getent passwd "$SERVICE_USER" >/dev/null && ask "remove the user and group $SERVICE_USER?" \
+      && userdel "$SERVICE_USER" && { ! getent group "$SERVICE_USER" >/dev/null || groupdel "$SERVICE_USER"; }
+  } || true
 }
 
 do_uninstall() {
@@ -384,6 +484,7 @@ do_uninstall() {
   if [[ "$PURGE" -eq 1 ]]; then
     say "removing $CONF_DIR"
     rm -rf "$CONF_DIR"
+    offer_purge
   fi
   report_kept
   say "uninstalled"

@@ -1,7 +1,8 @@
 // The unit's resource and start limits and install.sh's care for the host, under a real systemd in
 // its own booted container (test/systemd/booted.ts): memory limits, the start-timeout extension,
-// re-runs that keep an admin's modes, a build as root that runs no install script, and an uninstall
-// that takes the agent's user out of group docker and names what it kept.
+// re-runs that keep an admin's modes, a config that does not validate never restarting the agent, a
+// build as root that runs no install script and stops at a failed npm ci with npm's error, and an
+// uninstall that takes the agent's user out of group docker and names what it kept and why.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -164,13 +165,55 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
     expect((await vm.sh("test -e /root/sd7-co/install-script-ran")).code).not.toBe(0);
   }, 5 * MINUTE);
 
+  it("refuses to restart on a re-run with an agent.yaml that does not validate: the agent keeps running with the same MainPID, and install.sh prints the check's problem and exits non-zero", async () => {
+    const before = await vm.unitProps("ActiveState", "MainPID");
+    expect(before.ActiveState).toBe("active");
+    const invalid = AGENT_YAML.replace("      path: /health\n", "      path: health\n");
+    expect(invalid).not.toBe(AGENT_YAML);
+    try {
+      await vm.mustSh(`cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${invalid}EOF`);
+      const r = await vm.sh("/src/install.sh --no-build 2>&1", 5 * MINUTE);
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toContain("checking /etc/deploy-agent/agent.yaml: deploy-agent --check");
+      expect(r.stdout).toMatch(/apps\.sd7web\.health\.path: must start with "\/" \(.*line \d+\)/);
+      expect(r.stdout).toContain(
+        "install.sh: error: /etc/deploy-agent/agent.yaml is not valid (above); deploy-agent.service was not restarted and keeps running with the config it started with",
+      );
+      expect(r.stdout).not.toContain("restarting deploy-agent.service");
+      expect(await vm.unitProps("ActiveState", "MainPID")).toEqual(before);
+    } finally {
+      await vm.mustSh(`cat > /etc/deploy-agent/agent.yaml <<'EOF'\n${AGENT_YAML}EOF`);
+    }
+    // The same config, valid again: the check passes and prints the app's line.
+    const ok = await vm.mustSh("/src/install.sh --no-build 2>&1", 5 * MINUTE);
+    expect(ok).toMatch(/checking \/etc\/deploy-agent\/agent\.yaml[\s\S]*sd7web/);
+  }, 6 * MINUTE);
+
+  it("stops a build whose npm ci fails with npm's own error, never going on to a build that says tsc: not found", async () => {
+    // A checkout whose package-lock.json is cut short: npm ci refuses it; its build would need tsc.
+    const pkg = JSON.stringify({ name: "ix-checkout", version: "0.0.0", private: true, scripts: { build: "tsc -p tsconfig.json" }, devDependencies: { typescript: "^5.9.3" } });
+    await vm.mustSh(
+      "set -e; rm -rf /root/ix-co; mkdir -p /root/ix-co/agent; cd /root/ix-co\n" +
+        `printf '%s' '${pkg}' > package.json && printf '%s' '{"name": "ix-checkout", "lockfileVersion": 3, "packages": {' > package-lock.json\n` +
+        "echo 'export {};' > agent/x.ts && cp /src/install.sh .",
+    );
+    const r = await vm.sh("cd / && source /root/ix-co/install.sh && NO_BUILD=0 && build_if_needed 2>&1", 2 * MINUTE);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toMatch(/^npm (ERR!|error) /m);
+    expect(r.stdout).toContain("install.sh: error: npm ci failed in /root/ix-co (its error is above)");
+    expect(r.stdout).not.toContain("tsc: not found");
+    expect(r.stdout).not.toContain("npm run build");
+  }, 3 * MINUTE);
+
   it("takes deploy-agent out of group docker on --uninstall and names what it kept", async () => {
     const run_ = testRunId();
     const container = `sd7-${run_}-web-blue`;
     const keepTag = `deploy-agent/sd7-${run_}:gen-1`;
     const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
     await must("docker", ["tag", image, keepTag]);
-    await must("docker", ["run", "-d", "--name", container, "--label", "deploy-agent.managed=true", "--label", `${TEST_RUN_LABEL}=${run_}`, image, "sleep", "infinity"]);
+    const network = `ix-${run_}-web`;
+    await must("docker", ["network", "create", "--label", `${TEST_RUN_LABEL}=${run_}`, network]);
+    await must("docker", ["run", "-d", "--name", container, "--network", network, "--label", "deploy-agent.managed=true", "--label", `${TEST_RUN_LABEL}=${run_}`, image, "sleep", "infinity"]);
     try {
       expect(await vm.mustSh("id -nG deploy-agent")).toContain("docker");
       const out = await vm.mustSh("/src/install.sh --uninstall 2>&1", 2 * MINUTE);
@@ -181,13 +224,64 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
       expect(kept).toContain("/var/lib/deploy-agent: state.json, the deploy history");
       expect(kept).toContain("user and group deploy-agent");
       expect(kept).toContain("/etc/deploy-agent: agent.yaml");
-      expect(kept).toMatch(new RegExp(`running app containers, still serving .*\\b${container}\\b`));
-      expect(kept).toMatch(new RegExp(`rollback images .*${keepTag.replace(/[/:.]/g, "\\$&")}`));
+      expect(kept).toContain("kept so a reinstall carries on where this one stopped");
+      expect(kept).toContain("user and group deploy-agent: kept because they own /var/lib/deploy-agent");
+      expect(kept).toContain("kept because they are your edits; --uninstall --purge removes it");
+      expect(kept).toMatch(new RegExp(`running app containers, kept because they still serve your apps .*\\b${container}\\b`));
+      expect(kept).toMatch(new RegExp(`rollback images, kept so a reinstall can still roll back .*${keepTag.replace(/[/:.]/g, "\\$&")}`));
+      expect(kept).toMatch(new RegExp(`the apps' networks, kept because Traefik and those containers share them .*\\b${network}\\b`));
+      // Containers are never removed without being asked: the planted one still runs.
+      expect((await must("docker", ["inspect", "-f", "{{.State.Running}}", container])).trim()).toBe("true");
       // Kept, as listed.
       expect((await vm.sh("test -d /var/lib/deploy-agent && test -f /etc/deploy-agent/agent.yaml && getent passwd deploy-agent")).code).toBe(0);
     } finally {
       await run("docker", ["rm", "-f", container]);
       await run("docker", ["rmi", keepTag]);
+      await run("docker", ["network", "rm", network]);
+    }
+  }, 3 * MINUTE);
+
+  it("asks at a terminal about each thing --uninstall --purge would remove and removes only what is answered yes; without a terminal it removes nothing more", async () => {
+    // A container, image and network carrying an identity no other run shares, so only they are offered.
+    const run_ = testRunId();
+    const id = `1c${run_}`.padEnd(16, "0");
+    const app = `ix-${run_}`;
+    const container = `ix-${run_}-purge-blue`;
+    const network = `ix-${run_}-purge`;
+    const keepTag = `deploy-agent/${app}:gen-1`;
+    const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
+    await must("docker", ["tag", image, keepTag]);
+    await must("docker", ["network", "create", "--label", `${TEST_RUN_LABEL}=${run_}`, network]);
+    await must("docker", [
+      "run", "-d", "--name", container, "--network", network, "--label", `${TEST_RUN_LABEL}=${run_}`,
+      "--label", "deploy-agent.managed=true", "--label", `deploy-agent.owner=${id}`, "--label", `deploy-agent.app=${app}`,
+      image, "sleep", "infinity",
+    ]);
+    await vm.mustSh(
+      `mkdir -p /var/lib/deploy-agent && printf '%s' '${JSON.stringify({ schemaVersion: 1, agentId: id, nextDeployId: 1, apps: {} })}' > /var/lib/deploy-agent/state.json`,
+    );
+    const running = async () => (await run("docker", ["inspect", "-f", "{{.State.Running}}", container])).stdout.trim();
+    try {
+      const plain = await vm.mustSh("/src/install.sh --uninstall --purge 2>&1 </dev/null", 2 * MINUTE);
+      expect(plain).toContain("--purge removes nothing else without a terminal to ask at (containers may still serve)");
+      expect(plain).not.toContain("[y/N]");
+      expect(await running()).toBe("true");
+
+      // At a terminal (script(1) gives install.sh a pty): yes to the containers and the network, no to the rest.
+      const tty = await vm.mustSh(`printf 'y\\nn\\ny\\nn\\nn\\n' | script -qec '/src/install.sh --uninstall --purge' /dev/null`, 2 * MINUTE);
+      expect(tty).toContain(`remove the app containers ${container}? They stop serving now [y/N]`);
+      expect(tty).toContain(`remove the rollback images ${keepTag}? No rollback is possible after [y/N]`);
+      expect(tty).toContain(`remove network ${network}? [y/N]`);
+      expect(tty).toContain("remove /var/lib/deploy-agent, the deploy history? [y/N]");
+      expect(tty).toContain("remove the user and group deploy-agent? [y/N]");
+      expect((await run("docker", ["inspect", container])).code).not.toBe(0);
+      expect((await run("docker", ["network", "inspect", network])).code).not.toBe(0);
+      expect((await run("docker", ["image", "inspect", keepTag])).code).toBe(0);
+      expect((await vm.sh("test -f /var/lib/deploy-agent/state.json && getent passwd deploy-agent")).code).toBe(0);
+    } finally {
+      await run("docker", ["rm", "-f", container]);
+      await run("docker", ["rmi", keepTag]);
+      await run("docker", ["network", "rm", network]);
     }
   }, 3 * MINUTE);
 });
