@@ -7,7 +7,7 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../..");
-const SCOPE = ["agent", "test", "systemd", "install.sh", "README.md", "docs"];
+const SCOPE = ["agent", "test", "systemd", "install.sh", "README.md", "docs", "examples"];
 
 /**
  * References into notes outside the repository. Built from parts so that this file does not match
