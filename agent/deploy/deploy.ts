@@ -1,6 +1,7 @@
 // THE deploy sequence (docs/design.md#the-deploy-sequence), top to bottom:
 // resolve → pull → create → start → confirm → drain → stop → record.
 // Any failure before blue is stopped removes green and leaves blue serving; the failure branch is in one place.
+import { abortReason } from "../abort.js";
 import type { AppConfig } from "../config/schema.js";
 import type { DeployOutcome } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
@@ -95,7 +96,7 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
 /** Writes the step's start to the state file before doing it, so a restarted agent knows where it stopped. */
 async function step(run: Run, name: StepName, body: () => Promise<string | void>): Promise<void> {
   if (!run.committed && run.target.signal?.aborted) {
-    throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: the agent is shutting down`);
+    throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: ${abortReason(run.target.signal)}`);
   }
   const at = nowIso(run);
   await updateRecord(run, (r) => startStep(r, name, at));

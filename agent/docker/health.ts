@@ -2,6 +2,7 @@
 // containers whose health is not `healthy`) and the wait until both Docker and the agent's own
 // probe say healthy.
 import http from "node:http";
+import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import { sleep } from "../sleep.js";
@@ -143,7 +144,9 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
   const events = await watchEvents(c, id, () => wake.abort());
   try {
     for (;;) {
-      if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `${opts.label}: deploy aborted while waiting for health`);
+      if (opts.signal?.aborted) {
+        throw new AgentError("DEPLOY_ABORTED", `deploy aborted while waiting for ${opts.label} to turn healthy: ${abortReason(opts.signal)}`);
+      }
       const health = await checkRunning(c, id, opts.label, opts.imageRef);
       if (opts.probeUrl) {
         const r = await probeHttp(opts.probeUrl);
