@@ -89,8 +89,19 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
     run.log.info({ slot: run.slot, generation: run.generation }, "deploy succeeded");
     return { deployId: run.id, app: target.app, outcome: "succeeded", version: target.version, digest: run.digest, slot: run.slot, generation: run.generation };
   } catch (err) {
-    return await fail(run, toAgentError(err));
+    return await fail(run, asAbortWhenStopping(run, toAgentError(err)));
   }
+}
+
+/**
+ * A step that fails while the agent stops most likely failed because of the stop (a pull cut off
+ * reports PULL_FAILED): it counts as aborted, so the record says why and the digest is not skipped.
+ */
+function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
+  if (run.committed || !run.target.signal?.aborted || err.code === "DEPLOY_ABORTED") return err;
+  const step = run.deps.locks.current(run.target.app)?.step ?? "resolve";
+  const message = `deploy ${run.id} of ${run.target.app} stopped during ${step}: ${abortReason(run.target.signal)} (${err.message})`;
+  return new AgentError("DEPLOY_ABORTED", message, { cause: err });
 }
 
 /** Writes the step's start to the state file before doing it, so a restarted agent knows where it stopped. */
