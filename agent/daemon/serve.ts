@@ -87,7 +87,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
  * What the shutdown waits for: up to its drain a deploy stops at its next step and the live
  * release keeps serving; from the drain on, blue is already off the route, so it runs to the end.
  */
-function shutdownWaitLine(app: string, running: Readonly<RunningDeploy>, graceMs: number): string {
+export function shutdownWaitLine(app: string, running: Readonly<RunningDeploy>, graceMs: number): string {
   const which = running.deployId === "-" ? `the deploy of ${app}` : `deploy ${running.deployId} of ${app}`;
   const upTo = `up to ${Math.round(graceMs / 1000)} s`;
   if (running.step === "drain" || running.step === "stop" || running.step === "record") {
