@@ -1,10 +1,11 @@
 // The daemon's life once it holds its locks: engine → state → reconcile → control socket →
 // schedules, until SIGTERM, which waits for running deploys to reach a safe point.
 // main.ts loads this module only after the locks, so a refused second daemon exits quickly.
+import { stoppingReason } from "../abort.js";
 import type { Config } from "../config/schema.js";
 import { startControlServer } from "../control/server.js";
 import { reconcileApp } from "../deploy/reconcile.js";
-import { DeployLocks } from "../deploy/lock.js";
+import { DeployLocks, type RunningDeploy } from "../deploy/lock.js";
 import { AgentService } from "../deploy/service.js";
 import { connectEngine } from "../docker/engine.js";
 import type { Logger } from "../log.js";
@@ -59,8 +60,13 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
       log.info({ signal: sig, running: locks.size }, "stopping: running deploys finish or undo at their next safe point");
+      // Said at once, so a person whose `systemctl restart` seems to hang reads in the journal why.
+      for (const app of Object.keys(config.apps)) {
+        const running = locks.current(app);
+        if (running) log.warn({ app, deployId: running.deployId, step: running.step }, shutdownWaitLine(app, running, SHUTDOWN_GRACE_MS));
+      }
       notifier.stopping();
-      shutdown.abort();
+      shutdown.abort(stoppingReason(sig));
       resolve();
     };
     process.on("SIGTERM", onSignal);
@@ -75,4 +81,17 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await server.close();
   await registry.close();
   log.info("deploy-agent stopped");
+}
+
+/**
+ * What the shutdown waits for: up to its drain a deploy stops at its next step and the live
+ * release keeps serving; from the drain on, blue is already off the route, so it runs to the end.
+ */
+export function shutdownWaitLine(app: string, running: Readonly<RunningDeploy>, graceMs: number): string {
+  const which = running.deployId === "-" ? `the deploy of ${app}` : `deploy ${running.deployId} of ${app}`;
+  const upTo = `up to ${Math.round(graceMs / 1000)} s`;
+  if (running.step === "drain" || running.step === "stop" || running.step === "record") {
+    return `waiting for ${which} to finish its ${running.step}, ${upTo}`;
+  }
+  return `waiting for ${which} to stop at its next safe point (it is in step ${running.step}), ${upTo}; the live release keeps serving`;
 }

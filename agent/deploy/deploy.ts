@@ -1,6 +1,7 @@
 // THE deploy sequence (docs/design.md#the-deploy-sequence), top to bottom:
 // resolve → pull → create → start → confirm → drain → stop → record.
 // Any failure before blue is stopped removes green and leaves blue serving; the failure branch is in one place.
+import { abortReason } from "../abort.js";
 import type { AppConfig } from "../config/schema.js";
 import type { DeployOutcome } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
@@ -88,14 +89,25 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
     run.log.info({ slot: run.slot, generation: run.generation }, "deploy succeeded");
     return { deployId: run.id, app: target.app, outcome: "succeeded", version: target.version, digest: run.digest, slot: run.slot, generation: run.generation };
   } catch (err) {
-    return await fail(run, toAgentError(err));
+    return await fail(run, asAbortWhenStopping(run, toAgentError(err)));
   }
+}
+
+/**
+ * A step that fails while the agent stops most likely failed because of the stop (a pull cut off
+ * reports PULL_FAILED): it counts as aborted, so the record says why and the digest is not skipped.
+ */
+function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
+  if (run.committed || !run.target.signal?.aborted || err.code === "DEPLOY_ABORTED") return err;
+  const step = run.deps.locks.current(run.target.app)?.step ?? "resolve";
+  const message = `deploy ${run.id} of ${run.target.app} stopped during ${step}: ${abortReason(run.target.signal)} (${err.message})`;
+  return new AgentError("DEPLOY_ABORTED", message, { cause: err });
 }
 
 /** Writes the step's start to the state file before doing it, so a restarted agent knows where it stopped. */
 async function step(run: Run, name: StepName, body: () => Promise<string | void>): Promise<void> {
   if (!run.committed && run.target.signal?.aborted) {
-    throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: the agent is shutting down`);
+    throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: ${abortReason(run.target.signal)}`);
   }
   const at = nowIso(run);
   await updateRecord(run, (r) => startStep(r, name, at));

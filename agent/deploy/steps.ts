@@ -77,6 +77,7 @@ export async function start(run: Run): Promise<string> {
     successes: run.app.health.successes,
     label: `the new release ${info.name} (${run.target.version}, ${short(run.digest)})`,
     imageRef: run.imageRef,
+    onProgress: (message) => emit(run, { type: "progress", app: run.target.app, deployId: run.id, step: "start", message: `waiting for health: ${message}`, at: nowIso(run) }),
     ...(run.target.signal ? { signal: run.target.signal } : {}),
   });
   return `healthy after ${((Date.now() - started) / 1000).toFixed(1)}s`;

@@ -2,6 +2,7 @@
 // containers whose health is not `healthy`) and the wait until both Docker and the agent's own
 // probe say healthy.
 import http from "node:http";
+import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import { sleep } from "../sleep.js";
@@ -127,7 +128,13 @@ export interface WaitHealthyOptions {
   label: string;
   /** The reference the container was created from, for the hint that runs it by hand. */
   imageRef?: string | undefined;
+  /** Told every `progressEveryMs` while the wait goes on: "Docker starting, probe HTTP 503, 6s of 60s". */
+  onProgress?: (message: string) => void;
+  progressEveryMs?: number;
 }
+
+/** How often a waiting deploy reports: often enough that nobody thinks it hangs. */
+const PROGRESS_EVERY_MS = 3000;
 
 /**
  * Waits until green is `healthy` in Docker and the agent's probe passed `successes` times in a row.
@@ -136,6 +143,7 @@ export interface WaitHealthyOptions {
  */
 export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthyOptions): Promise<void> {
   const started = Date.now();
+  let reported = started;
   let streak = 0;
   let lastProbe = "not probed yet";
   // Docker's health_status and die events wake the wait at once; polling stays as the fallback.
@@ -143,7 +151,9 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
   const events = await watchEvents(c, id, () => wake.abort());
   try {
     for (;;) {
-      if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `${opts.label}: deploy aborted while waiting for health`);
+      if (opts.signal?.aborted) {
+        throw new AgentError("DEPLOY_ABORTED", `deploy aborted while waiting for ${opts.label} to turn healthy: ${abortReason(opts.signal)}`);
+      }
       const health = await checkRunning(c, id, opts.label, opts.imageRef);
       if (opts.probeUrl) {
         const r = await probeHttp(opts.probeUrl);
@@ -153,6 +163,11 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
         streak = opts.successes;
       }
       if ((health === "healthy" || health === "none") && streak >= opts.successes) return;
+      if (opts.onProgress && Date.now() - reported >= (opts.progressEveryMs ?? PROGRESS_EVERY_MS)) {
+        reported = Date.now();
+        const probe = opts.probeUrl ? `probe ${lastProbe}` : "no agent probe";
+        opts.onProgress(`Docker ${health}, ${probe}, ${Math.round((reported - started) / 1000)}s of ${Math.round(opts.deadlineMs / 1000)}s`);
+      }
       if (Date.now() - started >= opts.deadlineMs) {
         const logs = await tailLogs(c, id, 20);
         throw new AgentError(
@@ -206,7 +221,10 @@ export async function checkRunning(c: EngineClient, id: string, label: string, i
   if (info.health === "unhealthy") {
     const last = info.lastCheck;
     const output = last ? ` (last check exit ${last.exitCode}: ${last.output})` : "";
-    throw new AgentError("GREEN_UNHEALTHY", `${label} turned unhealthy in Docker${output}`);
+    const logs = await tailLogs(c, id, 20);
+    throw new AgentError("GREEN_UNHEALTHY", `${label} turned unhealthy in Docker${output}` + (logs ? `; last log lines:\n${logs}` : ""), {
+      hint: "check the app's health path and port, and its log above",
+    });
   }
   return info.health;
 }

@@ -82,7 +82,8 @@ export function endStep(record: DeployRecord, step: StepName, at: string, detail
 }
 
 /**
- * Closes a running deploy. Steps still open stay open: they show where the deploy stopped.
+ * Closes a running deploy. A step still open is where it stopped: it ends now, its detail saying
+ * how (`failed (GREEN_UNHEALTHY)`), so the history shows how long the failing step took.
  * Throws when the record is missing or already finished, since both mean two writers disagree.
  */
 export function finishDeploy(
@@ -99,6 +100,12 @@ export function finishDeploy(
   record.outcome = end.outcome;
   record.endedAt = end.endedAt;
   if (end.error !== undefined) record.error = end.error;
+  const how = end.outcome === "succeeded" ? undefined : `${end.outcome}${end.error ? ` (${end.error.code})` : ""}`;
+  for (const entry of record.steps) {
+    if (entry.endedAt !== undefined) continue;
+    entry.endedAt = end.endedAt;
+    if (how !== undefined && entry.detail === undefined) entry.detail = how;
+  }
   return record;
 }
 

@@ -121,6 +121,11 @@ describe("the daemon killed in the middle of a deploy", () => {
     const state = State.parse(readState(agent));
     const record = state.apps[app]!.history.find((r) => r.id === interrupted);
     expect(record).toMatchObject({ outcome: "aborted", error: { code: "DEPLOY_ABORTED" } });
+    // The record says why it stopped, and the step it stopped in has an end.
+    expect(record!.error!.message).toContain("the agent is stopping (SIGTERM)");
+    expect(record!.steps.at(-1)).toMatchObject({ name: "start", endedAt: record!.endedAt, detail: "aborted (DEPLOY_ABORTED)" });
+    // The journal said at once what the shutdown waits for.
+    expect(agent.lines.some((l) => l.includes(`waiting for deploy ${interrupted} of ${app} to stop at its next safe point (it is in step start), up to 100 s`))).toBe(true);
     expect(state.apps[app]!.skip).toEqual([]);
     expect(agent.lines.some((l) => l.includes('"deploy-agent stopped"'))).toBe(true);
 

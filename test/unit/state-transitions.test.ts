@@ -89,14 +89,31 @@ describe("deploy ids and records", () => {
     expect(() => endStep(rec, "drain", T1)).toThrow(/step drain ended but was never started/);
   });
 
-  it("finishes a running deploy with its error and leaves the failed step open", () => {
+  it("finishes a running deploy with its error and ends the failed step, saying how it ended", () => {
     const state = emptyState();
     const rec = beginDeploy(state, { app: "web", trigger: "poll", version: "v1", startedAt: T0 });
+    startStep(rec, "create", T0);
+    endStep(rec, "create", T0, "web-green");
     startStep(rec, "start", T0);
-    const error = { code: "GREEN_UNHEALTHY", message: "green web not healthy after 60s" };
+    const error = { code: "GREEN_UNHEALTHY", message: "the new release web-green not healthy after 60s" };
     finishDeploy(state, "web", rec.id, { outcome: "failed", error, endedAt: T1 });
-    expect(rec).toMatchObject({ outcome: "failed", error, endedAt: T1, steps: [{ name: "start", startedAt: T0 }] });
-    expect(rec.steps[0]?.endedAt).toBeUndefined();
+    expect(rec).toMatchObject({
+      outcome: "failed",
+      error,
+      endedAt: T1,
+      steps: [
+        { name: "create", startedAt: T0, endedAt: T0, detail: "web-green" },
+        { name: "start", startedAt: T0, endedAt: T1, detail: "failed (GREEN_UNHEALTHY)" },
+      ],
+    });
+  });
+
+  it("ends the step an aborted deploy stopped in", () => {
+    const state = emptyState();
+    const rec = beginDeploy(state, { app: "web", trigger: "cli", version: "v2", startedAt: T0 });
+    startStep(rec, "pull", T0);
+    finishDeploy(state, "web", rec.id, { outcome: "aborted", error: { code: "DEPLOY_ABORTED", message: "the agent is stopping (SIGTERM)" }, endedAt: T2 });
+    expect(rec.steps).toEqual([{ name: "pull", startedAt: T0, endedAt: T2, detail: "aborted (DEPLOY_ABORTED)" }]);
   });
 
   it("refuses to finish an unknown or already finished deploy", () => {
