@@ -2,6 +2,7 @@
 // listed in its service, and its router enabled, before blue is drained.
 import http from "node:http";
 import https from "node:https";
+import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import { sleep } from "../sleep.js";
 
@@ -62,7 +63,7 @@ export function traefikApi(base: string, opts: TraefikApiOptions = {}): TraefikC
             hint: "check the route's network and rule, and that Traefik's docker provider sees the container",
           });
         }
-        if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", "deploy aborted while confirming the switch");
+        if (opts.signal?.aborted) throw new AgentError("DEPLOY_ABORTED", `deploy aborted while confirming the switch: ${abortReason(opts.signal)}`);
         await sleep(opts.pollMs ?? 250, opts.signal);
       }
     },
