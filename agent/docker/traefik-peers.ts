@@ -31,7 +31,7 @@ export function looksLikeTraefik(c: PeerFacts): boolean {
   return named || c.command.split(/\s+/).some((word) => (word.split("/").pop() ?? "").toLowerCase() === "traefik");
 }
 
-/** At most this many containers' images are inspected for their tags, so a crowded network stays a few calls. */
+/** At most this many images are inspected for their tags, so a crowded network stays a bounded number of calls. */
 const MAX_IMAGE_INSPECTS = 20;
 
 export async function traefikPeers(c: EngineClient, network: string, timeoutMs?: number): Promise<TraefikPeers> {
@@ -43,17 +43,11 @@ export async function traefikPeers(c: EngineClient, network: string, timeoutMs?:
     (abortSignal) => c.docker.listContainers({ filters: { network: [network], status: ["running"] }, abortSignal }),
     timeoutMs,
   );
-  const traefik: string[] = [];
-  let inspects = 0;
-  for (const i of list) {
-    const name = (i.Names[0] ?? i.Id).replace(/^\//, "");
-    const facts: PeerFacts = { image: i.Image, repoTags: [], command: i.Command ?? "" };
-    if (!looksLikeTraefik(facts) && inspects < MAX_IMAGE_INSPECTS) {
-      inspects++;
-      facts.repoTags = await repoTags(c, i.ImageID, timeoutMs);
-    }
-    if (looksLikeTraefik(facts)) traefik.push(name);
-  }
+  const seen = list.map((i) => ({ name: (i.Names[0] ?? i.Id).replace(/^\//, ""), imageId: i.ImageID, facts: { image: i.Image, repoTags: [] as string[], command: i.Command ?? "" } }));
+  // Tags are only needed where name and command do not tell; one inspect per image, all at once.
+  const unknown = [...new Set(seen.filter((f) => !looksLikeTraefik(f.facts)).map((f) => f.imageId))].slice(0, MAX_IMAGE_INSPECTS);
+  const tags = new Map(await Promise.all(unknown.map(async (id) => [id, await repoTags(c, id, timeoutMs)] as const)));
+  const traefik = seen.filter((f) => looksLikeTraefik({ ...f.facts, repoTags: tags.get(f.imageId) ?? [] })).map((f) => f.name);
   return { network, exists: true, traefik: traefik.sort() };
 }
 
