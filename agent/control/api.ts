@@ -21,6 +21,18 @@ export interface DeployOutcome {
   error?: ErrorRecord;
 }
 
+/** A routed app's network as `status` saw it: whether a Traefik shares it, and whether switches are confirmed. */
+export interface AppRouting {
+  network: string;
+  /** False until the first deploy creates it. */
+  networkExists: boolean;
+  /** Names of the running containers on the network that look like Traefik (a heuristic). */
+  traefik: string[];
+  /** True when `traefik.api` is set, so each switch is confirmed with Traefik; otherwise the agent waits `settle`. */
+  confirmed: boolean;
+  settleMs: number;
+}
+
 export interface AppStatus {
   app: string;
   image: string;
@@ -43,6 +55,10 @@ export interface AppStatus {
   containers: { name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
   /** Containers holding one of the app's slot names that this agent did not create: it leaves them alone and cannot deploy until they go. */
   conflicts?: { name: string; id: string; state: string; reason: string }[];
+  /** Only for an app with a route, and left out when the Engine did not answer. */
+  routing?: AppRouting;
+  /** What a person should know, in words: e.g. no Traefik on the route's network. */
+  warnings?: string[];
 }
 
 export interface StatusReport {

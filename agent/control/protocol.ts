@@ -145,6 +145,10 @@ export const AppStatus = z.object({
     }),
   ),
   conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
+  routing: z
+    .object({ network: z.string(), networkExists: z.boolean(), traefik: z.array(z.string()), confirmed: z.boolean(), settleMs: z.number() })
+    .optional(),
+  warnings: z.array(z.string()).optional(),
 });
 export type AppStatus = z.infer<typeof AppStatus>;
 

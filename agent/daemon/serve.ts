@@ -6,6 +6,7 @@ import type { Config } from "../config/schema.js";
 import { startControlServer } from "../control/server.js";
 import { reconcileApp } from "../deploy/reconcile.js";
 import { DeployLocks, type RunningDeploy } from "../deploy/lock.js";
+import { warnAboutRouting } from "../deploy/routing.js";
 import { AgentService } from "../deploy/service.js";
 import { connectEngine } from "../docker/engine.js";
 import type { Logger } from "../log.js";
@@ -42,6 +43,8 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     const report = await reconcileApp(deps, app);
     log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
   }
+  // A deploy without traefik.api "succeeds" even with no Traefik to serve it: say so, never refuse.
+  await warnAboutRouting(deps);
 
   let poller: ReturnType<typeof createPoller> | undefined;
   const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app) });

@@ -1,6 +1,6 @@
 // The daemon's verbs (control/api.ts AgentApi) on top of the deploy sequence: which release to
 // deploy, pinning, rollback that sticks, and the poll decision. One line per rule, in one place.
-import type { AgentApi, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
+import type { AgentApi, AppRouting, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
@@ -9,6 +9,7 @@ import type { DeployRecord, ErrorRecord, Pin } from "../state/schema.js";
 import { addSkip, findRelease, isSkipped, previousRelease } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
 import { limitConcurrency, type Limiter } from "./limit.js";
+import { appRouting, routingWarnings } from "./routing.js";
 
 /** The registry as the service uses it: a tracked tag or semver range to the digest it names now. */
 export interface TrackingRegistry {
@@ -28,6 +29,8 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 interface EngineView {
   own: ContainerSummary[];
   conflicts: Conflict[];
+  /** Left out when the app has no route, or the Engine did not answer the look for Traefik. */
+  routing?: AppRouting;
 }
 
 interface PollState {
@@ -246,9 +249,13 @@ export class AgentService implements AgentApi {
     return all.slice(0, req.limit ?? 20);
   }
 
-  #engineView(name: string): Promise<EngineView> {
+  async #engineView(name: string): Promise<EngineView> {
     const timeoutMs = Math.min(STATUS_ENGINE_TIMEOUT_MS, this.#deps.config.docker.timeout);
-    return this.#deps.engine.summary(name, timeoutMs);
+    const [seen, routing] = await Promise.all([
+      this.#deps.engine.summary(name, timeoutMs),
+      appRouting(this.#deps.engine, this.#deps.config, name, timeoutMs).catch(() => undefined),
+    ]);
+    return routing ? { ...seen, routing } : seen;
   }
 
   #appStatus(name: string, seen: EngineView): AppStatus {
@@ -285,6 +292,7 @@ export class AgentService implements AgentApi {
         };
       }),
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
+      ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
     };
   }
 

@@ -9,6 +9,7 @@ import { checkRunning, chooseHealthcheck, waitHealthy, type HealthSource, type H
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
 import { foreignReason, isOwn, isProbe, ownerLabels } from "./ownership.js";
 import { pullImage, type PullOptions } from "./pull.js";
+import { traefikPeers, type TraefikPeers } from "./traefik-peers.js";
 import type { AppContainers, Conflict, ContainerDetail, ContainerSpec, ContainerSummary, HealthConfig, ImageView, Owner } from "./types.js";
 
 /** Bound on the list of refused labels quoted in IMAGE_REFUSED. */
@@ -40,6 +41,11 @@ export class OwnedEngine {
   async chooseHealthcheck(app: string, image: ImageView, spec: HealthSpec): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
     refuseControlLabels(image);
     return chooseHealthcheck(this.#c, this.#owner, image, app, spec);
+  }
+
+  /** The running containers on `network` that look like Traefik (only read, so no ownership check). */
+  traefikOnNetwork(network: string, timeoutMs?: number): Promise<TraefikPeers> {
+    return traefikPeers(this.#c, network, timeoutMs);
   }
 
   ensureNetwork(name: string): Promise<void> {

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { AgentApi, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../../agent/control/api.js";
 import { startControlServer, type ControlServer } from "../../agent/control/server.js";
+import { routingWarnings } from "../../agent/deploy/routing.js";
 import { AgentError } from "../../agent/errors.js";
 import { silentLogger } from "../../agent/log.js";
 import type { DeployRecord } from "../../agent/state/schema.js";
@@ -434,6 +435,25 @@ describe("status and history", () => {
     expect(rows).toContain("skipped: sha256:9f9f9f9f9f9f v1.1.0 (rolled back, #15, 2025-01-01T10:00:00Z)");
     expect(r.stdout).toContain('\napi  ghcr.io/acme/web  track ^2.0.0 (resolved v2.1.0)  schedule "*/5 * * * *"\n');
     expect(rows).toContain("tracked: v2.1.0 → sha256:9f9f9f9f9f9f (skipped: failed before), not deploying; agentctl deploy api v2.1.0 deploys it anyway");
+  });
+
+  it("warns in a row when no Traefik shares the route's network and switches are not confirmed", async () => {
+    const lonely: AppStatus = { ...STATUS.apps[0]!, routing: { network: "web", networkExists: true, traefik: [], confirmed: false, settleMs: 3000 } };
+    lonely.warnings = routingWarnings(lonely.routing!);
+    const absent: AppStatus = { ...STATUS.apps[0]!, app: "api", routing: { network: "edge", networkExists: false, traefik: [], confirmed: true, settleMs: 3000 } };
+    absent.warnings = routingWarnings(absent.routing!);
+    const served: AppStatus = { ...STATUS.apps[0]!, app: "blog", routing: { network: "web", networkExists: true, traefik: ["traefik"], confirmed: true, settleMs: 3000 } };
+    served.warnings = routingWarnings(served.routing!);
+    await daemon({ status: async () => ({ ...STATUS, apps: [lonely, absent, served] }) });
+    const r = await run(["--socket", socket, "status"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.split("\n").map((l) => l.trim().replace(/^(\S+(?: \S+)?) {2,}/, "$1: "));
+    expect(rows).toContain("warning: no Traefik on network web: the route is not served, the app is reachable only by container IP (start Traefik: examples/traefik)");
+    expect(rows).toContain("warning: traefik.api is not set: switches are not confirmed, the agent waits settle (3s)");
+    expect(rows).toContain(
+      "warning: Traefik is not on network edge yet (the agent creates the network at the first deploy): the route is not served; start Traefik with the example in examples/traefik",
+    );
+    expect(rows.filter((l) => l.startsWith("warning:"))).toHaveLength(3);
   });
 
   it("names a pin on the tracked tag itself by its digest", async () => {

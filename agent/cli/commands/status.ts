@@ -11,7 +11,8 @@ export const statusCommand: Command = {
   help: `Prints one block per app (or only app's): the live release (version, digest, the slot
 its container holds, generation); whether the app is pinned, to what and why (polling paused);
 the deploy running now and its step; the last poll, its error, and what the tracked tag names
-and whether polling will deploy it; digests polling skips and why; kept releases; and the
+and whether polling will deploy it; warnings (no Traefik on the route's network, traefik.api
+not set so switches are not confirmed); digests polling skips and why; kept releases; and the
 app's containers.`,
   flags: {},
   maxPositionals: 1,
@@ -64,6 +65,7 @@ function appBlock(a: AppStatus): string[] {
   for (const c of a.conflicts ?? []) {
     rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
+  for (const w of a.warnings ?? []) rows.push(["warning", w]);
   for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${skipReasonWords(s.reason)}, #${s.deployId}, ${formatTime(s.at)})`]);
   if (a.releases.length > 0) rows.push(["releases", a.releases.map((r) => `${r.version} ${shortDigest(r.digest)}`).join(", ")]);
 
