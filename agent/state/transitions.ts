@@ -82,9 +82,11 @@ export function endStep(record: DeployRecord, step: StepName, at: string, detail
 }
 
 /**
- * Closes a running deploy. A step still open is where it stopped: it ends now, its detail saying
- * how (`failed (GREEN_UNHEALTHY)`), so the history shows how long the failing step took.
- * Throws when the record is missing or already finished, since both mean two writers disagree.
+ * Closes a running deploy. When it failed or was aborted, a step still open is where it stopped:
+ * it ends now, its detail saying how (`failed (GREEN_UNHEALTHY)`), so the history shows how long
+ * the failing step took. A succeeding deploy ends its own steps (the record step ends after this,
+ * with its detail). Throws when the record is missing or already finished, since both mean two
+ * writers disagree.
  */
 export function finishDeploy(
   state: State,
@@ -100,11 +102,12 @@ export function finishDeploy(
   record.outcome = end.outcome;
   record.endedAt = end.endedAt;
   if (end.error !== undefined) record.error = end.error;
-  const how = end.outcome === "succeeded" ? undefined : `${end.outcome}${end.error ? ` (${end.error.code})` : ""}`;
+  if (end.outcome === "succeeded") return record;
+  const how = `${end.outcome}${end.error ? ` (${end.error.code})` : ""}`;
   for (const entry of record.steps) {
     if (entry.endedAt !== undefined) continue;
     entry.endedAt = end.endedAt;
-    if (how !== undefined && entry.detail === undefined) entry.detail = how;
+    if (entry.detail === undefined) entry.detail = how;
   }
   return record;
 }

@@ -116,6 +116,15 @@ describe("deploy ids and records", () => {
     expect(rec.steps).toEqual([{ name: "pull", startedAt: T0, endedAt: T2, detail: "aborted (DEPLOY_ABORTED)" }]);
   });
 
+  it("leaves a succeeding deploy's record step for the deploy to end with its own detail", () => {
+    const state = emptyState();
+    const rec = beginDeploy(state, { app: "web", trigger: "cli", version: "v1", startedAt: T0 });
+    startStep(rec, "record", T0);
+    finishDeploy(state, "web", rec.id, { outcome: "succeeded", endedAt: T1 });
+    endStep(rec, "record", T2, "kept deploy-agent/web:gen-1");
+    expect(rec.steps).toEqual([{ name: "record", startedAt: T0, endedAt: T2, detail: "kept deploy-agent/web:gen-1" }]);
+  });
+
   it("refuses to finish an unknown or already finished deploy", () => {
     const state = emptyState();
     const rec = beginDeploy(state, { app: "web", trigger: "poll", version: "v1", startedAt: T0 });
