@@ -388,24 +388,21 @@ report_kept() {
     && say "  user and group $SERVICE_USER: kept because they own $STATE_DIR (and any file you gave the group); userdel $SERVICE_USER once that is gone"
   [[ "$PURGE" -eq 0 && -d "$CONF_DIR" ]] \
     && say "  $CONF_DIR: agent.yaml and any credentials, kept because they are your edits; --uninstall --purge removes it"
-  local containers images networks
-  if command -v docker >/dev/null \
-    && containers="$(timeout 20 docker ps --filter label=deploy-agent.managed=true --format '{{.Names}}' 2>/dev/null)" \
-    && images="$(timeout 20 docker images --filter 'reference=deploy-agent/*' --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)"; then
-    [[ -n "$containers" ]] \
-      && say "  running app containers, kept because they still serve your apps (stop them with docker rm -f): $(echo "$containers" | sort | paste -sd' ')"
-    [[ -n "$images" ]] \
-      && say "  the agent's rollback images, kept so a reinstall can still roll back (remove with docker rmi): $(echo "$images" | sort | paste -sd' ')"
-    if [[ -n "$containers" ]]; then
-      # shellcheck disable=SC2086 # one name per word
-      networks="$(timeout 20 docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' $containers 2>/dev/null \
-        | grep -vxE 'bridge|host|none|' | sort -u | paste -sd' ' || true)"
-      [[ -n "$networks" ]] \
-        && say "  the apps' networks, kept because Traefik and those containers share them (docker network rm once unused): $networks"
-    fi
-  else
-    say "  the apps' containers, images and networks: not listed, the Docker Engine did not answer (docker ps --filter label=deploy-agent.managed=true)"
-  fi
+  local found=0
+  own_things || found=$?
+  case $found in
+    0)
+      [[ -n "$OWN_CONTAINERS" ]] \
+        && say "  app containers, kept because they may still serve your apps (stop them with docker rm -f): $OWN_CONTAINERS"
+      [[ -n "$OWN_IMAGES" ]] \
+        && say "  the agent's rollback images, kept so a reinstall can still roll back (remove with docker rmi): $OWN_IMAGES"
+      [[ -n "$OWN_NETWORKS" ]] \
+        && say "  the apps' networks, kept because Traefik and those containers share them (docker network rm once unused): $OWN_NETWORKS"
+      [[ -n "$OWN_CONTAINERS$OWN_IMAGES$OWN_NETWORKS" ]] || say "  no container, rollback image or network of this agent's is on the Engine"
+      ;;
+    1) say "  no container, image or network is listed: $STATE_DIR/state.json names no agent identity (the agent never ran here), so nothing on the Engine can be told to be this agent's" ;;
+    *) say "  the apps' containers, images and networks: not listed, the Docker Engine did not answer (docker ps --filter label=deploy-agent.managed=true)" ;;
+  esac
   return 0
 }
 
@@ -425,6 +422,31 @@ state_field() {
     "$STATE_DIR/state.json" "$1" 2>/dev/null || true
 }
 
+# own_things — sets OWN_CONTAINERS, OWN_IMAGES and OWN_NETWORKS (space-separated names) to what carries
+# this agent's identity (deploy-agent.owner=<agentId of its state file>) and its apps' keep-tags, so
+# another agent's things on the same Engine are never listed or offered. Returns 1 without an identity,
+# 2 when the Engine does not answer.
+own_things() {
+  OWN_CONTAINERS="" OWN_IMAGES="" OWN_NETWORKS=""
+  local id apps="" app
+  id="$(state_field agentId)"
+  [[ -n "$id" ]] || return 1
+  command -v docker >/dev/null && docker_answers >/dev/null || return 2
+  OWN_CONTAINERS="$(timeout 20 docker ps -a --filter label=deploy-agent.managed=true --filter "label=deploy-agent.owner=$id" --format '{{.Names}}' | sort | paste -sd' ' || true)"
+  if [[ -n "$OWN_CONTAINERS" ]]; then
+    # shellcheck disable=SC2086 # one name per word
+    OWN_NETWORKS="$(timeout 20 docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' $OWN_CONTAINERS | grep -vxE 'bridge|host|none|' | sort -u | paste -sd' ' || true)"
+    # shellcheck disable=SC2086
+    apps="$(timeout 20 docker inspect -f '{{index .Config.Labels "deploy-agent.app"}}' $OWN_CONTAINERS || true)"
+  fi
+  for app in $( (echo "$apps"; state_field apps) | sort -u); do
+    OWN_IMAGES="$OWN_IMAGES $(timeout 20 docker images --filter "reference=deploy-agent/$app:gen-*" --format '{{.Repository}}:{{.Tag}}' | paste -sd' ' || true)"
+  done
+  # shellcheck disable=SC2086 # squeezes the spaces
+  OWN_IMAGES="$(echo $OWN_IMAGES)"
+  return 0
+}
+
 # --purge at a terminal: offers each thing --uninstall keeps, one question each. Without a terminal
 # nothing is asked and nothing more is removed: an app container may still serve.
 offer_purge() {
@@ -432,22 +454,10 @@ offer_purge() {
     say "--purge removes nothing else without a terminal to ask at (containers may still serve); what is kept is listed below"
     return 0
   fi
-  local id containers="" apps images="" networks="" c
-  id="$(state_field agentId)"
-  if [[ -n "$id" ]] && docker_answers >/dev/null; then
-    containers="$(docker ps -a --filter label=deploy-agent.managed=true --filter "label=deploy-agent.owner=$id" --format '{{.Names}}' | sort | paste -sd' ')"
-    # shellcheck disable=SC2086 # one name per word
-    if [[ -n "$containers" ]]; then
-      networks="$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' $containers | grep -vxE 'bridge|host|none|' | sort -u | paste -sd' ' || true)"
-      apps="$(docker inspect -f '{{index .Config.Labels "deploy-agent.app"}}' $containers)"
-    fi
-    for c in $( (echo "${apps:-}"; state_field apps) | sort -u); do
-      images="$images $(docker images --filter "reference=deploy-agent/$c:gen-*" --format '{{.Repository}}:{{.Tag}}' | paste -sd' ')"
-    done
-    images="$(echo $images)"
-  elif [[ -z "$id" ]]; then
-    say "no agent identity in $STATE_DIR/state.json: its containers, images and networks cannot be told from others', so none is offered"
-  fi
+  local containers images networks c found=0
+  own_things || found=$?
+  [[ $found -eq 1 ]] && say "no agent identity in $STATE_DIR/state.json: its containers, images and networks cannot be told from others', so none is offered"
+  containers="$OWN_CONTAINERS" images="$OWN_IMAGES" networks="$OWN_NETWORKS"
   # shellcheck disable=SC2086 # one name per word
   {
     [[ -n "$containers" ]] && ask "remove the app containers $containers? They stop serving now" && docker rm -f $containers >/dev/null

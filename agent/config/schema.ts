@@ -143,40 +143,52 @@ export type RegistryCredentials = z.infer<typeof RegistryCredentials>;
 
 export const DEFAULT_STATE_PATH = "/var/lib/deploy-agent/state.json";
 
+/**
+ * A top-level section whose keys are all commented out is YAML null (`traefik:` alone on its line):
+ * read as the section left out, the way a person who commented out its last key means it.
+ */
+const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === null ? undefined : v), schema);
+
 export const Config = z
   .object({
     state: NonEmpty.default(DEFAULT_STATE_PATH),
     socket: NonEmpty.default("/run/deploy-agent/agent.sock"),
-    docker: z
-      .object({
-        socket: NonEmpty.default("/var/run/docker.sock"),
-        /** Deadline of every non-streaming Engine call; a frozen Engine fails the call instead of hanging it. */
-        timeout: duration(B.dockerTimeout).default(30_000),
-      })
-      .strict()
-      .default({ socket: "/var/run/docker.sock", timeout: 30_000 }),
-    traefik: z
-      .object({
-        api: HttpUrl.optional(),
-      })
-      .strict()
-      .default({}),
+    docker: section(
+      z
+        .object({
+          socket: NonEmpty.default("/var/run/docker.sock"),
+          /** Deadline of every non-streaming Engine call; a frozen Engine fails the call instead of hanging it. */
+          timeout: duration(B.dockerTimeout).default(30_000),
+        })
+        .strict()
+        .default({ socket: "/var/run/docker.sock", timeout: 30_000 }),
+    ),
+    traefik: section(
+      z
+        .object({
+          api: HttpUrl.optional(),
+        })
+        .strict()
+        .default({}),
+    ),
     /** Credentials per registry host, e.g. `ghcr.io`. */
-    registries: z.record(z.string(), RegistryCredentials).default({}),
+    registries: section(z.record(z.string(), RegistryCredentials).default({})),
     /** Docker's config.json, read for `auths` when no registry entry matches. */
     dockerConfig: NonEmpty.optional(),
     /**
      * How polls are spread: at most `concurrency` registry checks at once, each tick delayed by up to
      * `jitter`; a registry answering 5xx or unreachable is left alone for 5 s doubling up to `maxBackoff`.
      */
-    poll: z
-      .object({
-        concurrency: z.number().int().min(1).max(64).default(4),
-        jitter: duration(B.jitter).default(10_000),
-        maxBackoff: duration(B.maxBackoff).default(300_000),
-      })
-      .strict()
-      .default({ concurrency: 4, jitter: 10_000, maxBackoff: 300_000 }),
+    poll: section(
+      z
+        .object({
+          concurrency: z.number().int().min(1).max(64).default(4),
+          jitter: duration(B.jitter).default(10_000),
+          maxBackoff: duration(B.maxBackoff).default(300_000),
+        })
+        .strict()
+        .default({ concurrency: 4, jitter: 10_000, maxBackoff: 300_000 }),
+    ),
     /** Deploys kept in the state file per app. */
     history: z.number().int().min(5).max(1000).default(50),
     apps: z

@@ -212,8 +212,18 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
     const image = (await must("docker", ["inspect", "-f", "{{.Config.Image}}", vm.container])).trim();
     await must("docker", ["tag", image, keepTag]);
     const network = `ix-${run_}-web`;
+    // This agent's identity, from the state file the running agent wrote; a second container carries another's.
+    const agentId = (await vm.mustSh(`node -p 'JSON.parse(require("fs").readFileSync("/var/lib/deploy-agent/state.json","utf8")).agentId'`)).trim();
+    expect(agentId).toMatch(/^[0-9a-f]{16,}$/);
+    const foreign = `sd7-${run_}-other-blue`;
     await must("docker", ["network", "create", "--label", `${TEST_RUN_LABEL}=${run_}`, network]);
-    await must("docker", ["run", "-d", "--name", container, "--network", network, "--label", "deploy-agent.managed=true", "--label", `${TEST_RUN_LABEL}=${run_}`, image, "sleep", "infinity"]);
+    for (const [name, owner] of [[container, agentId], [foreign, "0therag3nt0000000"]] as const) {
+      await must("docker", [
+        "run", "-d", "--name", name, "--network", network, "--label", `${TEST_RUN_LABEL}=${run_}`,
+        "--label", "deploy-agent.managed=true", "--label", `deploy-agent.owner=${owner}`, "--label", `deploy-agent.app=sd7-${run_}`,
+        image, "sleep", "infinity",
+      ]);
+    }
     try {
       expect(await vm.mustSh("id -nG deploy-agent")).toContain("docker");
       const out = await vm.mustSh("/src/install.sh --uninstall 2>&1", 2 * MINUTE);
@@ -227,7 +237,9 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
       expect(kept).toContain("kept so a reinstall carries on where this one stopped");
       expect(kept).toContain("user and group deploy-agent: kept because they own /var/lib/deploy-agent");
       expect(kept).toContain("kept because they are your edits; --uninstall --purge removes it");
-      expect(kept).toMatch(new RegExp(`running app containers, kept because they still serve your apps .*\\b${container}\\b`));
+      expect(kept).toMatch(new RegExp(`app containers, kept because they may still serve your apps .*\\b${container}\\b`));
+      // Another agent's container on the same Engine is not this agent's to list.
+      expect(kept).not.toContain(foreign);
       expect(kept).toMatch(new RegExp(`rollback images, kept so a reinstall can still roll back .*${keepTag.replace(/[/:.]/g, "\\$&")}`));
       expect(kept).toMatch(new RegExp(`the apps' networks, kept because Traefik and those containers share them .*\\b${network}\\b`));
       // Containers are never removed without being asked: the planted one still runs.
@@ -235,7 +247,7 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
       // Kept, as listed.
       expect((await vm.sh("test -d /var/lib/deploy-agent && test -f /etc/deploy-agent/agent.yaml && getent passwd deploy-agent")).code).toBe(0);
     } finally {
-      await run("docker", ["rm", "-f", container]);
+      await run("docker", ["rm", "-f", container, foreign]);
       await run("docker", ["rmi", keepTag]);
       await run("docker", ["network", "rm", network]);
     }

@@ -73,6 +73,18 @@ describe("config", () => {
     });
   });
 
+  it("reads a top-level section whose every key is commented out as left out, with its defaults", () => {
+    const c = parseConfig(`traefik:\n  # api: http://127.0.0.1:8080\ndocker:\npoll:\nregistries:\n${minimal}`);
+    expect(c.traefik).toEqual({});
+    expect(c.docker).toEqual({ socket: "/var/run/docker.sock", timeout: 30_000 });
+    expect(c.poll).toEqual({ concurrency: 4, jitter: 10_000, maxBackoff: 300_000 });
+    expect(c.registries).toEqual({});
+  });
+
+  it("still refuses a section that is a value instead of keys, naming it", () => {
+    expect(problems(`traefik: http://127.0.0.1:8080\n${minimal}`)).toContain("traefik: ");
+  });
+
   it("names the key path and line of a bad value", () => {
     const msg = problems(minimal.replace("path: /health", "path: health"));
     expect(msg).toContain('apps.web.health.path: must start with "/" (agent.yaml line 6)');

@@ -15,9 +15,10 @@ const configSection = readme.slice(readme.indexOf("## Configuration"), readme.in
 function keyPaths(schema: z.ZodType, prefix = ""): string[] {
   let s: z.ZodType = schema;
   for (;;) {
-    const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } }).def;
+    const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType } }).def;
     if (def.type === "default" || def.type === "optional" || def.type === "nullable") s = def.innerType!;
-    else if (def.type === "pipe") s = def.in!;
+    // A preprocessed section (null read as left out) is a pipe from a transform into the real schema.
+    else if (def.type === "pipe") s = (def.in as unknown as { def: { type: string } }).def.type === "transform" ? def.out! : def.in!;
     else break;
   }
   if (!(s instanceof z.ZodObject)) return [];
