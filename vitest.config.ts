@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     env: { TESTCONTAINERS_RYUK_DISABLED: "true" },
+    // The JSON report is what test/tools/reliability-check.ts holds docs/reliability.md against.
+    reporters: ["default", ["json", { outputFile: ".test-run/vitest.json" }]],
   },
 });
