@@ -34,7 +34,7 @@ apps:
     track: latest
     schedule: "0 0 1 1 *"
     port: 8000
-    health: { path: /health, startTimeout: 20s }
+    health: { path: /health, startTimeout: 30s }
     command: [httpd, -f, -v, -p, "8000", -h, /www]
     route: { rule: "Host(\`${host}\`)", network: "w13-net-${run}" }
     drain: 1s
@@ -95,11 +95,14 @@ describe("agentctl deploy, as a person reads it", () => {
     // Every few seconds while it waits: Docker's health state, the agent's probe, elapsed against startTimeout.
     const waits = out.slice(startAt + 1, stoppedAt);
     expect(waits.length).toBeGreaterThanOrEqual(2);
-    const elapsed = waits.map((l) => {
-      const m = /^ {30}waiting for health: Docker health: starting, agent probe: HTTP 404, (\d+)s of 20s$/.exec(l);
+    const seen = waits.map((l) => {
+      const m = /^ {30}waiting for health: Docker health: starting, agent probe: ([^,]+), (\d+)s of 30s$/.exec(l);
       expect(m, l).not.toBeNull();
-      return Number(m![1]);
+      return { probe: m![1], elapsed: Number(m![2]) };
     });
+    // The first look may come before httpd listens; by the end the probe has its answer.
+    expect(seen.at(-1)?.probe).toBe("HTTP 404");
+    const elapsed = seen.map((s) => s.elapsed);
     expect(elapsed).toEqual([...elapsed].sort((a, b) => a - b));
     expect(new Set(elapsed).size).toBe(elapsed.length);
     expect(out.at(-1)).toMatch(new RegExp(`^#\\d+  failed: v3 \\(sha256:${short(v3Digest)}\\) was not deployed; the previous release keeps serving$`));
@@ -107,7 +110,7 @@ describe("agentctl deploy, as a person reads it", () => {
     // The reason, with the new release's own last log lines (httpd -v logs each 404 it answers), and what to do.
     expect(r.stderr).toMatch(
       new RegExp(
-        `^error: the new release ${app}-blue \\(v3, ${short(v3Digest)}\\) not healthy after 20s ` +
+        `^error: the new release ${app}-blue \\(v3, ${short(v3Digest)}\\) not healthy after 30s ` +
           `\\(Docker health: starting; agent probe http://[\\d.]+:8000/health: HTTP 404\\); last log lines:\n` +
           `(.*response:404\n)+.*response:404 \\[GREEN_UNHEALTHY\\]\n` +
           `hint: check the app's health path and port, or raise health\\.startTimeout\n$`,
