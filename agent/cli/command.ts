@@ -175,7 +175,10 @@ export async function streamDeploy(ctx: CommandContext, verb: Verb, req: object,
   const printer = new EventPrinter(ctx.out);
   const outcome = await ctx.call(verb, req, schema, (e) => printer.print(e));
   if (ctx.json) ctx.out.document(outcome);
-  else ctx.out.line(outcomeLine(outcome));
+  else {
+    printer.stoppedIn(outcome);
+    ctx.out.line(outcomeLine(outcome));
+  }
   printOutcomeError(ctx.out, outcome);
   return outcomeExitCode(outcome);
 }

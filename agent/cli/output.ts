@@ -80,7 +80,20 @@ function prefix(app: string, deployId: string): string {
  */
 export class EventPrinter {
   readonly #stepStarts = new Map<string, string>();
+  /** The step each deploy is in, until it ends: a failure ends the stream without the step's own end. */
+  readonly #openSteps = new Map<string, string>();
   constructor(private readonly out: Output) {}
+
+  /**
+   * Before the outcome line of a failed or aborted deploy: the step it stopped in, so a person
+   * sees where it stopped in the step column and not only in the error below.
+   */
+  stoppedIn(o: DeployOutcome): void {
+    const step = this.#openSteps.get(o.deployId);
+    if (step === undefined || (o.outcome !== "failed" && o.outcome !== "aborted")) return;
+    this.#openSteps.delete(o.deployId);
+    this.out.line(`${prefix(o.app, o.deployId)}${step.padEnd(STEP_WIDTH)}${o.outcome}`);
+  }
 
   print(e: DeployEvent): void {
     const p = prefix(e.app, e.deployId);
@@ -93,8 +106,10 @@ export class EventPrinter {
         const detail = e.detail === undefined ? "" : `: ${e.detail}`;
         if (e.phase === "start") {
           this.#stepStarts.set(key, e.at);
+          this.#openSteps.set(e.deployId, e.step);
           this.out.line(`${p}${e.step.padEnd(STEP_WIDTH)}started${detail}`);
         } else {
+          this.#openSteps.delete(e.deployId);
           const took = this.#stepStarts.has(key) ? ` (${durationBetween(this.#stepStarts.get(key), e.at)})` : "";
           this.out.line(`${p}${e.step.padEnd(STEP_WIDTH)}done${took}${detail}`);
         }

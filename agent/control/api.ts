@@ -24,10 +24,12 @@ export interface DeployOutcome {
 /** A routed app's network as `status` saw it: whether a Traefik shares it, and whether switches are confirmed. */
 export interface AppRouting {
   network: string;
-  /** False until the first deploy creates it. */
-  networkExists: boolean;
-  /** Names of the running containers on the network that look like Traefik (a heuristic). */
-  traefik: string[];
+  /** False until the first deploy creates it; absent when the look failed (see `lookError`). */
+  networkExists?: boolean;
+  /** Names of the running containers on the network that look like Traefik (a heuristic); absent when the look failed. */
+  traefik?: string[];
+  /** Why the look for Traefik failed (the Engine did not answer or refused it): then nothing is known of the network. */
+  lookError?: string;
   /** True when `traefik.api` is set, so each switch is confirmed with Traefik; otherwise the agent waits `settle`. */
   confirmed: boolean;
   settleMs: number;

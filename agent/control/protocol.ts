@@ -146,7 +146,14 @@ export const AppStatus = z.object({
   ),
   conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
   routing: z
-    .object({ network: z.string(), networkExists: z.boolean(), traefik: z.array(z.string()), confirmed: z.boolean(), settleMs: z.number() })
+    .object({
+      network: z.string(),
+      networkExists: z.boolean().optional(),
+      traefik: z.array(z.string()).optional(),
+      lookError: z.string().optional(),
+      confirmed: z.boolean(),
+      settleMs: z.number(),
+    })
     .optional(),
   warnings: z.array(z.string()).optional(),
 });

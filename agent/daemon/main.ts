@@ -13,8 +13,9 @@ import { agentVersion } from "../version.js";
 const USAGE = `usage: deploy-agent [--check] [--config PATH]
 
 Runs the deploy agent: polls the registry for each app in the config and rolls out new
-digests blue-green behind Traefik. Control it with agentctl. One daemon runs per state file
-and per control socket; a second one exits at once, naming the first one's pid.
+digests behind Traefik with zero downtime: the new release starts beside the live one and
+takes over once healthy. Control it with agentctl. One daemon runs per state file and per
+control socket; a second one exits at once, naming the first one's pid.
 
   --config PATH   the agent's config file (default ${DEFAULT_CONFIG_PATH})
   --check         check the config (and the state file, read only) without the Engine,

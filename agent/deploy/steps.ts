@@ -106,7 +106,7 @@ export async function confirm(run: Run): Promise<string> {
     return `Traefik serves ${url}`;
   }
   await watchFor(run, run.app.settle);
-  return `settled ${run.app.settle}ms`;
+  return `waited settle (${run.app.settle / 1000}s) for Traefik to switch; not confirmed, as traefik.api is not set`;
 }
 
 /** Blue gets no new requests now; let its in-flight ones finish while green keeps passing. */
@@ -114,7 +114,7 @@ export async function drain(run: Run): Promise<string> {
   if (!run.blue) return "no previous release to drain";
   if (!run.app.route) return "no route: nothing to drain";
   await watchFor(run, run.app.drain);
-  return `drained ${run.app.drain}ms`;
+  return `gave the previous release ${run.app.drain / 1000}s to finish its requests`;
 }
 
 export async function stopBlue(run: Run): Promise<string> {

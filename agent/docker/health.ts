@@ -128,7 +128,7 @@ export interface WaitHealthyOptions {
   label: string;
   /** The reference the container was created from, for the hint that runs it by hand. */
   imageRef?: string | undefined;
-  /** Told every `progressEveryMs` while the wait goes on: "Docker starting, probe HTTP 503, 6s of 60s". */
+  /** Told every `progressEveryMs` while the wait goes on: "Docker health: starting, agent probe: HTTP 503, 6s of 60s". */
   onProgress?: (message: string) => void;
   progressEveryMs?: number;
 }
@@ -165,8 +165,8 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
       if ((health === "healthy" || health === "none") && streak >= opts.successes) return;
       if (opts.onProgress && Date.now() - reported >= (opts.progressEveryMs ?? PROGRESS_EVERY_MS)) {
         reported = Date.now();
-        const probe = opts.probeUrl ? `probe ${lastProbe}` : "no agent probe";
-        opts.onProgress(`Docker ${health}, ${probe}, ${Math.round((reported - started) / 1000)}s of ${Math.round(opts.deadlineMs / 1000)}s`);
+        const probe = opts.probeUrl ? `agent probe: ${lastProbe}` : "no agent probe";
+        opts.onProgress(`Docker health: ${health}, ${probe}, ${Math.round((reported - started) / 1000)}s of ${Math.round(opts.deadlineMs / 1000)}s`);
       }
       if (Date.now() - started >= opts.deadlineMs) {
         const logs = await tailLogs(c, id, 20);

@@ -61,8 +61,8 @@ describe("waitHealthy", () => {
 
     // The slow fixture serves nothing for 8 s: Docker says starting and the probe is refused meanwhile.
     expect(messages.length).toBeGreaterThan(0);
-    expect(messages[0]).toMatch(/^Docker starting, probe \S.*, \d+s of 30s$/);
-    for (const m of messages) expect(m).toMatch(/^Docker \w+, probe .+, \d+s of 30s$/);
+    expect(messages[0]).toMatch(/^Docker health: starting, agent probe: \S.*, \d+s of 30s$/);
+    for (const m of messages) expect(m).toMatch(/^Docker health: \w+, agent probe: .+, \d+s of 30s$/);
   });
 
   it("throws GREEN_UNHEALTHY with the container's last log lines, cleaned, when Docker turns it unhealthy", async () => {

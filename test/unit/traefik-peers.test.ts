@@ -43,6 +43,14 @@ describe("routing warnings", () => {
     ]);
   });
 
+  it("says the network is unknown, with the Engine's reason, and never 'no Traefik' when the look failed", () => {
+    const failed = { network: "web", lookError: "Docker Engine at /var/run/docker.sock did not answer list of networks named web within 2s", confirmed: false, settleMs: 3000 };
+    expect(routingWarnings(failed)).toEqual([
+      "could not look for Traefik on network web, so whether the route is served is unknown (Docker Engine at /var/run/docker.sock did not answer list of networks named web within 2s); each agentctl status looks again",
+      "traefik.api is not set: switches are not confirmed, the agent waits settle (3s)",
+    ]);
+  });
+
   it("says switches are not confirmed and names the settle wait when traefik.api is not set", () => {
     expect(routingWarnings({ ...base, confirmed: false, settleMs: 1500 })).toEqual([
       "traefik.api is not set: switches are not confirmed, the agent waits settle (1.5s)",

@@ -19,6 +19,7 @@ printed as they happen, then one line per app. Exit status 1 when any app's chec
     const printer = new EventPrinter(ctx.out);
     const results = await ctx.call("check", req, z.array(CheckResult), (e) => printer.print(e));
     if (ctx.json) ctx.out.document(results);
+    else for (const r of results) if (r.deploy) printer.stoppedIn(r.deploy);
     for (const r of results) {
       if (!ctx.json) ctx.out.line(`${r.app}  ${r.result.padEnd(9)}  ${shortDigest(r.digest)}  ${r.detail}`);
       if (r.deploy) {

@@ -25,7 +25,7 @@ app's containers.`,
       return 0;
     }
     ctx.out.line(`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`);
-    if (report.engineError) ctx.out.line(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown`);
+    if (report.engineError) ctx.out.line(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown, nor whether Traefik is on each route's network`);
     for (const app of report.apps) {
       ctx.out.line();
       for (const line of appBlock(app)) ctx.out.line(line);
