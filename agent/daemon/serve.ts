@@ -83,6 +83,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   stopWatchdog();
   await server.close();
   await registry.close();
+  await store.close();
   log.info("deploy-agent stopped");
 }
 

@@ -239,7 +239,15 @@ export class AgentService implements AgentApi {
       const seen = engineError ? undefined : await this.#engineView(name).catch((err: unknown) => void (engineError = toAgentError(err).toJSON()));
       apps.push(this.#appStatus(name, seen ?? { own: [], conflicts: [] }));
     }
-    return { version: this.#opts.version, pid: process.pid, startedAt: this.#opts.startedAt, apps, ...(engineError ? { engineError } : {}) };
+    const stateWrite = this.#deps.store.writeProblem;
+    return {
+      version: this.#opts.version,
+      pid: process.pid,
+      startedAt: this.#opts.startedAt,
+      apps,
+      ...(engineError ? { engineError } : {}),
+      ...(stateWrite ? { stateWrite: { ...stateWrite } } : {}),
+    };
   }
 
   async history(req: { app?: string; limit?: number }): Promise<DeployRecord[]> {
