@@ -92,13 +92,13 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
 }
 
 /**
- * What the shutdown waits for: up to its drain a deploy stops at its next step and the live
- * release keeps serving; from the drain on, blue is already off the route, so it runs to the end.
+ * What the shutdown waits for: before green is routed a deploy stops at its next step and the live
+ * release keeps serving; from confirm on green serves, so the deploy runs to the end.
  */
 export function shutdownWaitLine(app: string, running: Readonly<RunningDeploy>, graceMs: number): string {
   const which = running.deployId === "-" ? `the deploy of ${app}` : `deploy ${running.deployId} of ${app}`;
   const upTo = `up to ${Math.round(graceMs / 1000)} s`;
-  if (running.step === "drain" || running.step === "stop" || running.step === "record") {
+  if (running.step === "confirm" || running.step === "drain" || running.step === "stop" || running.step === "record") {
     return `waiting for ${which} to finish its ${running.step}, ${upTo}`;
   }
   return `waiting for ${which} to stop at its next safe point (it is in step ${running.step}), ${upTo}; the live release keeps serving`;

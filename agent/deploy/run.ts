@@ -108,7 +108,8 @@ export function short(digestOrId: string): string {
 
 /** Writes the step's start to the state file before doing it, so a restarted agent knows where it stopped. */
 export async function step(run: Run, name: StepName, body: () => Promise<string | void>): Promise<void> {
-  if (!run.committed && run.target.signal?.aborted) {
+  // Once green is routed the deploy runs to the end: removing green would cut the requests it serves.
+  if (!run.routed && run.target.signal?.aborted) {
     throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: ${abortReason(run.target.signal)}`);
   }
   const at = nowIso(run);
