@@ -15,6 +15,8 @@ import { publishVersion, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
 const run = testRunId();
+/** A cell runs two or three deploys and a restart; on a busy 2-core runner that takes minutes. */
+const CELL_MS = 360_000;
 const docker = new Dockerode();
 let traefik: Awaited<ReturnType<typeof startTraefikModel>>;
 const dirs: string[] = [];
@@ -116,7 +118,7 @@ describe("the state file's filesystem full or read-only", () => {
         expect(seen.failed, JSON.stringify(seen.failed.slice(0, 5))).toEqual([]);
         await agent.stop();
         await sleep(100);
-      });
+      }, CELL_MS);
     }
   }
 });

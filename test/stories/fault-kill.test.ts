@@ -12,6 +12,8 @@ import { publishVersion, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
 const run = testRunId();
+/** A cell runs two or three deploys and a restart; on a busy 2-core runner that takes minutes. */
+const CELL_MS = 360_000;
 const docker = new Dockerode();
 let traefik: Awaited<ReturnType<typeof startTraefikModel>>;
 const dirs: string[] = [];
@@ -77,7 +79,7 @@ describe("kill -9 at every step boundary of a deploy", () => {
       const state = await expectSettledTruth(docker, agent, app);
       expect(state.apps[app]!.skip).toEqual([]);
       await agent.stop();
-    });
+    }, CELL_MS);
   }
 });
 
@@ -107,6 +109,6 @@ describe("kill -9 at every step boundary of a rollback", () => {
       expect(seen.failed, JSON.stringify(seen.failed.slice(0, 5))).toEqual([]);
       await expectSettledTruth(docker, agent, app);
       await agent.stop();
-    });
+    }, CELL_MS);
   }
 });

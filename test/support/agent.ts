@@ -115,7 +115,7 @@ export async function startAgent(dir: string, opts: { waitReady?: boolean; env?:
     const deadline = Date.now() + 30_000;
     while (!lines.some((l) => l.includes('"deploy-agent ready"'))) {
       if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before it was ready:\n${lines.join("\n")}`);
-      if (Date.now() > deadline) throw new Error(`daemon not ready within 30s:\n${lines.join("\n")}`);
+      if (Date.now() > deadline && child.kill("SIGKILL")) throw new Error(`daemon not ready within 30s:\n${lines.join("\n")}`);
       await sleep(100);
     }
   }
