@@ -11,8 +11,8 @@ import { createLogger } from "../../agent/log.js";
 import { emptyState, type DeployRecord } from "../../agent/state/schema.js";
 import { ensureApp, hasServed, stickRollback } from "../../agent/state/transitions.js";
 
-const D1 = `sha256:${"1".repeat(64)}`;
-const D2 = `sha256:${"2".repeat(64)}`;
+const DIGEST_1 = `sha256:${"1".repeat(64)}`;
+const DIGEST_2 = `sha256:${"2".repeat(64)}`;
 const T0 = "2026-01-01T00:00:00.000Z";
 
 describe("choosing green's slot from the Engine", () => {
@@ -48,13 +48,13 @@ describe("digests that served", () => {
   it("pins a rollback to its release and skips what served before it, never the release itself", () => {
     const s = emptyState();
     const a = ensureApp(s, "web");
-    a.live = { deployId: "2", version: "v2", digest: D2, imageId: "i2", slot: "green", generation: 2, since: T0 };
-    a.releases = [{ deployId: "1", version: "v1", digest: D1, imageId: "i1", deployedAt: T0 }];
-    stickRollback(s, "web", { version: "v1", digest: D1, deployId: "3" }, T0);
-    expect(a.pin).toEqual({ version: "v1", digest: D1, deployId: "3", since: T0, rolledBackFrom: { version: "v2", digest: D2 } });
-    expect(a.skip.map((e) => [e.digest, e.reason])).toEqual([[D2, "rolled-back"]]);
-    expect(hasServed(a, D1)).toBe(true);
-    expect(hasServed(a, D2)).toBe(true);
+    a.live = { deployId: "2", version: "v2", digest: DIGEST_2, imageId: "i2", slot: "green", generation: 2, since: T0 };
+    a.releases = [{ deployId: "1", version: "v1", digest: DIGEST_1, imageId: "i1", deployedAt: T0 }];
+    stickRollback(s, "web", { version: "v1", digest: DIGEST_1, deployId: "3" }, T0);
+    expect(a.pin).toEqual({ version: "v1", digest: DIGEST_1, deployId: "3", since: T0, rolledBackFrom: { version: "v2", digest: DIGEST_2 } });
+    expect(a.skip.map((e) => [e.digest, e.reason])).toEqual([[DIGEST_2, "rolled-back"]]);
+    expect(hasServed(a, DIGEST_1)).toBe(true);
+    expect(hasServed(a, DIGEST_2)).toBe(true);
     expect(hasServed(a, `sha256:${"3".repeat(64)}`)).toBe(false);
   });
 });
