@@ -70,6 +70,8 @@ export interface StatusReport {
   apps: AppStatus[];
   /** Set when the Engine did not answer: the containers shown are then empty, not absent. */
   engineError?: ErrorRecord;
+  /** Set while the state file could not be written (disk full, read-only): the state is kept in memory. */
+  stateWrite?: { since: string; message: string };
 }
 
 export interface CheckResult {

@@ -165,6 +165,7 @@ export const StatusReport = z.object({
   startedAt: z.string(),
   apps: z.array(AppStatus),
   engineError: ErrorRecord.optional(),
+  stateWrite: z.object({ since: z.string(), message: z.string() }).optional(),
 });
 export type StatusReport = z.infer<typeof StatusReport>;
 export const ResumeResult = z.object({ app: z.string(), wasPinned: z.boolean() });

@@ -14,6 +14,7 @@ import { RegistryClient } from "../registry/client.js";
 import { StateStore } from "../state/store.js";
 import { traefikApi } from "../traefik/api.js";
 import { createPoller } from "./poller.js";
+import { testKillHook } from "./test-kill.js";
 import type { Notifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
 
@@ -28,7 +29,8 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   const registry = new RegistryClient({ config, log, platform: engine.platform });
   const locks = new DeployLocks();
   const shutdown = new AbortController();
-  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined };
+  const onBoundary = testKillHook(process.env, log);
+  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined, onBoundary };
   log.info(
     { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
     "deploy-agent starting",
@@ -38,7 +40,9 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   for (const [i, app] of apps.entries()) {
     // Reconcile may stop the app's blue and green (stopTimeout each) among Engine calls (docker.timeout
     // each): systemd gets that long beyond TimeoutStartSec, one app at a time (see the unit).
-    const budgetMs = 2 * config.apps[app]!.stopTimeout + 8 * config.docker.timeout;
+    // A deploy found routed but not drained gives blue its settle and drain first.
+    const cfg = config.apps[app]!;
+    const budgetMs = 2 * cfg.stopTimeout + cfg.settle + cfg.drain + 8 * config.docker.timeout;
     await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
     const report = await reconcileApp(deps, app);
     log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
@@ -83,17 +87,18 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   stopWatchdog();
   await server.close();
   await registry.close();
+  await store.close();
   log.info("deploy-agent stopped");
 }
 
 /**
- * What the shutdown waits for: up to its drain a deploy stops at its next step and the live
- * release keeps serving; from the drain on, blue is already off the route, so it runs to the end.
+ * What the shutdown waits for: before green is routed a deploy stops at its next step and the live
+ * release keeps serving; from confirm on green serves, so the deploy runs to the end.
  */
 export function shutdownWaitLine(app: string, running: Readonly<RunningDeploy>, graceMs: number): string {
   const which = running.deployId === "-" ? `the deploy of ${app}` : `deploy ${running.deployId} of ${app}`;
   const upTo = `up to ${Math.round(graceMs / 1000)} s`;
-  if (running.step === "drain" || running.step === "stop" || running.step === "record") {
+  if (running.step === "confirm" || running.step === "drain" || running.step === "stop" || running.step === "record") {
     return `waiting for ${which} to finish its ${running.step}, ${upTo}`;
   }
   return `waiting for ${which} to stop at its next safe point (it is in step ${running.step}), ${upTo}; the live release keeps serving`;

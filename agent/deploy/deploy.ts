@@ -1,15 +1,17 @@
 // THE deploy sequence (docs/design.md#the-deploy-sequence), top to bottom:
 // resolve → pull → create → start → confirm → drain → stop → record.
-// Any failure before blue is stopped removes green and leaves blue serving; the failure branch is in one place.
+// Any failure before green serves removes green and leaves blue serving; after the commit point
+// (drain ended) green is live whatever fails (commit.ts); the failure branch is in one place.
 import { abortReason } from "../abort.js";
 import type { AppConfig } from "../config/schema.js";
 import type { DeployOutcome } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
-import type { StepName } from "../state/schema.js";
-import { addSkip, beginDeploy, endStep, finishDeploy, startStep } from "../state/transitions.js";
-import { greenSlot } from "./plan.js";
-import { emit, nowIso, short, updateRecord, type DeployDeps, type DeployTarget, type Run } from "./run.js";
-import { confirm, create, drain, pull, recordSuccess, start, stopBlue } from "./steps.js";
+import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
+import { addSkip, beginDeploy, finishDeploy, hasServed, startStep } from "../state/transitions.js";
+import { failedAfterCommit, finishCommitted, finishForward, isGreensFault } from "./commit.js";
+import { chooseSlots, type SlotHolder } from "./plan.js";
+import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
+import { confirm, create, drain, pull, start } from "./steps.js";
 
 export { short, type DeployDeps, type DeployTarget, type Registry } from "./run.js";
 
@@ -48,14 +50,18 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
   }
   const live = deps.store.app(target.app).live;
   if (digest && live?.digest === digest && target.trigger !== "rollback") {
+    const found = digest;
+    if (target.onLive) await deps.store.update((s) => target.onLive?.(s, { deployId: live.deployId, digest: found }));
     return { deployId: live.deployId, app: target.app, outcome: "unchanged", version: target.version, digest, slot: live.slot, generation: live.generation };
   }
+  const held = await slotHolders(deps, target.app).catch((err: unknown) => void (resolveError ??= err));
+  const slots = chooseSlots(live, held ?? []);
 
   const record = await deps.store.update((s) => {
     const r = beginDeploy(s, { app: target.app, trigger: target.trigger, version: target.version, startedAt: resolveStarted });
     if (digest) r.digest = digest;
     if (indexDigest) r.indexDigest = indexDigest;
-    r.slot = greenSlot(s.apps[target.app]?.live);
+    r.slot = slots.green;
     startStep(r, "resolve", resolveStarted);
     return structuredClone(r);
   });
@@ -65,15 +71,18 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
     app,
     id: record.id,
     slot: record.slot ?? "blue",
+    blueSlot: slots.blue,
     generation: record.generation ?? 0,
     digest: digest ?? "",
     indexDigest,
+    routed: false,
     committed: false,
     log: deps.log.child({ app: target.app, deployId: record.id, version: target.version, digest }),
   };
   deps.locks.setStep(target.app, "resolve", record.id);
   emit(run, { type: "started", app: target.app, deployId: record.id, trigger: target.trigger, version: target.version, at: resolveStarted });
   emit(run, { type: "step", app: target.app, deployId: run.id, step: "resolve", phase: "start", at: resolveStarted });
+  deps.onBoundary?.("resolve", "start");
 
   try {
     if (resolveError) throw resolveError;
@@ -81,16 +90,25 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
     await step(run, "pull", () => pull(run));
     await step(run, "create", () => create(run));
     await step(run, "start", () => start(run));
+    run.routed = true;
     await step(run, "confirm", () => confirm(run));
     await step(run, "drain", () => drain(run));
-    run.committed = true;
-    await step(run, "stop", () => stopBlue(run));
-    await step(run, "record", () => recordSuccess(run));
-    run.log.info({ slot: run.slot, generation: run.generation }, "deploy succeeded");
-    return { deployId: run.id, app: target.app, outcome: "succeeded", version: target.version, digest: run.digest, slot: run.slot, generation: run.generation };
+    return await finishCommitted(run);
   } catch (err) {
     return await fail(run, asAbortWhenStopping(run, toAgentError(err)));
   }
+}
+
+/** This agent's containers of `app` as the Engine lists them, by slot. */
+async function slotHolders(deps: DeployDeps, app: string): Promise<SlotHolder[]> {
+  const { own } = await deps.engine.summary(app);
+  return own
+    .filter((c) => c.labels[AGENT_LABELS.role] !== PROBE_ROLE)
+    .map((c) => ({
+      slot: c.labels[AGENT_LABELS.slot] === "green" ? "green" : "blue",
+      running: c.state === "running",
+      generation: Number(c.labels[AGENT_LABELS.generation]) || 0,
+    }));
 }
 
 /**
@@ -104,32 +122,20 @@ function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
   return new AgentError("DEPLOY_ABORTED", message, { cause: err });
 }
 
-/** Writes the step's start to the state file before doing it, so a restarted agent knows where it stopped. */
-async function step(run: Run, name: StepName, body: () => Promise<string | void>): Promise<void> {
-  if (!run.committed && run.target.signal?.aborted) {
-    throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: ${abortReason(run.target.signal)}`);
-  }
-  const at = nowIso(run);
-  await updateRecord(run, (r) => startStep(r, name, at));
-  run.deps.locks.setStep(run.target.app, name);
-  run.log.info({ step: name }, `step ${name} started`);
-  emit(run, { type: "step", app: run.target.app, deployId: run.id, step: name, phase: "start", at });
-  const detail = await body();
-  await endStepNow(run, name, detail ?? undefined);
-}
-
-async function endStepNow(run: Run, name: StepName, detail?: string): Promise<void> {
-  const at = nowIso(run);
-  await updateRecord(run, (r) => endStep(r, name, at, detail));
-  run.log.info({ step: name, detail }, `step ${name} done`);
-  emit(run, { type: "step", app: run.target.app, deployId: run.id, step: name, phase: "end", at, ...(detail ? { detail } : {}) });
-}
-
-/** The failure branch: before the commit point green goes and blue stays; the record says why. */
+/**
+ * The failure branch. After the commit point green stays live (commit.ts). Before it, while green
+ * is routed and did not fail itself, the deploy goes on (commit.ts). Otherwise green goes, blue
+ * stays, and the record says why.
+ */
 async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
+  if (run.committed) return failedAfterCommit(run, err);
+  if (run.routed && !isGreensFault(err)) {
+    const forward = await finishForward(run, err).catch((e: unknown) => (run.committed ? failedAfterCommit(run, toAgentError(e)) : undefined));
+    if (forward) return forward;
+  }
   const aborted = err.code === "DEPLOY_ABORTED";
   run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; the live release keeps serving" : "deploy failed; the live release keeps serving");
-  if (!run.committed && run.greenId) {
+  if (run.greenId) {
     try {
       await run.deps.engine.remove(run.target.app, run.greenId);
     } catch (cleanupErr) {
@@ -138,10 +144,13 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   }
   const error = err.toJSON();
   await run.deps.store.update((s) => {
+    // Already closed (by a step that failed after closing it): the original error is what is reported.
+    if (s.apps[run.target.app]?.history.find((h) => h.id === run.id)?.outcome !== "running") return;
     finishDeploy(s, run.target.app, run.id, { outcome: aborted ? "aborted" : "failed", error, endedAt: nowIso(run) });
     // A failed digest is not retried by the poller until asked or until the tag moves on. An Engine
     // that did not answer says nothing about the release: the next poll tries it again by itself.
-    if (!aborted && err.code !== "ENGINE_UNAVAILABLE" && run.digest) {
+    // A digest that served (live or kept, as a rollback's is) is never skipped.
+    if (!aborted && err.code !== "ENGINE_UNAVAILABLE" && run.digest && !hasServed(s.apps[run.target.app], run.digest)) {
       addSkip(s, run.target.app, { digest: run.digest, version: run.target.version, reason: "failed", deployId: run.id, at: nowIso(run) });
     }
   });

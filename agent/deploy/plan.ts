@@ -15,6 +15,26 @@ export function greenSlot(live: Pick<Live, "slot"> | undefined): Slot {
   return live ? otherSlot(live.slot) : "blue";
 }
 
+/** One of the app's own containers as the Engine lists it. */
+export interface SlotHolder {
+  slot: Slot;
+  running: boolean;
+  generation: number;
+}
+
+/**
+ * Which slot green takes, from what the Engine says runs rather than from a state file that may be
+ * stale: a running container holds its slot, and of two running ones the newer generation is the
+ * one Traefik routes to (its router outranks), so that one is blue. Only when nothing runs does
+ * the state's `live` decide, as at the first deploy.
+ */
+export function chooseSlots(live: Pick<Live, "slot"> | undefined, held: readonly SlotHolder[]): { green: Slot; blue?: Slot } {
+  const running = held.filter((h) => h.running).sort((a, b) => b.generation - a.generation);
+  const serving = running[0];
+  if (!serving) return { green: greenSlot(live) };
+  return { green: otherSlot(serving.slot), blue: serving.slot };
+}
+
 export function containerName(app: string, slot: Slot): string {
   return slotName(app, slot);
 }

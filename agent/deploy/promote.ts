@@ -18,21 +18,35 @@ export interface Promotion {
 /**
  * Green serves: give it the app's restart policy (it was created with "no" so a crash loop could
  * not hide a bad release), keep its image for rollback, record it live, clear its skip entry,
- * close its deploy record, and remove the keep-tags of releases beyond `keep`.
+ * close its deploy record, and remove the keep-tags of releases beyond `keep`. Green is live
+ * whatever fails here: an Engine error is logged and returned in `problems`, and the state is
+ * recorded all the same.
  */
-export async function promote(deps: DeployDeps, appName: string, app: AppConfig, p: Promotion): Promise<{ keepTag: string; removed: string[] }> {
+export async function promote(deps: DeployDeps, appName: string, app: AppConfig, p: Promotion): Promise<{ keepTag?: string; removed: string[]; problems: string[] }> {
   const { live } = p;
-  await deps.engine.setRestartPolicy(appName, p.containerId, app.restart);
+  const problems: string[] = [];
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (err) {
+      const message = `could not ${what}: ${toAgentError(err).message}`;
+      deps.log.error({ app: appName, err: message }, "the new release serves, but a last step failed");
+      problems.push(message);
+      return undefined;
+    }
+  };
+  await attempt(`set restart policy ${app.restart}`, () => deps.engine.setRestartPolicy(appName, p.containerId, app.restart));
   // A release kept before (a rollback re-promotes one) keeps its tag; a new one is tagged after its generation.
   const kept = deps.store.app(appName).releases.find((r) => r.digest === live.digest && r.keepTag && isKeepTag(appName, r.keepTag))?.keepTag;
-  const tag = await deps.engine.keepImage(appName, live.imageId, live.generation, kept ?? keepTag(appName, live.generation));
+  const wanted = kept ?? keepTag(appName, live.generation);
+  const tag = await attempt(`tag the image as ${wanted}`, () => deps.engine.keepImage(appName, live.imageId, live.generation, wanted));
   const release: Release = {
     deployId: live.deployId,
     version: live.version,
     digest: live.digest,
     ...(p.indexDigest ? { indexDigest: p.indexDigest } : {}),
     imageId: live.imageId,
-    keepTag: tag,
+    ...(tag ? { keepTag: tag } : {}),
     deployedAt: p.at,
   };
   const dropped = await deps.store.update((s) => {
@@ -41,7 +55,7 @@ export async function promote(deps: DeployDeps, appName: string, app: AppConfig,
     if (appState) appState.skip = appState.skip.filter((e) => e.digest !== live.digest);
     const r = appState?.history.find((h) => h.id === live.deployId);
     if (r) r.imageId = live.imageId;
-    finishDeploy(s, appName, live.deployId, { outcome: "succeeded", endedAt: (deps.now ?? (() => new Date()))().toISOString() });
+    if (r?.outcome === "running") finishDeploy(s, appName, live.deployId, { outcome: "succeeded", endedAt: (deps.now ?? (() => new Date()))().toISOString() });
     return gone;
   });
   const removed: string[] = [];
@@ -57,5 +71,5 @@ export async function promote(deps: DeployDeps, appName: string, app: AppConfig,
       deps.log.warn({ app: appName, tag: old.keepTag, err: toAgentError(err).message }, "could not remove an old release's image references");
     }
   }
-  return { keepTag: tag, removed };
+  return { ...(tag ? { keepTag: tag } : {}), removed, problems };
 }

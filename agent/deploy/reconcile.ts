@@ -6,12 +6,24 @@ import type { ContainerDetail } from "../docker/engine.js";
 import { toAgentError } from "../errors.js";
 import { AGENT_LABELS } from "../labels.js";
 import type { DeployRecord, Live, Slot, StepName } from "../state/schema.js";
-import { ensureApp, finishDeploy } from "../state/transitions.js";
+import { sleep } from "../sleep.js";
+import { ensureApp, finishDeploy, stickRollback } from "../state/transitions.js";
 import type { DeployDeps } from "./deploy.js";
 import { promote } from "./promote.js";
 
-/** From these steps on, green had passed its health gate and Traefik had been given time to switch to it. */
-const SWITCHED: readonly StepName[] = ["drain", "stop", "record"];
+/** In these steps green had passed its health gate, so Traefik routed to it (docs/design.md#slots-and-router-priorities). */
+const ROUTED: readonly StepName[] = ["confirm", "drain", "stop", "record"];
+
+/**
+ * Whether a deploy the agent stopped in had green serving: its start ended (green healthy) or it
+ * was further on. Removing such a green would cut the requests Traefik sends it, so the deploy is
+ * finished instead, when green still runs and passes.
+ */
+export function greenWasRouted(record: Pick<DeployRecord, "steps">): boolean {
+  const last = record.steps.at(-1);
+  if (!last) return false;
+  return ROUTED.includes(last.name) || (last.name === "start" && last.endedAt !== undefined);
+}
 
 export interface ReconcileReport {
   app: string;
@@ -42,9 +54,9 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
     const green = containers.find((c) => c.labels[AGENT_LABELS.deployId] === record.id);
     const lastStep = record.steps.at(-1)?.name ?? "resolve";
     const healthy = green ? await isServing(deps, green) : false;
-    if (green && healthy && SWITCHED.includes(lastStep)) {
+    if (green && healthy && greenWasRouted(record)) {
       await finishForward(deps, app, appName, record, green);
-      note(`deploy ${record.id} was in step ${lastStep} when the agent stopped; traffic had switched, so it was finished`);
+      note(`deploy ${record.id} was in step ${lastStep} when the agent stopped; the new release served, so the deploy was finished`);
     } else {
       if (green) await engine.remove(appName, green.id);
       await deps.store.update((s) =>
@@ -65,12 +77,24 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
   return { app: appName, actions, ...(serving ? { serving } : {}) };
 }
 
-/** Traffic was on green when the agent stopped: stop the others and make green the live release. */
+/**
+ * Green served when the agent stopped: make it live (a rollback's pin and skip with it), give blue
+ * its drain if the deploy had not drained yet, then stop the others.
+ */
 async function finishForward(deps: DeployDeps, app: AppConfig, appName: string, record: DeployRecord, green: ContainerDetail): Promise<void> {
+  const live = liveFromLabels(green, record.id);
+  await deps.store.update((s) => {
+    const a = ensureApp(s, appName);
+    if (record.trigger === "rollback" && a.pin?.deployId !== record.id) {
+      stickRollback(s, appName, { version: live.version, digest: live.digest, deployId: record.id }, new Date().toISOString(), record.previous);
+    }
+    a.live = live;
+  });
+  const drained = record.steps.some((st) => st.name === "drain" && st.endedAt !== undefined);
+  if (!drained && record.previous) await sleep(app.settle + app.drain);
   for (const c of (await deps.engine.containers(appName)).own) {
     if (c.id !== green.id) await deps.engine.stopAndRemove(appName, c.id, app.stopTimeout);
   }
-  const live = liveFromLabels(green, record.id);
   await promote(deps, appName, app, { containerId: green.id, live, indexDigest: record.indexDigest, at: live.since });
 }
 

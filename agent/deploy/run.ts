@@ -3,10 +3,12 @@ import type { AppConfig, Config } from "../config/schema.js";
 import type { DeployEvent } from "../control/api.js";
 import type { ContainerDetail, OwnedEngine } from "../docker/engine.js";
 import type { EngineAuth } from "../engine-auth.js";
+import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { StateStore } from "../state/store.js";
-import type { DeployRecord, Trigger } from "../state/schema.js";
+import type { DeployRecord, Live, Slot, State, StepName, Trigger } from "../state/schema.js";
+import { endStep, startStep } from "../state/transitions.js";
 import type { TraefikConfirm } from "../traefik/api.js";
 import type { DeployLocks } from "./lock.js";
 
@@ -26,6 +28,8 @@ export interface DeployDeps {
   log: Logger;
   traefik?: TraefikConfirm | undefined;
   now?: () => Date;
+  /** Called at every step's start and end; the daemon's test-only kill switch hangs here (docs/reliability.md). */
+  onBoundary?: ((step: StepName, phase: "start" | "end") => void) | undefined;
 }
 
 /** What to deploy. `digest` is known for polls and rollbacks; a CLI deploy of a tag resolves it. */
@@ -40,6 +44,12 @@ export interface DeployTarget {
   onEvent?: (e: DeployEvent) => void;
   /** Fires on SIGTERM: the deploy stops at the next safe point. */
   signal?: AbortSignal;
+  /**
+   * A change to the state made in the same update that makes the release live (or finds it live
+   * already): the pin and rollback skip of service.ts, written while the deploy lock is held, so
+   * no poll can land between the switch and them.
+   */
+  onLive?: (draft: State, live: { deployId: string; digest: string }) => void;
 }
 
 /** Where the sequence is; everything the failure branch and the record step need. */
@@ -56,8 +66,14 @@ export interface Run {
   imageRef?: string;
   greenId?: string;
   blue?: ContainerDetail | undefined;
-  /** Set once blue is being stopped: from then on green serves and is never removed by a failure. */
+  /** The slot of the container that serves now, as the Engine showed it when the deploy began. */
+  blueSlot?: Slot | undefined;
+  /** Set once start ended: green is healthy, so Traefik routes to it until it fails on its own. */
+  routed: boolean;
+  /** Set at the commit point (drain ended): green is recorded live and is never removed by a failure. */
   committed: boolean;
+  /** What the commit recorded as live. */
+  live?: Live;
   log: Logger;
 }
 
@@ -88,4 +104,28 @@ export function nowIso(run: Run): string {
 
 export function short(digestOrId: string): string {
   return digestOrId.replace(/^sha256:/, "").slice(0, 12);
+}
+
+/** Writes the step's start to the state file before doing it, so a restarted agent knows where it stopped. */
+export async function step(run: Run, name: StepName, body: () => Promise<string | void>): Promise<void> {
+  // Once green is routed the deploy runs to the end: removing green would cut the requests it serves.
+  if (!run.routed && run.target.signal?.aborted) {
+    throw new AgentError("DEPLOY_ABORTED", `deploy ${run.id} of ${run.target.app} stopped before ${name}: ${abortReason(run.target.signal)}`);
+  }
+  const at = nowIso(run);
+  await updateRecord(run, (r) => startStep(r, name, at));
+  run.deps.onBoundary?.(name, "start");
+  run.deps.locks.setStep(run.target.app, name);
+  run.log.info({ step: name }, `step ${name} started`);
+  emit(run, { type: "step", app: run.target.app, deployId: run.id, step: name, phase: "start", at });
+  const detail = await body();
+  await endStepNow(run, name, detail ?? undefined);
+}
+
+export async function endStepNow(run: Run, name: StepName, detail?: string): Promise<void> {
+  const at = nowIso(run);
+  await updateRecord(run, (r) => endStep(r, name, at, detail));
+  run.deps.onBoundary?.(name, "end");
+  run.log.info({ step: name, detail }, `step ${name} done`);
+  emit(run, { type: "step", app: run.target.app, deployId: run.id, step: name, phase: "end", at, ...(detail ? { detail } : {}) });
 }

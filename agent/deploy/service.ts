@@ -5,8 +5,8 @@ import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import { pinWords, skipReasonWords } from "../state/describe.js";
-import type { DeployRecord, ErrorRecord, Pin } from "../state/schema.js";
-import { addSkip, findRelease, isSkipped, previousRelease } from "../state/transitions.js";
+import type { DeployRecord, ErrorRecord, Pin, State } from "../state/schema.js";
+import { findRelease, isSkipped, previousRelease, stickRollback } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
 import { limitConcurrency, type Limiter } from "./limit.js";
 import { appRouting, routingWarnings } from "./routing.js";
@@ -86,14 +86,12 @@ export class AgentService implements AgentApi {
       if (!TAG_RE.test(version) && !DIGEST_RE.test(version)) {
         throw new AgentError("BAD_ARGUMENT", `version: "${version}" is not a tag (letters, digits, _ . -; at most 128) nor a sha256 digest`);
       }
+      // Pinned in the same update that makes the release live, under the deploy lock.
+      const onLive = (s: State, live: { deployId: string; digest: string }) => setPin(s, name, { version, deployId: live.deployId, digest: live.digest });
       const target: DeployTarget = DIGEST_RE.test(version)
-        ? { app: name, trigger: "cli", version, digest: version, onEvent, signal: this.#opts.shutdown }
-        : { app: name, trigger: "cli", version, onEvent, signal: this.#opts.shutdown };
-      const outcome = await runDeploy(this.#deps, target);
-      if (outcome.outcome === "succeeded" || outcome.outcome === "unchanged") {
-        await this.#pin(name, { version, deployId: outcome.deployId, ...(outcome.digest ? { digest: outcome.digest } : {}) });
-      }
-      return outcome;
+        ? { app: name, trigger: "cli", version, digest: version, onEvent, signal: this.#opts.shutdown, onLive }
+        : { app: name, trigger: "cli", version, onEvent, signal: this.#opts.shutdown, onLive };
+      return runDeploy(this.#deps, target);
     }
     // No version: the tracked tag (or the newest tag in the tracked range). Polling resumes for the app.
     const resolved = await this.#deps.registry.resolve(cfg.image, cfg.track, { manual: true });
@@ -105,8 +103,8 @@ export class AgentService implements AgentApi {
       ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
       onEvent,
       signal: this.#opts.shutdown,
+      onLive: (s) => void delete s.apps[name]?.pin,
     });
-    if (outcome.outcome === "succeeded" || outcome.outcome === "unchanged") await this.#unpin(name);
     return outcome;
   }
 
@@ -124,8 +122,9 @@ export class AgentService implements AgentApi {
         { hint: "agentctl history shows past deploys; agentctl deploy <version> deploys any tag from the registry" },
       );
     }
-    const from = appState.live;
-    const outcome = await runDeploy(this.#deps, {
+    // Rollback that sticks (state/transitions.ts stickRollback), written with the switch itself,
+    // under the deploy lock, so no poll can land in between and deploy again what was rolled back.
+    return runDeploy(this.#deps, {
       app: name,
       trigger: "rollback",
       version: release.version,
@@ -134,19 +133,8 @@ export class AgentService implements AgentApi {
       imageId: release.imageId,
       onEvent,
       signal: this.#opts.shutdown,
+      onLive: (s, live) => stickRollback(s, name, { version: release.version, digest: release.digest, deployId: live.deployId }, new Date().toISOString()),
     });
-    if (outcome.outcome !== "succeeded" && outcome.outcome !== "unchanged") return outcome;
-    // Rollback that sticks: the app is pinned to the release it went back to (as a deploy of that
-    // version would pin it), and the poller must not bring back what was rolled back from even
-    // after `agentctl resume`.
-    const left = from && from.digest !== release.digest ? { version: from.version, digest: from.digest } : undefined;
-    await this.#pin(name, { version: release.version, digest: release.digest, deployId: outcome.deployId, ...(left ? { rolledBackFrom: left } : {}) });
-    if (left) {
-      await this.#deps.store.update((s) =>
-        addSkip(s, name, { ...left, reason: "rolled-back", deployId: outcome.deployId, at: new Date().toISOString() }),
-      );
-    }
-    return outcome;
   }
 
   async resume(req: { app?: string }): Promise<{ app: string; wasPinned: boolean }> {
@@ -239,7 +227,15 @@ export class AgentService implements AgentApi {
       const seen = engineError ? undefined : await this.#engineView(name).catch((err: unknown) => void (engineError = toAgentError(err).toJSON()));
       apps.push(this.#appStatus(name, seen ?? { own: [], conflicts: [] }));
     }
-    return { version: this.#opts.version, pid: process.pid, startedAt: this.#opts.startedAt, apps, ...(engineError ? { engineError } : {}) };
+    const stateWrite = this.#deps.store.writeProblem;
+    return {
+      version: this.#opts.version,
+      pid: process.pid,
+      startedAt: this.#opts.startedAt,
+      apps,
+      ...(engineError ? { engineError } : {}),
+      ...(stateWrite ? { stateWrite: { ...stateWrite } } : {}),
+    };
   }
 
   async history(req: { app?: string; limit?: number }): Promise<DeployRecord[]> {
@@ -296,13 +292,6 @@ export class AgentService implements AgentApi {
     };
   }
 
-  async #pin(app: string, pin: Omit<Pin, "since">): Promise<void> {
-    await this.#deps.store.update((s) => {
-      const a = s.apps[app];
-      if (a) a.pin = { ...pin, since: new Date().toISOString() };
-    });
-  }
-
   async #unpin(app: string): Promise<void> {
     if (!this.#deps.store.app(app).pin) return;
     await this.#deps.store.update((s) => {
@@ -310,4 +299,9 @@ export class AgentService implements AgentApi {
       if (a) delete a.pin;
     });
   }
+}
+
+function setPin(s: State, app: string, pin: Omit<Pin, "since">): void {
+  const a = s.apps[app];
+  if (a) a.pin = { ...pin, since: new Date().toISOString() };
 }

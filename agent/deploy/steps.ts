@@ -130,17 +130,14 @@ export async function stopBlue(run: Run): Promise<string> {
   return `stopped and removed ${name}`;
 }
 
-/** Green is live: the one promotion reconcile also uses. */
+/** Green is live: the one promotion reconcile also uses. What could not be done is in the detail. */
 export async function recordSuccess(run: Run): Promise<string> {
   const id = mustGreen(run);
   const at = nowIso(run);
-  const { keepTag, removed } = await promote(run.deps, run.target.app, run.app, {
-    containerId: id,
-    live: { deployId: run.id, version: run.target.version, digest: run.digest, imageId: run.imageId ?? "", slot: run.slot, generation: run.generation, since: at },
-    indexDigest: run.indexDigest,
-    at,
-  });
-  return removed.length > 0 ? `kept ${keepTag}; removed old keep-tags ${removed.join(", ")}` : `kept ${keepTag}`;
+  const live = run.live ?? { deployId: run.id, version: run.target.version, digest: run.digest, imageId: run.imageId ?? "", slot: run.slot, generation: run.generation, since: at };
+  const { keepTag, removed, problems } = await promote(run.deps, run.target.app, run.app, { containerId: id, live, indexDigest: run.indexDigest, at });
+  const done = [keepTag ? `kept ${keepTag}` : "", removed.length > 0 ? `removed old keep-tags ${removed.join(", ")}` : ""].filter(Boolean);
+  return [...done, ...problems].join("; ");
 }
 
 /** Waits `ms` while checking every half second that green still runs and passes. */
@@ -160,11 +157,10 @@ function newRelease(run: Run): string {
   return `the new release ${containerName(run.target.app, run.slot)}`;
 }
 
-/** The container serving the app now: the live release's slot, as the Engine shows it, if this agent made it. */
+/** The container serving the app now: the slot the Engine showed running when the deploy began, if this agent made it. */
 async function liveContainer(run: Run): Promise<ContainerDetail | undefined> {
-  const live = run.deps.store.app(run.target.app).live;
-  if (!live) return undefined;
-  const info = await run.deps.engine.ownNamed(run.target.app, containerName(run.target.app, live.slot));
+  if (!run.blueSlot) return undefined;
+  const info = await run.deps.engine.ownNamed(run.target.app, containerName(run.target.app, run.blueSlot));
   return info?.running ? info : undefined;
 }
 

@@ -13,6 +13,8 @@ import { emptyAppState, emptyState, State, STATE_SCHEMA_VERSION, type AppState }
 const DIR_MODE = 0o700;
 const DEFAULT_SKIP_LIMIT = 20;
 const MAX_ISSUES_SHOWN = 10;
+/** How often a state that could not be written is tried again while no update comes. */
+const DEFAULT_RETRY_MS = 5000;
 
 export interface StateStoreOptions {
   log: Logger;
@@ -20,6 +22,14 @@ export interface StateStoreOptions {
   historyLimit: number;
   /** Skip entries kept per app (newest first). Default 20. */
   skipLimit?: number;
+  /** How often an unwritten state is tried again between updates. Default 5 s. */
+  retryMs?: number;
+}
+
+/** The state file could not be written: since when, and the latest error. */
+export interface WriteProblem {
+  since: string;
+  message: string;
 }
 
 export class StateStore {
@@ -30,12 +40,17 @@ export class StateStore {
   readonly #inUpdate = new AsyncLocalStorage<{ active: boolean }>();
   #state: Readonly<State>;
   #chain: Promise<unknown> = Promise.resolve();
+  readonly #retryMs: number;
+  /** Set while the state in memory is newer than the file: the episode the log and `status` report. */
+  #unwritten: WriteProblem | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
 
   private constructor(path: string, opts: StateStoreOptions, state: State) {
     this.#path = path;
     this.#log = opts.log;
     this.#historyLimit = opts.historyLimit;
     this.#skipLimit = opts.skipLimit ?? DEFAULT_SKIP_LIMIT;
+    this.#retryMs = opts.retryMs ?? DEFAULT_RETRY_MS;
     this.#state = deepFreeze(state);
   }
 
@@ -100,10 +115,18 @@ export class StateStore {
     return this.#state.apps[name] ?? deepFreeze(emptyAppState());
   }
 
+  /** Set while the file on disk is older than the state in memory (disk full, read-only). */
+  get writeProblem(): Readonly<WriteProblem> | undefined {
+    return this.#unwritten;
+  }
+
   /**
    * Serialised read-modify-write: `fn` gets a mutable deep copy; on return the store bounds it,
-   * validates it, writes it atomically and only then makes it current. If `fn` throws or the
-   * write fails, the current state is unchanged and the error propagates.
+   * validates it, makes it current and writes it atomically. If `fn` throws or the draft breaks
+   * the schema, the current state is unchanged and the error propagates. A write that fails (disk
+   * full, read-only filesystem) does not: what happened stays true in memory, and the file is
+   * written at the next update or by a retry timer (`writeProblem` says so meanwhile). A deploy
+   * must not be undone because its record could not be saved yet.
    */
   update<T>(fn: (draft: State) => T | Promise<T>): Promise<T> {
     if (this.#inUpdate.getStore()?.active) {
@@ -138,18 +161,53 @@ export class StateStore {
         `state update rejected, nothing written to ${this.#path}: ${formatIssues(checked.error.issues)}`,
       );
     }
-    try {
-      await writeAtomic(this.#path, serialise(checked.data));
-    } catch (err) {
-      throw new AgentError(
-        "INTERNAL",
-        `could not write state file ${this.#path}: ${err instanceof Error ? err.message : String(err)}; ` +
-          "the previous state is kept",
-        { cause: err, hint: `check free space and permissions in ${dirname(this.#path)}` },
-      );
-    }
     this.#state = deepFreeze(checked.data);
+    await this.#write();
     return result;
+  }
+
+  /** Writes the current state; on failure starts (or continues) an episode and arms the retry. */
+  async #write(): Promise<void> {
+    const state = this.#state;
+    try {
+      await writeAtomic(this.#path, serialise(state));
+    } catch (err) {
+      const message =
+        `could not write state file ${this.#path}: ${err instanceof Error ? err.message : String(err)}; ` +
+        `the agent keeps its state in memory and writes it once ${dirname(this.#path)} accepts writes again`;
+      if (!this.#unwritten) {
+        this.#log.error({ file: this.#path, err: message, hint: `check free space and permissions in ${dirname(this.#path)}` }, "state file could not be written");
+        this.#unwritten = { since: new Date().toISOString(), message };
+      } else {
+        this.#unwritten.message = message;
+      }
+      this.#armRetry();
+      return;
+    }
+    if (this.#unwritten) {
+      this.#log.info({ file: this.#path, since: this.#unwritten.since }, "state file written again");
+      this.#unwritten = undefined;
+    }
+  }
+
+  #armRetry(): void {
+    if (this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      // Through the chain, so the retry never races an update's write.
+      if (this.#unwritten) this.#chain = this.#chain.then(() => (this.#unwritten ? this.#write() : undefined)).catch(() => undefined);
+    }, this.#retryMs);
+    this.#retryTimer.unref();
+  }
+
+  /** Stops the retry timer after one last try to write; the daemon calls it on its way out. */
+  async close(): Promise<void> {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    await this.#chain;
+    if (this.#unwritten) await this.#write();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 }
 

@@ -145,6 +145,29 @@ export function addSkip(state: State, app: string, entry: SkipEntry): void {
   appState.skip.unshift({ ...entry });
 }
 
+/**
+ * A rollback that sticks: the app is pinned to the release it went back to (as a deploy of that
+ * version would pin it), and what served until now goes on the skip list, so the poller does not
+ * bring it back even after `agentctl resume`. Called before `live` moves to the rollback's release.
+ */
+export function stickRollback(
+  state: State,
+  app: string,
+  to: { version: string; digest: string; deployId: string },
+  at: string,
+  from: { version: string; digest: string } | undefined = state.apps[app]?.live,
+): void {
+  const a = ensureApp(state, app);
+  const left = from && from.digest !== to.digest ? { version: from.version, digest: from.digest } : undefined;
+  a.pin = { ...to, since: at, ...(left ? { rolledBackFrom: left } : {}) };
+  if (left) addSkip(state, app, { ...left, reason: "rolled-back", deployId: to.deployId, at });
+}
+
+/** Whether `digest` is live or a kept release: it served, so it is never put on the skip list. */
+export function hasServed(app: Readonly<AppState> | undefined, digest: string): boolean {
+  return app?.live?.digest === digest || (app?.releases.some((r) => r.digest === digest) ?? false);
+}
+
 export function isSkipped(app: Readonly<AppState>, digest: string): boolean {
   return app.skip.some((s) => s.digest === digest);
 }

@@ -77,11 +77,11 @@ export function writeConfig(dir: string, yaml: string): string {
 }
 
 /** Starts the daemon and waits until its control socket answers. */
-export async function startAgent(dir: string, opts: { waitReady?: boolean } = {}): Promise<AgentProcess> {
+export async function startAgent(dir: string, opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv; statePath?: string } = {}): Promise<AgentProcess> {
   const configPath = join(dir, "agent.yaml");
   const socket = join(dir, "agent.sock");
   const child = spawn(process.execPath, [DAEMON, "--config", configPath], {
-    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "", LOG_FORMAT: "" },
+    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "", LOG_FORMAT: "", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
@@ -101,7 +101,7 @@ export async function startAgent(dir: string, opts: { waitReady?: boolean } = {}
     dir,
     configPath,
     socket,
-    statePath: join(dir, "state.json"),
+    statePath: opts.statePath ?? join(dir, "state.json"),
     child,
     lines,
     exited,
@@ -115,7 +115,7 @@ export async function startAgent(dir: string, opts: { waitReady?: boolean } = {}
     const deadline = Date.now() + 30_000;
     while (!lines.some((l) => l.includes('"deploy-agent ready"'))) {
       if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} before it was ready:\n${lines.join("\n")}`);
-      if (Date.now() > deadline) throw new Error(`daemon not ready within 30s:\n${lines.join("\n")}`);
+      if (Date.now() > deadline && child.kill("SIGKILL")) throw new Error(`daemon not ready within 30s:\n${lines.join("\n")}`);
       await sleep(100);
     }
   }

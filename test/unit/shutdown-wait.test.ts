@@ -9,6 +9,10 @@ describe("the journal line SIGTERM writes for each running deploy", () => {
     expect(shutdownWaitLine("web", running("drain"), 100_000)).toBe("waiting for deploy 7 of web to finish its drain, up to 100 s");
   });
 
+  it("says a deploy in confirm is finished too, since green already serves", () => {
+    expect(shutdownWaitLine("web", running("confirm"), 100_000)).toBe("waiting for deploy 7 of web to finish its confirm, up to 100 s");
+  });
+
   it("says a deploy before the switch stops at its next safe point while the live release keeps serving", () => {
     expect(shutdownWaitLine("web", running("start"), 100_000)).toBe(
       "waiting for deploy 7 of web to stop at its next safe point (it is in step start), up to 100 s; the live release keeps serving",

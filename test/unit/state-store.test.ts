@@ -293,22 +293,45 @@ describe("updates", () => {
     expect(await readFile(path, "utf8")).toBe(fileBefore);
   });
 
-  it("keeps the current state when the write fails, leaves no temp files, and recovers", async () => {
+  it("keeps an update in memory when the directory refuses the write, says so once, and writes it when the directory allows", async () => {
     const dir = await tempDir();
     const path = join(dir, "state.json");
-    const store = await openStore(path);
+    const lines: string[] = [];
+    const log = createLogger({ env: {}, destination: { write: (l: string) => void lines.push(l) } });
+    const store = await StateStore.open(path, { log, historyLimit: 50, retryMs: 60_000 });
     await deployOnce(store);
     await rm(`${path}.prev`);
-    // A non-empty directory where .prev goes makes the rename over it fail: a real I/O error.
+    // A non-empty directory where .prev goes makes every write fail with a real I/O error.
     await mkdir(join(`${path}.prev`, "blocker"), { recursive: true });
-    const before = store.snapshot();
     const fileBefore = await readFile(path, "utf8");
-    await expect(deployOnce(store)).rejects.toThrow(`could not write state file ${path}`);
-    expect(store.snapshot()).toBe(before);
+    expect(await deployOnce(store)).toBe("2");
+    expect(await deployOnce(store)).toBe("3");
+    expect(store.app("web").history.map((r) => r.id)).toEqual(["3", "2", "1"]);
+    expect(store.writeProblem?.message).toContain(`could not write state file ${path}`);
     expect(await readFile(path, "utf8")).toBe(fileBefore);
     expect((await readdir(dir)).sort()).toEqual(["state.json", "state.json.prev"]);
+    expect(lines.filter((l) => l.includes("state file could not be written"))).toHaveLength(1);
     await rm(`${path}.prev`, { recursive: true });
-    expect(await deployOnce(store)).toBe("2");
+    expect(await deployOnce(store)).toBe("4");
+    expect(store.writeProblem).toBeUndefined();
+    expect(lines.filter((l) => l.includes("state file written again"))).toHaveLength(1);
+    expect((await openStore(path)).app("web").history.map((r) => r.id)).toEqual(["4", "3", "2", "1"]);
+  });
+
+  it("writes a state kept in memory by its retry timer, with no further update", async () => {
+    const dir = await tempDir();
+    const path = join(dir, "state.json");
+    const store = await StateStore.open(path, { log: silentLogger(), historyLimit: 50, retryMs: 20 });
+    await deployOnce(store);
+    await rm(`${path}.prev`);
+    await mkdir(join(`${path}.prev`, "blocker"), { recursive: true });
+    await deployOnce(store);
+    expect(store.writeProblem).toBeDefined();
+    await rm(`${path}.prev`, { recursive: true });
+    for (let i = 0; i < 500 && store.writeProblem; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(store.writeProblem).toBeUndefined();
+    expect(State.parse(await readJson(path)).apps.web!.history).toHaveLength(2);
+    await store.close();
   });
 
   it("rejects update() called from inside update() instead of hanging", async () => {

@@ -26,6 +26,7 @@ app's containers.`,
     }
     ctx.out.line(`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`);
     if (report.engineError) ctx.out.line(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown, nor whether Traefik is on each route's network`);
+    if (report.stateWrite) ctx.out.line(`state file: not written since ${formatTime(report.stateWrite.since)}: ${report.stateWrite.message}`);
     for (const app of report.apps) {
       ctx.out.line();
       for (const line of appBlock(app)) ctx.out.line(line);
