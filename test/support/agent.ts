@@ -76,12 +76,12 @@ export function writeConfig(dir: string, yaml: string): string {
   return path;
 }
 
-/** Starts the daemon and waits until its control socket answers. */
-export async function startAgent(dir: string, opts: { waitReady?: boolean } = {}): Promise<AgentProcess> {
+/** Starts the daemon and waits until its control socket answers; `env` adds to the daemon's environment. */
+export async function startAgent(dir: string, opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<AgentProcess> {
   const configPath = join(dir, "agent.yaml");
   const socket = join(dir, "agent.sock");
   const child = spawn(process.execPath, [DAEMON, "--config", configPath], {
-    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "", LOG_FORMAT: "" },
+    env: { ...process.env, LOG_LEVEL: "debug", JOURNAL_STREAM: "", LOG_FORMAT: "", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
