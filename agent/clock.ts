@@ -2,7 +2,7 @@
 // wall clock jumps when NTP first syncs after boot, by hours or years, forwards or back. A deadline
 // kept on Date.now() would end a 60 s health wait at once after a jump forwards, or stretch it by
 // the jump after one backwards. Timestamps people read and the state file keeps stay wall-clock
-// ISO strings; only elapsed times and deadlines use this clock.
+// ISO strings; only elapsed times and deadlines use this clock (docs/design.md#clocks).
 
 /**
  * Milliseconds on a clock that only moves forwards at a steady rate (CLOCK_MONOTONIC, through
