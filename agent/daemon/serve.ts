@@ -2,6 +2,7 @@
 // schedules, until SIGTERM, which waits for running deploys to reach a safe point.
 // main.ts loads this module only after the locks, so a refused second daemon exits quickly.
 import { stoppingReason } from "../abort.js";
+import { deadline } from "../clock.js";
 import type { Config } from "../config/schema.js";
 import { startControlServer } from "../control/server.js";
 import { reconcileApp } from "../deploy/reconcile.js";
@@ -81,8 +82,8 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   });
 
   await poller.stop();
-  const until = Date.now() + SHUTDOWN_GRACE_MS;
-  while (locks.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  const until = deadline(SHUTDOWN_GRACE_MS);
+  while (locks.size > 0 && !until.passed()) await new Promise((r) => setTimeout(r, 100));
   if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");
   stopWatchdog();
   await server.close();

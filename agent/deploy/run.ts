@@ -1,4 +1,5 @@
 // What one deploy carries from step to step, and the small helpers every step uses.
+import type { MonotonicClock } from "../clock.js";
 import type { AppConfig, Config } from "../config/schema.js";
 import type { DeployEvent } from "../control/api.js";
 import type { ContainerDetail, OwnedEngine } from "../docker/engine.js";
@@ -27,9 +28,12 @@ export interface DeployDeps {
   locks: DeployLocks;
   log: Logger;
   traefik?: TraefikConfirm | undefined;
+  /** The wall clock, for the timestamps the state file records and people read. */
   now?: () => Date;
   /** Called at every step's start and end; the daemon's test-only kill switch hangs here (docs/reliability.md). */
   onBoundary?: ((step: StepName, phase: "start" | "end") => void) | undefined;
+  /** The clock every wait's deadline and every step's duration runs on; see agent/clock.ts. */
+  clock?: MonotonicClock;
 }
 
 /** What to deploy. `digest` is known for polls and rollbacks; a CLI deploy of a tag resolves it. */

@@ -1,6 +1,7 @@
 // The bodies of the deploy steps; deploy.ts runs them in order and owns the failure branch.
 // Each returns the detail recorded with its step.
 import { readFile, stat } from "node:fs/promises";
+import { deadline, stopwatch } from "../clock.js";
 import { parseEnvFile } from "../config/env-file.js";
 import { secretModeProblem } from "../config/secret-mode.js";
 import type { ContainerDetail } from "../docker/engine.js";
@@ -21,7 +22,7 @@ export async function pull(run: Run): Promise<string> {
     return `image already on the host (${short(local.id)})`;
   }
   const auth = await run.deps.registry.engineAuth(run.app.image);
-  const started = Date.now();
+  const took = stopwatch(run.deps.clock);
   const image = await engine.pullImage(ref, {
     auth,
     ...(run.target.signal ? { signal: run.target.signal } : {}),
@@ -29,7 +30,7 @@ export async function pull(run: Run): Promise<string> {
   });
   run.imageId = image.id;
   run.imageRef = ref;
-  return `pulled ${short(image.id)} in ${((Date.now() - started) / 1000).toFixed(1)}s`;
+  return `pulled ${short(image.id)} in ${took.seconds()}`;
 }
 
 /**
@@ -68,7 +69,7 @@ export async function create(run: Run): Promise<string> {
 export async function start(run: Run): Promise<string> {
   const { engine } = run.deps;
   const id = mustGreen(run);
-  const started = Date.now();
+  const took = stopwatch(run.deps.clock);
   const info = await engine.start(run.target.app, id);
   const ip = containerIp(info, primaryNetwork(run.app));
   await engine.waitHealthy(id, {
@@ -80,7 +81,7 @@ export async function start(run: Run): Promise<string> {
     onProgress: (message) => emit(run, { type: "progress", app: run.target.app, deployId: run.id, step: "start", message: `waiting for health: ${message}`, at: nowIso(run) }),
     ...(run.target.signal ? { signal: run.target.signal } : {}),
   });
-  return `healthy after ${((Date.now() - started) / 1000).toFixed(1)}s`;
+  return `healthy after ${took.seconds()}`;
 }
 
 /**
@@ -143,12 +144,11 @@ export async function recordSuccess(run: Run): Promise<string> {
 /** Waits `ms` while checking every half second that green still runs and passes. */
 async function watchFor(run: Run, ms: number): Promise<void> {
   const id = mustGreen(run);
-  const until = Date.now() + ms;
+  const until = deadline(ms, run.deps.clock);
   for (;;) {
     await run.deps.engine.checkRunning(id, newRelease(run), run.imageRef);
-    const left = until - Date.now();
-    if (left <= 0) return;
-    await sleep(Math.min(500, left));
+    if (until.passed()) return;
+    await sleep(Math.min(500, until.remainingMs()));
   }
 }
 

@@ -3,6 +3,7 @@
 // probe say healthy.
 import http from "node:http";
 import { abortReason } from "../abort.js";
+import { deadline, monotonicNow, type MonotonicClock } from "../clock.js";
 import { AgentError } from "../errors.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import { sleep } from "../sleep.js";
@@ -131,6 +132,8 @@ export interface WaitHealthyOptions {
   /** Told every `progressEveryMs` while the wait goes on: "Docker health: starting, agent probe: HTTP 503, 6s of 60s". */
   onProgress?: (message: string) => void;
   progressEveryMs?: number;
+  /** The clock the deadline runs on; the monotonic one unless a test injects its own. */
+  now?: MonotonicClock;
 }
 
 /** How often a waiting deploy reports: often enough that nobody thinks it hangs. */
@@ -142,8 +145,9 @@ const PROGRESS_EVERY_MS = 3000;
  * deadline passes, DEPLOY_ABORTED if the signal fires. Messages carry the last log lines.
  */
 export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthyOptions): Promise<void> {
-  const started = Date.now();
-  let reported = started;
+  const now = opts.now ?? monotonicNow;
+  const until = deadline(opts.deadlineMs, now);
+  let reported = now();
   let streak = 0;
   let lastProbe = "not probed yet";
   // Docker's health_status and die events wake the wait at once; polling stays as the fallback.
@@ -163,12 +167,12 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
         streak = opts.successes;
       }
       if ((health === "healthy" || health === "none") && streak >= opts.successes) return;
-      if (opts.onProgress && Date.now() - reported >= (opts.progressEveryMs ?? PROGRESS_EVERY_MS)) {
-        reported = Date.now();
+      if (opts.onProgress && now() - reported >= (opts.progressEveryMs ?? PROGRESS_EVERY_MS)) {
+        reported = now();
         const probe = opts.probeUrl ? `agent probe: ${lastProbe}` : "no agent probe";
-        opts.onProgress(`Docker health: ${health}, ${probe}, ${Math.round((reported - started) / 1000)}s of ${Math.round(opts.deadlineMs / 1000)}s`);
+        opts.onProgress(`Docker health: ${health}, ${probe}, ${Math.round(until.elapsedMs() / 1000)}s of ${Math.round(opts.deadlineMs / 1000)}s`);
       }
-      if (Date.now() - started >= opts.deadlineMs) {
+      if (until.passed()) {
         const logs = await tailLogs(c, id, 20);
         throw new AgentError(
           "GREEN_UNHEALTHY",

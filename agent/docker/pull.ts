@@ -1,6 +1,7 @@
 // Pull by digest, treating an error inside the progress stream as the failure it is: dockerode's
 // followProgress reports success even then (the Engine sends HTTP 200 before it knows). The result
 // is confirmed by inspect.
+import { monotonicNow } from "../clock.js";
 import type { EngineAuth } from "../engine-auth.js";
 import { AgentError } from "../errors.js";
 import { cleanText } from "../text.js";
@@ -75,7 +76,7 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
 
 function followPull(c: EngineClient, stream: NodeJS.ReadableStream, ref: string, signal: AbortSignal, timeoutMs: number, onProgress?: (m: string) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    let lastChatty = 0;
+    let lastChatty = -Infinity;
     const fail = (err: AgentError) => {
       (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
       reject(err);
@@ -101,7 +102,8 @@ function followPull(c: EngineClient, stream: NodeJS.ReadableStream, ref: string,
           return;
         }
         if (!onProgress || !line.status) return;
-        const now = Date.now();
+        // Monotonic: after the wall clock jumps back, Date.now() would hold progress back by the jump.
+        const now = monotonicNow();
         if (CHATTY.has(line.status)) {
           if (now - lastChatty < 1000) return;
           lastChatty = now;

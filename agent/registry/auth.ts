@@ -42,6 +42,7 @@ export interface AuthenticatorOptions {
   http: RegistryHttp;
   credentials: (host: string) => Promise<Credentials | undefined>;
   log: Logger;
+  /** Token lifetimes run on the monotonic clock (agent/clock.ts): the wall clock may jump. */
   now: () => number;
 }
 

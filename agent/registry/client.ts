@@ -1,5 +1,6 @@
 // The registry boundary: turns an app's image and track into the digest to pull, over the OCI
 // distribution API (docs/design.md#registry). undici is used only under agent/registry/.
+import { monotonicNow, type MonotonicClock } from "../clock.js";
 import type { Config } from "../config/schema.js";
 import type { EngineAuth } from "../engine-auth.js";
 import { AgentError } from "../errors.js";
@@ -48,7 +49,8 @@ export interface RegistryClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Backoff from a host after 5xx answers and network errors; default from `poll.maxBackoff`. */
   failureBackoff?: FailureBackoffPolicy;
-  now?: () => number;
+  /** The clock backoffs and token lifetimes run on; monotonic unless a test injects its own. */
+  now?: MonotonicClock;
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -73,7 +75,7 @@ export class RegistryClient {
     this.#env = opts.env ?? process.env;
     this.#platform = opts.platform;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const now = opts.now ?? Date.now;
+    const now = opts.now ?? monotonicNow;
     this.#http = new RegistryHttp({
       timeoutMs: this.#timeoutMs,
       log: opts.log,

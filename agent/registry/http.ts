@@ -5,6 +5,7 @@
 // while (HostBackoff): polls of it fail fast instead of each waiting out the same outage.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request } from "undici";
+import { monotonicNow, type MonotonicClock } from "../clock.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
@@ -42,7 +43,10 @@ export interface HttpOptions {
   retry?: RetryPolicy;
   /** The backoff after a host's 5xx answers and network errors; see retry.ts. */
   failureBackoff?: FailureBackoffPolicy;
-  now?: () => number;
+  /** The clock backoffs run on (monotonic by default: the wall clock jumps at boot on a Pi without RTC). */
+  now?: MonotonicClock;
+  /** The wall clock, only to read a Retry-After given as an HTTP-date, itself a wall-clock time. */
+  wallNow?: () => number;
 }
 
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
@@ -59,15 +63,15 @@ export class RegistryHttp {
   readonly #agent: Agent;
   readonly #log: Logger;
   readonly #retry: RetryPolicy;
-  readonly #now: () => number;
+  readonly #wallNow: () => number;
   readonly #backoff: HostBackoff;
 
   constructor(opts: HttpOptions) {
     this.timeoutMs = opts.timeoutMs;
     this.#log = opts.log;
     this.#retry = opts.retry ?? DEFAULT_RETRY_POLICY;
-    this.#now = opts.now ?? Date.now;
-    this.#backoff = new HostBackoff(this.#now, opts.failureBackoff ?? DEFAULT_FAILURE_BACKOFF);
+    this.#wallNow = opts.wallNow ?? Date.now;
+    this.#backoff = new HostBackoff(opts.now ?? monotonicNow, opts.failureBackoff ?? DEFAULT_FAILURE_BACKOFF);
     this.#agent = new Agent({
       connect: { timeout: opts.timeoutMs },
       headersTimeout: opts.timeoutMs,
@@ -131,7 +135,7 @@ export class RegistryHttp {
         continue;
       }
       if (!RETRYABLE_STATUSES.has(res.status)) return res;
-      const retryAfterMs = parseRetryAfter(header(res, "retry-after"), res.body.toString("utf8", 0, 4096), this.#now());
+      const retryAfterMs = parseRetryAfter(header(res, "retry-after"), res.body.toString("utf8", 0, 4096), this.#wallNow());
       const heldMs = retryAfterMs === undefined ? undefined : this.#backoff.holdOff(host, retryAfterMs);
       const delayMs = heldMs ?? backoffDelayMs(attempt, this.#retry);
       if (attempt >= this.#retry.retries || delayMs > this.#retry.maxDelayMs) return res;

@@ -1,5 +1,6 @@
 // When to try a registry again: Retry-After parsing (header and GHCR's body form), exponential
 // backoff with jitter, and a per-host "not before" time so one rate-limited host is left alone.
+import { monotonicNow, type MonotonicClock } from "../clock.js";
 
 /** Statuses worth another attempt of an idempotent request: rate limit and transient upstream failures. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
@@ -87,7 +88,7 @@ export class HostBackoff {
   readonly #failures = new Map<string, { count: number; reason: string; until: number }>();
 
   constructor(
-    private readonly now: () => number = Date.now,
+    private readonly now: MonotonicClock = monotonicNow,
     private readonly policy: FailureBackoffPolicy = DEFAULT_FAILURE_BACKOFF,
     private readonly random: () => number = Math.random,
   ) {}

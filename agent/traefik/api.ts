@@ -3,6 +3,7 @@
 import http from "node:http";
 import https from "node:https";
 import { abortReason } from "../abort.js";
+import { deadline, monotonicNow, type MonotonicClock } from "../clock.js";
 import { AgentError } from "../errors.js";
 import { sleep } from "../sleep.js";
 
@@ -12,6 +13,8 @@ export interface WaitForServerOptions {
   check?: () => Promise<void>;
   signal?: AbortSignal;
   pollMs?: number;
+  /** The clock the deadline runs on; the monotonic one unless a test injects its own. */
+  now?: MonotonicClock;
 }
 
 export interface TraefikConfirm {
@@ -43,7 +46,7 @@ export function traefikApi(base: string, opts: TraefikApiOptions = {}): TraefikC
   const get = <T>(path: string) => getJson<T>(`${root}${path}`, `${shown}${path}`, opts.ca);
   return {
     async waitForServer(name, serverUrl, opts) {
-      const started = Date.now();
+      const until = deadline(opts.deadlineMs, opts.now ?? monotonicNow);
       let last = "no answer yet";
       for (;;) {
         await opts.check?.();
@@ -58,7 +61,7 @@ export function traefikApi(base: string, opts: TraefikApiOptions = {}): TraefikC
         } catch (err) {
           last = (err as Error).message;
         }
-        if (Date.now() - started >= opts.deadlineMs) {
+        if (until.passed()) {
           throw new AgentError("GREEN_UNHEALTHY", `Traefik at ${shown} did not route to ${serverUrl} within ${Math.round(opts.deadlineMs / 1000)}s (${last})`, {
             hint: "check the route's network and rule, and that Traefik's docker provider sees the container",
           });

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Brings up what the integration and story tests need on one Debian 12 host, run as root:
 # Docker Engine (docker.io), the distribution registry on 127.0.0.1:5000, static busybox for the
-# fixture images, skopeo. Idempotent: whatever already runs is left alone. No TTY needed.
+# fixture images, skopeo, faketime (libfaketime, for the wall-clock jump story). Idempotent:
+# whatever already runs is left alone. No TTY needed.
 set -euo pipefail
 
 REGISTRY_ADDR="127.0.0.1:5000"
 REGISTRY_STORAGE="/tmp/deploy-agent-test-registry"
 REGISTRY_LOG="/tmp/deploy-agent-test-registry.log"
 DOCKERD_LOG="/tmp/deploy-agent-dockerd.log"
-PACKAGES=(docker.io docker-registry busybox-static skopeo)
+PACKAGES=(docker.io docker-registry busybox-static skopeo faketime)
 WAIT_S=60
 
 say() { printf 'ensure: %s\n' "$*"; }

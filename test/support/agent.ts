@@ -76,7 +76,7 @@ export function writeConfig(dir: string, yaml: string): string {
   return path;
 }
 
-/** Starts the daemon and waits until its control socket answers. */
+/** Starts the daemon and waits until its control socket answers; `env` adds to the daemon's environment. */
 export async function startAgent(dir: string, opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv; statePath?: string } = {}): Promise<AgentProcess> {
   const configPath = join(dir, "agent.yaml");
   const socket = join(dir, "agent.sock");
