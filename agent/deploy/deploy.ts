@@ -7,6 +7,7 @@ import type { DeployOutcome } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
 import type { StepName } from "../state/schema.js";
 import { addSkip, beginDeploy, endStep, finishDeploy, startStep } from "../state/transitions.js";
+import { skipsRelease } from "./faults.js";
 import { greenSlot } from "./plan.js";
 import { emit, nowIso, short, updateRecord, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { confirm, create, drain, pull, recordSuccess, start, stopBlue } from "./steps.js";
@@ -139,9 +140,9 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   const error = err.toJSON();
   await run.deps.store.update((s) => {
     finishDeploy(s, run.target.app, run.id, { outcome: aborted ? "aborted" : "failed", error, endedAt: nowIso(run) });
-    // A failed digest is not retried by the poller until asked or until the tag moves on. An Engine
-    // that did not answer says nothing about the release: the next poll tries it again by itself.
-    if (!aborted && err.code !== "ENGINE_UNAVAILABLE" && run.digest) {
+    // Only a fault of the release itself skips its digest (faults.ts); a passing fault of the
+    // registry, the Engine or this host is tried again by the next polls, with backoff.
+    if (skipsRelease(err.code) && run.digest) {
       addSkip(s, run.target.app, { digest: run.digest, version: run.target.version, reason: "failed", deployId: run.id, at: nowIso(run) });
     }
   });
