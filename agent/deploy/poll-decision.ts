@@ -85,8 +85,3 @@ export function retryAfterFailure(
   }
   return next;
 }
-
-/** "3 failures in a row, last: PULL_FAILED: pull of … failed: …", for the poll's result and `status`. */
-export function retryWords(failures: number, lastError: ErrorRecord): string {
-  return `${failures} failure${failures === 1 ? "" : "s"} in a row, last: ${lastError.code}: ${lastError.message}`;
-}

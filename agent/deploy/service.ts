@@ -4,12 +4,12 @@ import type { AgentApi, AppRouting, AppStatus, Retrying, CheckResult, DeployEven
 import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
-import { pinWords, skipReasonWords } from "../state/describe.js";
+import { pinWords, retryWords, skipReasonWords } from "../state/describe.js";
 import type { DeployRecord, ErrorRecord, Pin } from "../state/schema.js";
 import { addSkip, findRelease, isSkipped, previousRelease } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
 import { limitConcurrency, type Limiter } from "./limit.js";
-import { decidePoll, retryAfterFailure, retryWords, type PollDecision, type RegistryAnswer, type RetryState } from "./poll-decision.js";
+import { decidePoll, retryAfterFailure, type PollDecision, type RegistryAnswer, type RetryState } from "./poll-decision.js";
 import { DEFAULT_FAILURE_BACKOFF, type FailureBackoffPolicy } from "../registry/retry.js";
 import type { Logger } from "../log.js";
 import { appRouting, routingWarnings } from "./routing.js";

@@ -1,9 +1,8 @@
 // `agentctl status [app]`: what serves now, what the poller does, and what the engine shows, per app.
 import { StatusReport, StatusRequest, type AppStatus } from "../../control/protocol.js";
 import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
-import { pinWords, skipReasonWords } from "../../state/describe.js";
+import { pinWords, retryWords, skipReasonWords } from "../../state/describe.js";
 import { formatTime, shortDigest, table } from "../output.js";
-import { retryWords } from "../../deploy/poll-decision.js";
 
 export const statusCommand: Command = {
   verb: "status",
