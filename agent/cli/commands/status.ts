@@ -63,7 +63,7 @@ function appBlock(a: AppStatus): string[] {
   } else {
     rows.push(["last poll", "not yet"]);
   }
-  if (a.retrying) rows.push(["retrying", retryingWords(a.app, a.retrying)]);
+  if (a.retrying) rows.push(["retrying", retryingWords(a.app, a.retrying, a.running !== undefined)]);
   for (const c of a.conflicts ?? []) {
     rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
@@ -95,9 +95,11 @@ function trackedWords(a: AppStatus, digest: string): string {
   return a.running ? `${named}, deploying` : `${named}, deployed at the next poll`;
 }
 
-/** "3 failures in a row, last: PULL_FAILED: …; next try in 40s (12:00:40), by itself". */
-function retryingWords(app: string, r: NonNullable<AppStatus["retrying"]>): string {
+/** "3 failures in a row, last: PULL_FAILED: …; next try in 40s (12:00:40), by itself", or "trying again now" while a deploy runs. */
+function retryingWords(app: string, r: NonNullable<AppStatus["retrying"]>, running: boolean): string {
+  const failures = retryWords(r.failures, r.lastError);
+  if (running) return `${failures}; trying again now`;
   const held = r.digest !== undefined ? ` ${shortDigest(r.digest)} held off;` : "";
   const next = r.nextTryAt !== undefined ? ` next try in ${Math.ceil((r.nextTryInMs ?? 0) / 1000)}s (${formatTime(r.nextTryAt)}), by itself` : " next try at the next poll";
-  return `${retryWords(r.failures, r.lastError)};${held}${next}; agentctl check ${app} tries now`;
+  return `${failures};${held}${next}; agentctl check ${app} tries now`;
 }
