@@ -26,7 +26,7 @@ const served = (): Promise<string | undefined> => servedVersion(traefik.url, `${
 beforeAll(async () => {
   const dir = scope.dir();
   // Polled once a year: only the commands move the app.
-  writeConfig(dir, agentYaml(dir, storyApp(app, `${TEST_REGISTRY}/${repo}`, run, { schedule: "0 0 1 1 *" })));
+  writeConfig(dir, agentYaml(dir, storyApp(app, `${TEST_REGISTRY}/${repo}`, run, { schedule: "0 0 1 1 *", settle: "3s" })));
   traefik = await startTraefikModel({ docker });
   for (const v of ["v1", "v2"]) {
     digests[v] = (await publishVersion({ repo, tag: v, behaviour: "good", version: v })).digest;

@@ -46,8 +46,10 @@ async function retrying(n: number, code: string, timeoutMs = 60_000): Promise<No
 beforeAll(async () => {
   registry = await startFaultyRegistry();
   const dir = scope.dir();
-  // Polls every 2 s; a digest whose deploy failed is held off 2–4 s (poll.maxBackoff 4s).
-  writeConfig(dir, `${agentYaml(dir, storyApp(app, `${registry.host}/${repo}`, run))}poll: { maxBackoff: 4s, jitter: 0s }\n`);
+  // Polls every 2 s; a digest whose deploy failed is held off 2–4 s (poll.maxBackoff 4s). Without
+  // traefik.api the agent waits `settle` for the routing model to pick green; 3 s leaves room for
+  // its 2 s throttle on a busy host.
+  writeConfig(dir, `${agentYaml(dir, storyApp(app, `${registry.host}/${repo}`, run, { settle: "3s" }))}poll: { maxBackoff: 4s, jitter: 0s }\n`);
   traefik = await startTraefikModel({ docker });
   await push("v1");
   agent = scope.track(await startAgent(dir));
