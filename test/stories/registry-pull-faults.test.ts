@@ -69,6 +69,8 @@ interface Cell {
   code: string;
 }
 
+const FAULT_WORDS: Record<Fault, string> = { "500": "answers 500", "429": "answers 429", hang: "hangs", truncated: "cuts the manifest short", mismatch: "alters the manifest" };
+
 const passing: Cell[] = [
   { fault: "500", during: "poll", code: "REGISTRY_UNAVAILABLE" },
   { fault: "truncated", during: "poll", code: "REGISTRY_UNAVAILABLE" },
@@ -80,7 +82,7 @@ const passing: Cell[] = [
 
 describe("a registry that fails while a new release is pushed", () => {
   for (const cell of passing) {
-    it(`keeps the live release serving while it ${cell.fault === "hang" ? "hangs" : `answers ${cell.fault}`} during a ${cell.during}, retries without skipping the digest, and deploys it by itself once the registry heals`, async () => {
+    it(`keeps the live release serving while it ${FAULT_WORDS[cell.fault]} during a ${cell.during}, retries without skipping the digest, and deploys it by itself once the registry heals`, async () => {
       const version = `v-${cell.fault}-${cell.during}`;
       const loop = requestLoop(traefik.url, `${app}.test`);
       registry.set(cell.fault, cell.during);
