@@ -35,6 +35,18 @@ export interface AppRouting {
   settleMs: number;
 }
 
+export interface Retrying {
+  failures: number;
+  lastError: ErrorRecord;
+  lastAt: string;
+  /** The digest held off after its deploy failed; absent when the registry itself failed. */
+  digest?: string;
+  /** When polling tries again by itself: the end of the backoff, or the next scheduled poll if later. */
+  nextTryAt?: string;
+  /** Milliseconds from the report to `nextTryAt`. */
+  nextTryInMs?: number;
+}
+
 export interface AppStatus {
   app: string;
   image: string;
@@ -52,6 +64,11 @@ export interface AppStatus {
   /** The deploy running now, with its current step. */
   running?: { deployId: string; step: StepName; version: string; trigger: Trigger; startedAt: string };
   lastPoll?: { at: string; digest?: string; error?: ErrorRecord };
+  /**
+   * Present while polls or deploys of the app fail for a passing reason (registry, network, Engine,
+   * disk): how many in a row, the last error, and when polling tries again by itself.
+   */
+  retrying?: Retrying;
   nextPoll?: string;
   /** What the engine shows: the containers of this app and which one serves. */
   containers: { name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];

@@ -133,6 +133,16 @@ export const AppStatus = z.object({
     .object({ deployId: z.string(), step: StepName, version: z.string(), trigger: Trigger, startedAt: z.string() })
     .optional(),
   lastPoll: z.object({ at: z.string(), digest: z.string().optional(), error: ErrorRecord.optional() }).optional(),
+  retrying: z
+    .object({
+      failures: z.number().int(),
+      lastError: ErrorRecord,
+      lastAt: z.string(),
+      digest: z.string().optional(),
+      nextTryAt: z.string().optional(),
+      nextTryInMs: z.number().optional(),
+    })
+    .optional(),
   nextPoll: z.string().optional(),
   containers: z.array(
     z.object({
@@ -210,6 +220,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case "REGISTRY_UNAVAILABLE":
     case "PULL_FAILED":
       return 502;
+    case "IMAGE_UNUSABLE":
     case "IMAGE_REFUSED":
     case "CONTAINER_CONFLICT":
     case "ALREADY_RUNNING":

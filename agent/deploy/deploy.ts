@@ -9,6 +9,7 @@ import { AgentError, toAgentError } from "../errors.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import { addSkip, beginDeploy, finishDeploy, hasServed, startStep } from "../state/transitions.js";
 import { failedAfterCommit, finishCommitted, finishForward, isGreensFault } from "./commit.js";
+import { skipsRelease } from "./faults.js";
 import { chooseSlots, type SlotHolder } from "./plan.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { confirm, create, drain, pull, start } from "./steps.js";
@@ -147,10 +148,9 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
     // Already closed (by a step that failed after closing it): the original error is what is reported.
     if (s.apps[run.target.app]?.history.find((h) => h.id === run.id)?.outcome !== "running") return;
     finishDeploy(s, run.target.app, run.id, { outcome: aborted ? "aborted" : "failed", error, endedAt: nowIso(run) });
-    // A failed digest is not retried by the poller until asked or until the tag moves on. An Engine
-    // that did not answer says nothing about the release: the next poll tries it again by itself.
-    // A digest that served (live or kept, as a rollback's is) is never skipped.
-    if (!aborted && err.code !== "ENGINE_UNAVAILABLE" && run.digest && !hasServed(s.apps[run.target.app], run.digest)) {
+    // Only a fault of the release itself skips its digest (faults.ts); a passing fault of the
+    // registry, the Engine or this host is tried again by the next polls, with backoff. A digest that served (live or kept, as a rollback's is) is never skipped.
+    if (skipsRelease(err.code) && run.digest && !hasServed(s.apps[run.target.app], run.digest)) {
       addSkip(s, run.target.app, { digest: run.digest, version: run.target.version, reason: "failed", deployId: run.id, at: nowIso(run) });
     }
   });

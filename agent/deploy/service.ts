@@ -1,19 +1,24 @@
 // The daemon's verbs (control/api.ts AgentApi) on top of the deploy sequence: which release to
 // deploy, pinning, rollback that sticks, and the poll decision. One line per rule, in one place.
-import type { AgentApi, AppRouting, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
+import type { AgentApi, AppRouting, AppStatus, Retrying, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
-import { pinWords, skipReasonWords } from "../state/describe.js";
+import { pinWords, retryWords, skipReasonWords } from "../state/describe.js";
 import type { DeployRecord, ErrorRecord, Pin, State } from "../state/schema.js";
 import { findRelease, isSkipped, previousRelease, stickRollback } from "../state/transitions.js";
 import { runDeploy, short, type DeployDeps, type DeployTarget } from "./deploy.js";
 import { limitConcurrency, type Limiter } from "./limit.js";
+import { decidePoll, retryAfterFailure, type PollDecision, type RegistryAnswer, type RetryState } from "./poll-decision.js";
+import { DEFAULT_FAILURE_BACKOFF, type FailureBackoffPolicy } from "../registry/retry.js";
+import type { Logger } from "../log.js";
 import { appRouting, routingWarnings } from "./routing.js";
 
 /** The registry as the service uses it: a tracked tag or semver range to the digest it names now. */
 export interface TrackingRegistry {
   resolve(image: string, track: string, opts?: { manual?: boolean }): Promise<{ tag: string; digest: string; indexDigest?: string }>;
+  /** How much longer scheduled polls of `image`'s registry are held off after its failures; 0 when they go out. */
+  heldOffMs?(image: string): number;
 }
 
 /**
@@ -34,6 +39,8 @@ interface EngineView {
 }
 
 interface PollState {
+  /** The app's run of passing failures (poll-decision.ts); absent when the last poll or deploy went through. */
+  retry?: RetryState;
   at?: string;
   digest?: string;
   resolvedTag?: string;
@@ -56,11 +63,14 @@ export class AgentService implements AgentApi {
   readonly #polls = new Map<string, PollState>();
   /** Registry checks of polls run at most `poll.concurrency` at once; a deploy that follows holds no slot. */
   readonly #pollSlots: Limiter;
+  /** How long a digest whose deploy failed for a passing reason is held off: 5 s doubling, at most `poll.maxBackoff`. */
+  readonly #backoff: FailureBackoffPolicy;
 
   constructor(deps: DeployDeps & { registry: DeployDeps["registry"] & TrackingRegistry }, opts: ServiceOptions) {
     this.#deps = deps;
     this.#opts = opts;
     this.#pollSlots = limitConcurrency(deps.config.poll.concurrency);
+    this.#backoff = { ...DEFAULT_FAILURE_BACKOFF, maxMs: deps.config.poll.maxBackoff };
   }
 
   /** The app named, or the only app; a clear error otherwise. */
@@ -152,70 +162,123 @@ export class AgentService implements AgentApi {
 
   /**
    * One poll of one app: what a scheduled tick does (and `agentctl check`, with `manual`, which also
-   * reaches a registry the agent is backing off from). Never throws; the result says what happened.
+   * reaches a registry the agent is backing off from, and deploys a digest held off after a failed
+   * deploy). Never throws; the result says what happened. The rules are in poll-decision.ts.
    */
   async poll(name: string, onEvent: (e: DeployEvent) => void = () => {}, opts: { manual?: boolean } = {}): Promise<CheckResult> {
     const cfg = this.#deps.config.apps[name]!;
-    const appState = this.#deps.store.app(name);
     const state = this.#polls.get(name) ?? {};
     this.#polls.set(name, state);
     const log = this.#deps.log.child({ app: name, step: "poll" });
-    if (appState.pin) return { app: name, result: "paused", detail: `${pinWords(appState.pin, cfg.track)}; agentctl resume ${name} resumes polling` };
-    const running = this.#deps.locks.current(name);
-    if (running) return { app: name, result: "busy", detail: `deploy ${running.deployId} is in step ${running.step}` };
+    const manual = opts.manual ?? false;
+    const ask = (answer?: RegistryAnswer): PollDecision =>
+      decidePoll({ app: this.#deps.store.app(name), running: this.#deps.locks.current(name), retry: state.retry, answer, nowMs: performance.now(), manual });
 
-    let resolved: { tag: string; digest: string; indexDigest?: string };
-    try {
-      resolved = await this.#pollSlots(() => this.#deps.registry.resolve(cfg.image, cfg.track, opts));
-    } catch (err) {
-      const e = toAgentError(err).toJSON();
+    const first = ask();
+    if (first.kind === "paused") return { app: name, result: "paused", detail: `${pinWords(this.#deps.store.app(name).pin!, cfg.track)}; agentctl resume ${name} resumes polling` };
+    if (first.kind === "busy") return { app: name, result: "busy", detail: `deploy ${first.deployId} is in step ${first.step}` };
+
+    const answer = await this.#pollSlots(() => this.#deps.registry.resolve(cfg.image, cfg.track, opts)).then(
+      (r): RegistryAnswer => ({ ok: true, tag: r.tag, digest: r.digest, ...(r.indexDigest ? { indexDigest: r.indexDigest } : {}) }),
+      (err: unknown): RegistryAnswer => ({ ok: false, error: toAgentError(err).toJSON() }),
+    );
+    this.#notePollAnswer(name, state, answer, log);
+    const d = ask(answer);
+    switch (d.kind) {
+      case "paused":
+      case "busy":
+      case "resolve":
+        // The app was pinned or a deploy began while the registry answered: the next poll sees it.
+        return { app: name, result: d.kind === "busy" ? "busy" : "paused", detail: "changed while the registry was asked; the next poll decides" };
+      case "failed":
+        return { app: name, result: "failed", detail: d.error.message };
+      case "unchanged":
+        delete state.retry;
+        return { app: name, result: "unchanged", digest: d.digest, detail: `${d.tag} is live` };
+      case "skipped":
+        return this.#skipped(name, state, d.tag, d.digest, log);
+      case "backing-off": {
+        const r = state.retry!;
+        return { app: name, result: "failed", digest: d.digest, detail: `${retryWords(r.failures, r.lastError)}; next try in ${Math.ceil(d.waitMs / 1000)}s (agentctl check ${name} tries now)` };
+      }
+      case "deploy":
+        return this.#pollDeploy(name, state, answer as RegistryAnswer & { ok: true }, onEvent);
+    }
+  }
+
+  /** Keeps the poll's answer for `status`; logs a failure once per episode, and the end of one. */
+  #notePollAnswer(name: string, state: PollState, answer: RegistryAnswer, log: Logger): void {
+    const at = new Date().toISOString();
+    if (!answer.ok) {
+      const e = answer.error;
       // Logged once per episode (a run of failed polls), and again only if the kind of error changes:
       // the same outage on every poll is one problem, not many. `status` always shows the latest error.
       if (state.error?.code !== e.code) log.warn({ code: e.code, err: e.message }, "poll failed");
       else log.debug({ code: e.code, err: e.message }, "poll failed again");
-      Object.assign(state, { at: new Date().toISOString(), error: e });
-      return { app: name, result: "failed", detail: e.message };
+      Object.assign(state, { at, error: e });
+      state.retry = retryAfterFailure(state.retry, { error: e, at, nowMs: performance.now() }, this.#backoff);
+      return;
     }
-    if (state.error) log.info({ digest: resolved.digest }, "poll works again");
+    if (state.error) log.info({ digest: answer.digest }, "poll works again");
     delete state.error;
-    Object.assign(state, { at: new Date().toISOString(), digest: resolved.digest, resolvedTag: resolved.tag });
+    Object.assign(state, { at, digest: answer.digest, resolvedTag: answer.tag });
+  }
 
-    if (appState.live?.digest === resolved.digest) return { app: name, result: "unchanged", digest: resolved.digest, detail: `${resolved.tag} is live` };
-    if (isSkipped(appState, resolved.digest)) {
-      const entry = appState.skip.find((s) => s.digest === resolved.digest);
-      if (state.skippedLogged !== resolved.digest) {
-        log.info({ digest: resolved.digest, reason: entry?.reason }, "digest skipped: not redeployed by polling");
-        state.skippedLogged = resolved.digest;
-      }
-      return {
-        app: name,
-        result: "skipped",
-        digest: resolved.digest,
-        detail: `${resolved.tag} (${short(resolved.digest)}) is skipped: ${skipReasonWords(entry?.reason ?? "failed")}; agentctl deploy ${name} ${resolved.tag} retries it`,
-      };
+  #skipped(name: string, state: PollState, tag: string, digest: string, log: Logger): CheckResult {
+    const entry = this.#deps.store.app(name).skip.find((s) => s.digest === digest);
+    if (state.skippedLogged !== digest) {
+      log.info({ digest, reason: entry?.reason }, "digest skipped: not redeployed by polling");
+      state.skippedLogged = digest;
     }
+    // A skipped digest is not being retried: whatever run of failures led here is over.
+    delete state.retry;
+    return {
+      app: name,
+      result: "skipped",
+      digest,
+      detail: `${tag} (${short(digest)}) is skipped: ${skipReasonWords(entry?.reason ?? "failed")}; agentctl deploy ${name} ${tag} retries it`,
+    };
+  }
+
+  async #pollDeploy(name: string, state: PollState, answer: RegistryAnswer & { ok: true }, onEvent: (e: DeployEvent) => void): Promise<CheckResult> {
     let deploy: DeployOutcome;
     try {
       deploy = await runDeploy(this.#deps, {
         app: name,
         trigger: "poll",
-        version: resolved.tag,
-        digest: resolved.digest,
-        ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
+        version: answer.tag,
+        digest: answer.digest,
+        ...(answer.indexDigest ? { indexDigest: answer.indexDigest } : {}),
         onEvent,
         signal: this.#opts.shutdown,
       });
     } catch (err) {
       const e = toAgentError(err);
-      return { app: name, result: e.code === "DEPLOY_LOCKED" ? "busy" : "failed", digest: resolved.digest, detail: e.message };
+      return { app: name, result: e.code === "DEPLOY_LOCKED" ? "busy" : "failed", digest: answer.digest, detail: e.message };
     }
+    this.#noteDeploy(name, state, deploy);
     return {
       app: name,
       result: deploy.outcome === "succeeded" ? "deployed" : deploy.outcome === "unchanged" ? "unchanged" : "failed",
-      digest: resolved.digest,
-      detail: deploy.error?.message ?? `${resolved.tag} (${short(resolved.digest)}) ${deploy.outcome}`,
+      digest: answer.digest,
+      detail: deploy.error?.message ?? `${answer.tag} (${short(answer.digest)}) ${deploy.outcome}`,
       deploy,
     };
+  }
+
+  /** A deploy that failed without skipping its digest is tried again by later polls, after a backoff. */
+  #noteDeploy(name: string, state: PollState, deploy: DeployOutcome): void {
+    if (deploy.outcome === "aborted") return;
+    if (deploy.outcome !== "failed" || !deploy.error || !deploy.digest || isSkipped(this.#deps.store.app(name), deploy.digest)) {
+      delete state.retry;
+      return;
+    }
+    state.retry = retryAfterFailure(state.retry, { error: deploy.error, at: new Date().toISOString(), nowMs: performance.now(), digest: deploy.digest }, this.#backoff);
+    const waitMs = Math.max(0, (state.retry.notBeforeMs ?? 0) - performance.now());
+    this.#deps.log.warn(
+      { app: name, code: deploy.error.code, failures: state.retry.failures, retryInMs: Math.round(waitMs), digest: deploy.digest },
+      "deploy failed for a passing reason; polling tries the digest again after a backoff",
+    );
   }
 
   async status(req: { app?: string }): Promise<StatusReport> {
@@ -275,6 +338,7 @@ export class AgentService implements AgentApi {
       ...(running ? { running: { deployId: running.deployId, step: running.step, version: running.version, trigger: running.trigger, startedAt: running.startedAt } } : {}),
       ...(poll?.at ? { lastPoll: { at: poll.at, ...(poll.digest ? { digest: poll.digest } : {}), ...(poll.error ? { error: poll.error } : {}) } } : {}),
       ...(next ? { nextPoll: next } : {}),
+      ...(poll?.retry ? { retrying: this.#retrying(name, poll.retry, next) } : {}),
       containers: containers.map((c) => {
         const gen = Number(c.labels[AGENT_LABELS.generation]);
         const digest = c.labels[AGENT_LABELS.digest];
@@ -289,6 +353,21 @@ export class AgentService implements AgentApi {
       }),
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
+    };
+  }
+
+  /** The app's run of failures for `status`, with the next try: the later of its backoff's end and the next poll. */
+  #retrying(name: string, r: RetryState, nextPoll: string | undefined): Retrying {
+    const nowWall = Date.now();
+    const heldMs = Math.max(0, (r.notBeforeMs ?? 0) - performance.now(), this.#deps.registry.heldOffMs?.(this.#deps.config.apps[name]!.image) ?? 0);
+    const pollMs = nextPoll ? Math.max(0, Date.parse(nextPoll) - nowWall) : undefined;
+    const inMs = pollMs === undefined ? (heldMs > 0 ? heldMs : undefined) : Math.max(heldMs, pollMs);
+    return {
+      failures: r.failures,
+      lastError: r.lastError,
+      lastAt: r.lastAt,
+      ...(r.digest ? { digest: r.digest } : {}),
+      ...(inMs !== undefined ? { nextTryAt: new Date(nowWall + inMs).toISOString(), nextTryInMs: Math.round(inMs) } : {}),
     };
   }
 

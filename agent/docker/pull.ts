@@ -56,7 +56,7 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
     if (err instanceof AgentError) throw err;
     const status = statusOf(err);
     const why = status === 404 ? "not found in the registry" : engineMessage(err);
-    throw new AgentError("PULL_FAILED", `pull of ${ref} failed: ${why}`, { cause: err });
+    throw pullError(ref, why, err);
   }
   try {
     await followPull(c, stream, ref, signal, timeoutMs, opts.onProgress);
@@ -69,9 +69,30 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
   // one that digest names (RepoDigests lists the manifest digests the image was pulled by).
   const digest = ref.slice(ref.lastIndexOf("@") + 1);
   if (ref.includes("@") && !image.repoDigests.some((d) => d.endsWith(`@${digest}`))) {
-    throw new AgentError("PULL_FAILED", `pull of ${ref} gave image ${image.id}, which does not carry that digest (it has ${image.repoDigests.join(", ") || "none"})`);
+    throw new AgentError("IMAGE_UNUSABLE", `pull of ${ref} gave image ${image.id}, which does not carry that digest (it has ${image.repoDigests.join(", ") || "none"})`);
   }
   return image;
+}
+
+/**
+ * Engine messages that mean the image itself is unusable here, whichever registry serves it:
+ * no entry for this platform (moby distribution/pull_v2.go "no matching manifest for %s in the
+ * manifest list entries", "does not match the specified platform"), or content that does not
+ * match its digest ("filesystem layer verification failed for digest", "image verification
+ * failed for digest", "manifest verification failed for digest").
+ */
+const UNUSABLE_RE = /no matching manifest for|does not match the specified platform|cannot be used on this platform|verification failed for digest/i;
+
+/** PULL_FAILED for what may pass (the registry or network failed), IMAGE_UNUSABLE for what will not. */
+export function pullError(ref: string, why: string, cause?: unknown): AgentError {
+  const opts = cause === undefined ? {} : { cause };
+  if (UNUSABLE_RE.test(why)) {
+    return new AgentError("IMAGE_UNUSABLE", `pull of ${ref} failed: ${why}`, {
+      ...opts,
+      hint: "the image is not for this host's platform, or its content does not match its digest; push a fixed image (polling skips this digest)",
+    });
+  }
+  return new AgentError("PULL_FAILED", `pull of ${ref} failed: ${why}`, { ...opts, hint: "the registry or the network failed during the pull; the next polls try again with backoff" });
 }
 
 function followPull(c: EngineClient, stream: NodeJS.ReadableStream, ref: string, signal: AbortSignal, timeoutMs: number, onProgress?: (m: string) => void): Promise<void> {
@@ -92,13 +113,13 @@ function followPull(c: EngineClient, stream: NodeJS.ReadableStream, ref: string,
       stream,
       (err: Error | null) => {
         signal.removeEventListener("abort", onAbort);
-        if (err) fail(new AgentError("PULL_FAILED", `pull of ${ref} failed: ${engineMessage(err)}`, { cause: err }));
+        if (err) fail(pullError(ref, engineMessage(err), err));
         else resolve();
       },
       (line: ProgressLine) => {
         if (line.error !== undefined || line.errorDetail !== undefined) {
           signal.removeEventListener("abort", onAbort);
-          fail(new AgentError("PULL_FAILED", `pull of ${ref} failed: ${cleanText(String(line.errorDetail?.message ?? line.error), 1024)}`));
+          fail(pullError(ref, cleanText(String(line.errorDetail?.message ?? line.error), 1024)));
           return;
         }
         if (!onProgress || !line.status) return;

@@ -146,6 +146,11 @@ export class RegistryClient {
     return { username: creds.username, password: creds.password.reveal(), serveraddress };
   }
 
+  /** How much longer scheduled polls of `image`'s registry are held off after its failures or a Retry-After; 0 when they go out. */
+  heldOffMs(image: string): number {
+    return this.#http.heldOffMs(new URL(registryOrigin(parseImageReference(image))).host);
+  }
+
   /** Closes the connection pool. */
   async close(): Promise<void> {
     await this.#http.close();

@@ -101,6 +101,11 @@ export class RegistryHttp {
     return res;
   }
 
+  /** How much longer scheduled requests to `host` are refused or held (after failures or a Retry-After); 0 when none. */
+  heldOffMs(host: string): number {
+    return Math.max(this.#backoff.failure(host)?.remainingMs ?? 0, this.#backoff.remainingMs(host));
+  }
+
   #failed(host: string, reason: string): void {
     const delayMs = this.#backoff.failed(host, reason);
     this.#log.debug({ host, delayMs, reason }, "registry failing; backing off");

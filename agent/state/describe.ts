@@ -1,6 +1,6 @@
-// The words a person reads for a pin and a skip entry, shared by the daemon's answers and agentctl,
+// The words a person reads for a pin, a skip entry and a run of failures, shared by the daemon's answers and agentctl,
 // so `check` and `status` never describe the same record two ways.
-import type { Pin, SkipEntry } from "./schema.js";
+import type { ErrorRecord, Pin, SkipEntry } from "./schema.js";
 
 /** Why polling skips a digest, as a person says it. */
 export function skipReasonWords(reason: SkipEntry["reason"]): string {
@@ -16,4 +16,9 @@ export function pinWords(pin: Pin, track: string): string {
     version === track && digest !== undefined ? `${version}@${digest.slice(0, 19)}` : version;
   const from = pin.rolledBackFrom ? ` (rolled back from ${ref(pin.rolledBackFrom.version, pin.rolledBackFrom.digest)})` : "";
   return `pinned to ${ref(pin.version, pin.digest)}${from}`;
+}
+
+/** "3 failures in a row, last: PULL_FAILED: pull of … failed: …", for a poll's result and `status`. */
+export function retryWords(failures: number, lastError: ErrorRecord): string {
+  return `${failures} failure${failures === 1 ? "" : "s"} in a row, last: ${lastError.code}: ${lastError.message}`;
 }

@@ -437,6 +437,33 @@ describe("status and history", () => {
     expect(rows).toContain("tracked: v2.1.0 → sha256:9f9f9f9f9f9f (skipped: failed before), not deploying; agentctl deploy api v2.1.0 deploys it anyway");
   });
 
+  it("shows the run of failures polling retries after: how many, the last error, and the next try", async () => {
+    const { running: _running, pin: _pin, ...idle } = STATUS.apps[0]!;
+    const retrying: AppStatus = {
+      ...idle,
+      paused: false,
+      retrying: {
+        failures: 3,
+        lastError: { code: "PULL_FAILED", message: "pull of ghcr.io/acme/web@sha256:9f9f failed: unexpected EOF" },
+        lastAt: AT,
+        digest: OTHER_DIGEST,
+        nextTryAt: "2025-01-01T10:00:40.000Z",
+        nextTryInMs: 39_200,
+      },
+    };
+    const busy: AppStatus = { ...retrying, app: "api", running: STATUS.apps[0]!.running! };
+    await daemon({ status: async () => ({ ...STATUS, apps: [retrying, busy] }) });
+    const r = await run(["--socket", socket, "status"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.split("\n").map((l) => l.trim().replace(/^(\S+(?: \S+)?) {2,}/, "$1: "));
+    expect(rows).toContain(
+      "retrying: 3 failures in a row, last: PULL_FAILED: pull of ghcr.io/acme/web@sha256:9f9f failed: unexpected EOF; sha256:9f9f9f9f9f9f held off; next try in 40s (2025-01-01T10:00:40Z), by itself; agentctl check web tries now",
+    );
+    expect(rows).toContain("retrying: 3 failures in a row, last: PULL_FAILED: pull of ghcr.io/acme/web@sha256:9f9f failed: unexpected EOF; trying again now");
+    const json = await run(["--socket", socket, "--json", "status"]);
+    expect(JSON.parse(json.stdout).apps[0].retrying).toEqual(retrying.retrying);
+  });
+
   it("warns in a row when no Traefik shares the route's network and switches are not confirmed", async () => {
     const lonely: AppStatus = { ...STATUS.apps[0]!, routing: { network: "web", networkExists: true, traefik: [], confirmed: false, settleMs: 3000 } };
     lonely.warnings = routingWarnings(lonely.routing!);

@@ -1,7 +1,7 @@
 // `agentctl status [app]`: what serves now, what the poller does, and what the engine shows, per app.
 import { StatusReport, StatusRequest, type AppStatus } from "../../control/protocol.js";
 import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
-import { pinWords, skipReasonWords } from "../../state/describe.js";
+import { pinWords, retryWords, skipReasonWords } from "../../state/describe.js";
 import { formatTime, shortDigest, table } from "../output.js";
 
 export const statusCommand: Command = {
@@ -10,7 +10,8 @@ export const statusCommand: Command = {
   summary: "the live release, pin, running deploy, last poll and containers of each app",
   help: `Prints one block per app (or only app's): the live release (version, digest, the slot
 its container holds, generation); whether the app is pinned, to what and why (polling paused);
-the deploy running now and its step; the last poll, its error, and what the tracked tag names
+the deploy running now and its step; the run of failures polling retries after (how many in
+a row, the last error, the next try); the last poll, its error, and what the tracked tag names
 and whether polling will deploy it; warnings (no Traefik on the route's network, traefik.api
 not set so switches are not confirmed); digests polling skips and why; kept releases; and the
 app's containers.`,
@@ -63,6 +64,7 @@ function appBlock(a: AppStatus): string[] {
   } else {
     rows.push(["last poll", "not yet"]);
   }
+  if (a.retrying) rows.push(["retrying", retryingWords(a.app, a.retrying, a.running !== undefined)]);
   for (const c of a.conflicts ?? []) {
     rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
@@ -92,4 +94,13 @@ function trackedWords(a: AppStatus, digest: string): string {
   if (skip) return `${named} (skipped: ${skipReasonWords(skip.reason)}), not deploying; agentctl deploy ${a.app} ${tag} deploys it anyway`;
   if (a.pin) return `${named}, not deploying while pinned`;
   return a.running ? `${named}, deploying` : `${named}, deployed at the next poll`;
+}
+
+/** "3 failures in a row, last: PULL_FAILED: …; next try in 40s (12:00:40), by itself", or "trying again now" while a deploy runs. */
+function retryingWords(app: string, r: NonNullable<AppStatus["retrying"]>, running: boolean): string {
+  const failures = retryWords(r.failures, r.lastError);
+  if (running) return `${failures}; trying again now`;
+  const held = r.digest !== undefined ? ` ${shortDigest(r.digest)} held off;` : "";
+  const next = r.nextTryAt !== undefined ? ` next try in ${Math.ceil((r.nextTryInMs ?? 0) / 1000)}s (${formatTime(r.nextTryAt)}), by itself` : " next try at the next poll";
+  return `${failures};${held}${next}; agentctl check ${app} tries now`;
 }

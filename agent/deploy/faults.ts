@@ -1,0 +1,23 @@
+// Whose fault a failed deploy was: the release's own (it will fail the same way every time, so
+// polling skips its digest) or a passing one of the registry, the Engine or this host (polling
+// tries the same digest again with backoff). Unknown codes count as passing: a release that is
+// retried once too often costs a few polls; one skipped by mistake never deploys.
+import type { ErrorCode } from "../errors.js";
+
+/** Failures that say something about the release itself, and so repeat on every try of its digest. */
+const RELEASE_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  // Never healthy, or exits: the image or its config does not run.
+  "GREEN_UNHEALTHY",
+  "GREEN_EXITED",
+  // No HEALTHCHECK and nothing in the image to probe with.
+  "NO_HEALTHCHECK",
+  // Carries routing or agent labels.
+  "IMAGE_REFUSED",
+  // Not for this host's platform, or its content does not match its digest.
+  "IMAGE_UNUSABLE",
+]);
+
+/** True when a deploy that failed with `code` should put its digest on the skip list. */
+export function skipsRelease(code: ErrorCode): boolean {
+  return RELEASE_FAULTS.has(code);
+}
