@@ -2,10 +2,11 @@
 // followProgress reports success even then (the Engine sends HTTP 200 before it knows). The result
 // is confirmed by inspect.
 import type { EngineAuth } from "../engine-auth.js";
-import { AgentError } from "../errors.js";
+import { AgentError, toAgentError } from "../errors.js";
 import { cleanText } from "../text.js";
 import { engineMessage, statusOf, type EngineClient } from "./client.js";
 import { inspectImage } from "./images.js";
+import { ping } from "./liveness.js";
 import type { ImageView } from "./types.js";
 
 /**
@@ -59,6 +60,8 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
   }
   try {
     await followPull(c, stream, ref, signal, timeoutMs, opts.onProgress);
+  } catch (err) {
+    throw signal.aborted ? err : await engineGoneInstead(c, err, ref);
   } finally {
     close();
   }
@@ -71,6 +74,22 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
     throw new AgentError("PULL_FAILED", `pull of ${ref} gave image ${image.id}, which does not carry that digest (it has ${image.repoDigests.join(", ") || "none"})`);
   }
   return image;
+}
+
+/**
+ * dockerd stopping cuts its pulls off (it closes the API first), which the stream reports as a pull
+ * failure; that is the Engine's fault, not the release's, so an Engine that does not answer a ping
+ * right after makes it ENGINE_UNAVAILABLE.
+ */
+async function engineGoneInstead(c: EngineClient, err: unknown, ref: string): Promise<unknown> {
+  if (!(err instanceof AgentError) || err.code !== "PULL_FAILED") return err;
+  try {
+    await ping(c);
+    return err;
+  } catch (pingErr) {
+    const gone = toAgentError(pingErr);
+    return new AgentError("ENGINE_UNAVAILABLE", `pull of ${ref} was cut off: ${gone.message}`, { hint: gone.hint, cause: err });
+  }
 }
 
 function followPull(c: EngineClient, stream: NodeJS.ReadableStream, ref: string, signal: AbortSignal, timeoutMs: number, onProgress?: (m: string) => void): Promise<void> {
