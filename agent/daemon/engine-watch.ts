@@ -80,6 +80,7 @@ export class EngineWatch {
   #recovery: Promise<void> | undefined;
   /** Set while #recover runs; cleared in the same turn as its loop ends, so a loss right after starts a new one. */
   #recovering = false;
+  #suspecting = false;
 
   constructor(deps: EngineWatchDeps) {
     this.#deps = deps;
@@ -106,6 +107,23 @@ export class EngineWatch {
     if (!this.#recovering) {
       this.#recovering = true;
       this.#recovery = this.#recover();
+    }
+  }
+
+  /**
+   * A deploy failed with ENGINE_UNAVAILABLE. A hung dockerd keeps its event stream open, so only a
+   * ping tells: one that fails starts an episode; one that answers (a green stopped while dockerd
+   * was stopping, before its API closed) leaves it to the stream's end.
+   */
+  async suspect(why: string): Promise<void> {
+    if (this.#state.phase !== "up" || this.#suspecting || this.#stopping.signal.aborted) return;
+    this.#suspecting = true;
+    try {
+      await this.#deps.ping();
+    } catch {
+      this.lost(why);
+    } finally {
+      this.#suspecting = false;
     }
   }
 

@@ -59,11 +59,11 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   });
   await watch.start();
   // While the Engine is gone a poll would only fail; it waits instead, and a deploy that finds the
-  // Engine gone starts the watch's episode (a hung dockerd keeps its event stream open).
+  // Engine gone makes the watch look (a hung dockerd keeps its event stream open).
   const poll = async (app: string): Promise<void> => {
     if (!watch.available) return log.debug({ app }, "poll skipped: the Docker Engine is not answering");
     const result = await service.poll(app);
-    if (result.deploy?.error?.code === "ENGINE_UNAVAILABLE") watch.lost(result.deploy.error.message);
+    if (result.deploy?.error?.code === "ENGINE_UNAVAILABLE") await watch.suspect(result.deploy.error.message);
   };
   poller = createPoller(config, poll, log);
   const server = await startControlServer({ socketPath: config.socket, api: service, log });

@@ -143,6 +143,29 @@ describe("the Engine watch", () => {
     await w.watch.stop();
   });
 
+  it("starts no episode when a deploy met ENGINE_UNAVAILABLE but the Engine answers a ping (dockerd still stopping; its stream's end tells)", async () => {
+    const w = scriptedWatch({ engineUp: () => true });
+    await w.watch.start();
+    await w.watch.suspect("the new release was stopped by dockerd stopping");
+    expect(w.watch.available).toBe(true);
+    expect(w.said(GONE)).toBe(0);
+    await w.watch.stop();
+  });
+
+  it("starts an episode when a deploy met ENGINE_UNAVAILABLE and the Engine does not answer a ping (a hung dockerd keeps its stream open)", async () => {
+    let engineUp = true;
+    const w = scriptedWatch({ engineUp: () => engineUp });
+    await w.watch.start();
+    engineUp = false;
+    await w.watch.suspect("inspect did not answer within 3s");
+    expect(w.watch.available).toBe(false);
+    expect(w.said(GONE)).toBe(1);
+    engineUp = true;
+    await until("the Engine to be back", () => w.watch.available);
+    expect([w.said(GONE), w.said(BACK), w.reconciles()]).toEqual([1, 1, 1]);
+    await w.watch.stop();
+  });
+
   it("stops pinging when it is stopped while the Engine is gone", async () => {
     const w = scriptedWatch({ engineUp: () => false });
     await w.watch.start();
