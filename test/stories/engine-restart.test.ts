@@ -9,6 +9,7 @@ import {
   deploysAgain,
   type EngineFaultWorld,
   expectSettled,
+  inHealthWait,
   inStep,
   logged,
   servingV1,
@@ -41,6 +42,12 @@ afterAll(async () => {
   await w?.dockerd.close();
 }, 120_000);
 
+/** The first and last failed requests, for a failure message that says what went wrong and when. */
+function failedSummary(failed: { at: number; what: string }[]): string {
+  const show = (f: { at: number; what: string } | undefined) => (f ? `${new Date(f.at).toISOString()} ${f.what}` : "");
+  return `${failed.length} failed requests, first ${show(failed[0])}, last ${show(failed.at(-1))}`;
+}
+
 // A cell that failed half way must not leave the next one without an Engine.
 beforeEach(async () => {
   w.dockerd.resume();
@@ -69,7 +76,8 @@ describe("dockerd stopped and started again", { timeout: CELL_TIMEOUT_MS }, () =
     registry = await startHoldingRegistry();
     const s = await servingV1(w, `k8-pull-${w.run}`, { registry: registry.host });
     registry.hold();
-    await publishVersion({ repo: s.repo, tag: "latest", behaviour: "good", version: "v2" });
+    // A version no other cell uses: its blobs are not on this dockerd yet, so the pull must fetch them.
+    await publishVersion({ repo: s.repo, tag: "latest", behaviour: "good", version: "v2-pull" });
     const interrupted = await inStep(s.agent, s.app, "pull");
     await waitFor("the pull to wait for a blob", () => registry!.held() > 0, 30_000);
     const from = s.agent.lines.length;
@@ -80,14 +88,14 @@ describe("dockerd stopped and started again", { timeout: CELL_TIMEOUT_MS }, () =
     expect(record.outcome).toBe("failed");
     expect(record.error?.code).toBe("ENGINE_UNAVAILABLE");
     await w.dockerd.start();
-    await expectSettled(w, s, "v2");
+    await expectSettled(w, s, "v2-pull");
     expect(logged(s.agent, GONE, from)).toHaveLength(1);
   });
 
   it("during the new release's health wait: the deploy fails without a skip, v1 serves again, and the release deploys once dockerd is back", async () => {
     const s = await servingV1(w, `k8-health-${w.run}`);
     await publishVersion({ repo: s.repo, tag: "latest", behaviour: "slow", version: "v2", delaySec: 6 });
-    const interrupted = await inStep(s.agent, s.app, "confirm");
+    const interrupted = await inHealthWait(w, s);
     await restartDockerd(s.agent, s.agent.lines.length);
     const record = (await deployHistory(s.agent, s.app)).find((r) => r.id === interrupted);
     expect(record?.outcome).toBe("failed");
@@ -112,7 +120,7 @@ describe("dockerd frozen with SIGSTOP, then resumed", { timeout: CELL_TIMEOUT_MS
     const s = await servingV1(w, `k8-frz-${w.run}`);
     const loop = requestLoop(w.traefik.url, `${s.app}.test`);
     await publishVersion({ repo: s.repo, tag: "latest", behaviour: "slow", version: "v2", delaySec: 6 });
-    const interrupted = await inStep(s.agent, s.app, "confirm");
+    const interrupted = await inHealthWait(w, s);
     const from = s.agent.lines.length;
     w.dockerd.freeze();
     const record = await waitFor("the deploy to give up on the Engine", async () => (await deployHistory(s.agent, s.app)).find((r) => r.id === interrupted && r.outcome !== "running"), 60_000);
@@ -122,7 +130,7 @@ describe("dockerd frozen with SIGSTOP, then resumed", { timeout: CELL_TIMEOUT_MS
     await waitFor("the agent to see the Engine back", () => logged(s.agent, BACK, from).length > 0, 60_000);
     await expectSettled(w, s, "v2");
     const seen = await loop.stop();
-    expect(seen.failed).toEqual([]);
+    expect(seen.failed, failedSummary(seen.failed)).toEqual([]);
     expect(logged(s.agent, GONE, from)).toHaveLength(1);
   });
 
@@ -137,7 +145,7 @@ describe("dockerd frozen with SIGSTOP, then resumed", { timeout: CELL_TIMEOUT_MS
     w.dockerd.resume();
     await deploysAgain(w, s, "v2");
     const seen = await loop.stop();
-    expect(seen.failed).toEqual([]);
+    expect(seen.failed, failedSummary(seen.failed)).toEqual([]);
   });
 });
 
@@ -145,7 +153,7 @@ describe("power loss: the agent killed while dockerd restarts", { timeout: CELL_
   it("comes back to one serving release when both start again, and deploys the release it was deploying", async () => {
     const s = await servingV1(w, `k8-power-${w.run}`);
     await publishVersion({ repo: s.repo, tag: "latest", behaviour: "slow", version: "v2", delaySec: 6 });
-    const interrupted = await inStep(s.agent, s.app, "confirm");
+    const interrupted = await inHealthWait(w, s);
     s.agent.child.kill("SIGKILL");
     await Promise.all([s.agent.exited, w.dockerd.stop()]);
     await w.dockerd.start();

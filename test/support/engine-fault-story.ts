@@ -60,6 +60,13 @@ export function inStep(agent: AgentProcess, app: string, step: string, timeoutMs
   }, timeoutMs, 50);
 }
 
+/** Waits until the deploy in step start has started green, so it is in its health wait (v1 is blue). */
+export async function inHealthWait(w: EngineFaultWorld, s: ServingApp): Promise<string> {
+  const id = await inStep(s.agent, s.app, "start");
+  await waitFor("green to run", async () => (await w.dockerd.docker.listContainers({ filters: { name: [`^/${s.app}-green$`] } })).length > 0, 60_000, 50);
+  return id;
+}
+
 /**
  * The end of every cell: exactly one container of the app runs and answers `version` through the
  * routing model; the state file parses with no deploy left running; every container and image of
