@@ -107,9 +107,11 @@ describe("dockerd stopped and started again", { timeout: CELL_TIMEOUT_MS }, () =
   it("during the drain: exactly one release serves once dockerd is back, and the next release deploys", async () => {
     const s = await servingV1(w, `k8-drain-${w.run}`, { drain: "15s" });
     await publishVersion({ repo: s.repo, tag: "latest", behaviour: "good", version: "v2" });
-    await inStep(s.agent, s.app, "drain");
+    const interrupted = await inStep(s.agent, s.app, "drain");
     await restartDockerd(s.agent, s.agent.lines.length);
-    await waitFor("the interrupted deploy to end", async () => (await deployHistory(s.agent, s.app))[0]?.outcome !== "running", 60_000);
+    // The retry of v2 may already run; the interrupted deploy itself must have ended, without a skip.
+    const record = await waitFor("the interrupted deploy to end", async () => (await deployHistory(s.agent, s.app)).find((r) => r.id === interrupted && r.outcome !== "running"), 60_000);
+    expect(record.error?.code).toBe("ENGINE_UNAVAILABLE");
     await expectSettled(w, s, "v2");
     await deploysAgain(w, s, "v3");
   });
