@@ -14,7 +14,9 @@ import type { Logger } from "../log.js";
 import { RegistryClient } from "../registry/client.js";
 import { StateStore } from "../state/store.js";
 import { traefikApi } from "../traefik/api.js";
+import { EngineWatch } from "./engine-watch.js";
 import { createPoller } from "./poller.js";
+import { reconcileAll } from "./reconcile-all.js";
 import { testKillHook } from "./test-kill.js";
 import type { Notifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
@@ -53,7 +55,22 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
 
   let poller: ReturnType<typeof createPoller> | undefined;
   const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app) });
-  poller = createPoller(config, (app) => service.poll(app), log);
+  const watch = new EngineWatch({
+    ping: () => deps.engine.ping(),
+    watch: (onEnd) => deps.engine.watchEngine(onEnd),
+    reconcileAll: () => reconcileAll(deps, shutdown.signal),
+    log,
+    socketPath: engine.socketPath,
+  });
+  await watch.start();
+  // While the Engine is gone a poll would only fail; it waits instead, and a deploy that finds the
+  // Engine gone makes the watch look (a hung dockerd keeps its event stream open).
+  const poll = async (app: string): Promise<void> => {
+    if (!watch.available) return log.debug({ app }, "poll skipped: the Docker Engine is not answering");
+    const result = await service.poll(app);
+    if (result.deploy?.error?.code === "ENGINE_UNAVAILABLE") await watch.suspect(result.deploy.error.message);
+  };
+  poller = createPoller(config, poll, log);
   const server = await startControlServer({ socketPath: config.socket, api: service, log });
   poller.start();
   notifier.ready(`watching ${Object.keys(config.apps).length} app(s)`);
@@ -61,7 +78,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   log.info({ socket: config.socket }, "deploy-agent ready");
 
   // A first poll at start, as the schedules would: a fresh host gets its apps without waiting a period.
-  void Promise.all(Object.keys(config.apps).map((app) => service.poll(app)));
+  void Promise.all(Object.keys(config.apps).map((app) => poll(app)));
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -82,6 +99,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   });
 
   await poller.stop();
+  await watch.stop();
   const until = deadline(SHUTDOWN_GRACE_MS);
   while (locks.size > 0 && !until.passed()) await new Promise((r) => setTimeout(r, 100));
   if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");

@@ -8,6 +8,7 @@ import { AgentError } from "../errors.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
 import { sleep } from "../sleep.js";
 import type { EngineClient } from "./client.js";
+import { ping } from "./liveness.js";
 import { createContainer, inspectContainer, pathExists, removeContainer, tailLogs } from "./containers.js";
 import { ownerLabels } from "./ownership.js";
 import type { HealthConfig, ImageView, Owner } from "./types.js";
@@ -207,12 +208,66 @@ async function watchEvents(c: EngineClient, id: string, onEvent: () => void): Pr
 }
 
 /**
+ * 128 + SIGTERM and 128 + SIGKILL: how a container ends when it is stopped from outside. dockerd
+ * stopping (without live-restore) stops every container so, and its API answers until they are
+ * down (seen with test/stories/engine-restart.test.ts); a release that crashes by itself exits
+ * otherwise, or is marked OOMKilled.
+ */
+const STOPPED_BY_SIGNAL = new Set([137, 143]);
+/**
+ * How long a green stopped by a signal waits to see whether the Engine goes away: dockerd's own
+ * --shutdown-timeout is 15 s by default, and containers with a longer StopTimeout get theirs.
+ */
+const ENGINE_STOP_WAIT_MS = 30_000;
+const ENGINE_STOP_POLL_MS = 500;
+
+/**
+ * When each container was last seen running here (performance.now()), for the last few seconds
+ * only: a green that the agent was watching (health wait, drain) and that has just stopped. A
+ * container found stopped by reconcile was not watched, and is judged at once.
+ */
+const seenRunning = new Map<string, number>();
+const JUST_SEEN_MS = 5000;
+
+/** Records whether `id` runs now; returns whether it was seen running within JUST_SEEN_MS before. */
+function noteRunning(id: string, running: boolean): boolean {
+  const now = performance.now();
+  for (const [k, at] of seenRunning) if (now - at >= JUST_SEEN_MS) seenRunning.delete(k);
+  const watched = seenRunning.has(id);
+  if (running) seenRunning.set(id, now);
+  else seenRunning.delete(id);
+  return watched;
+}
+
+/** True when the Engine stops answering within ENGINE_STOP_WAIT_MS: green was stopped by dockerd stopping. */
+async function engineGoesAway(c: EngineClient): Promise<boolean> {
+  const until = performance.now() + ENGINE_STOP_WAIT_MS;
+  while (performance.now() < until) {
+    try {
+      await ping(c);
+    } catch {
+      return true;
+    }
+    await sleep(ENGINE_STOP_POLL_MS);
+  }
+  return false;
+}
+
+/**
  * Throws if the container has stopped, restarted or turned unhealthy; otherwise returns its Docker
  * health status ("none" without a health check).
  */
 export async function checkRunning(c: EngineClient, id: string, label: string, imageRef?: string): Promise<string> {
   const info = await inspectContainer(c, id);
   if (!info) throw new AgentError("GREEN_EXITED", `${label} is gone: the container ${id.slice(0, 12)} was removed from the Engine`);
+  const watched = noteRunning(id, info.running);
+  if (!info.running && watched && !info.oomKilled && STOPPED_BY_SIGNAL.has(info.exitCode) && (await engineGoesAway(c))) {
+    throw new AgentError(
+      "ENGINE_UNAVAILABLE",
+      `${label} was stopped (exit code ${info.exitCode}) by dockerd stopping, which stops every container (no live-restore); the release is not judged by that`,
+      { hint: "check `systemctl status docker` and the journal of docker.service; the agent deploys the release again once the Engine is back" },
+    );
+  }
   if (!info.running || info.restarting || info.restartCount > 0) {
     const logs = await tailLogs(c, id, 20);
     throw new AgentError(

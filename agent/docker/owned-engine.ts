@@ -7,6 +7,7 @@ import type { EngineClient } from "./client.js";
 import * as ct from "./containers.js";
 import { checkRunning, chooseHealthcheck, waitHealthy, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
+import { ping, watchEngine } from "./liveness.js";
 import { foreignReason, isOwn, isProbe, ownerLabels } from "./ownership.js";
 import { pullImage, type PullOptions } from "./pull.js";
 import { traefikPeers, type TraefikPeers } from "./traefik-peers.js";
@@ -27,6 +28,16 @@ export class OwnedEngine {
 
   get socketPath(): string {
     return this.#c.socketPath;
+  }
+
+  /** Resolves when the Engine answers within the deadline (docker.timeout unless given); ENGINE_UNAVAILABLE otherwise. */
+  ping(timeoutMs?: number): Promise<void> {
+    return ping(this.#c, timeoutMs);
+  }
+
+  /** Calls `onEnd` once when the Engine goes away (its event stream ends); ENGINE_UNAVAILABLE if it is not there now. */
+  watchEngine(onEnd: (why: string) => void): Promise<{ close(): void }> {
+    return watchEngine(this.#c, onEnd);
   }
 
   inspectImage(ref: string): Promise<ImageView | undefined> {

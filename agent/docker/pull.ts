@@ -3,10 +3,11 @@
 // is confirmed by inspect.
 import { monotonicNow } from "../clock.js";
 import type { EngineAuth } from "../engine-auth.js";
-import { AgentError } from "../errors.js";
+import { AgentError, toAgentError } from "../errors.js";
 import { cleanText } from "../text.js";
 import { engineMessage, statusOf, type EngineClient } from "./client.js";
 import { inspectImage } from "./images.js";
+import { ping } from "./liveness.js";
 import type { ImageView } from "./types.js";
 
 /**
@@ -60,6 +61,8 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
   }
   try {
     await followPull(c, stream, ref, signal, timeoutMs, opts.onProgress);
+  } catch (err) {
+    throw signal.aborted ? err : await engineGoneInstead(c, err, ref);
   } finally {
     close();
   }
@@ -93,6 +96,22 @@ export function pullError(ref: string, why: string, cause?: unknown): AgentError
     });
   }
   return new AgentError("PULL_FAILED", `pull of ${ref} failed: ${why}`, { ...opts, hint: "the registry or the network failed during the pull; the next polls try again with backoff" });
+}
+
+/**
+ * dockerd stopping cuts its pulls off (it closes the API first), which the stream reports as a pull
+ * failure; that is the Engine's fault, not the release's, so an Engine that does not answer a ping
+ * right after makes it ENGINE_UNAVAILABLE.
+ */
+async function engineGoneInstead(c: EngineClient, err: unknown, ref: string): Promise<unknown> {
+  if (!(err instanceof AgentError) || err.code !== "PULL_FAILED") return err;
+  try {
+    await ping(c);
+    return err;
+  } catch (pingErr) {
+    const gone = toAgentError(pingErr);
+    return new AgentError("ENGINE_UNAVAILABLE", `pull of ${ref} was cut off: ${gone.message}`, { hint: gone.hint, cause: err });
+  }
 }
 
 function followPull(c: EngineClient, stream: NodeJS.ReadableStream, ref: string, signal: AbortSignal, timeoutMs: number, onProgress?: (m: string) => void): Promise<void> {
