@@ -118,24 +118,6 @@ describe("dockerd stopped and started again", { timeout: CELL_TIMEOUT_MS }, () =
 });
 
 describe("dockerd frozen with SIGSTOP, then resumed", { timeout: CELL_TIMEOUT_MS }, () => {
-  it("during a deploy: blue keeps serving every request, the deploy fails without a skip, and the release deploys once dockerd answers", async () => {
-    const s = await servingV1(w, `k8-frz-${w.run}`);
-    const loop = requestLoop(w.traefik.url, `${s.app}.test`);
-    await publishVersion({ repo: s.repo, tag: "latest", behaviour: "slow", version: "v2", delaySec: 6 });
-    const interrupted = await inHealthWait(w, s);
-    const from = s.agent.lines.length;
-    w.dockerd.freeze();
-    const record = await waitFor("the deploy to give up on the Engine", async () => (await deployHistory(s.agent, s.app)).find((r) => r.id === interrupted && r.outcome !== "running"), 60_000);
-    expect(record.error?.code).toBe("ENGINE_UNAVAILABLE");
-    await waitFor("the agent to warn that the Engine is gone", () => logged(s.agent, GONE, from).length > 0, 60_000);
-    w.dockerd.resume();
-    await waitFor("the agent to see the Engine back", () => logged(s.agent, BACK, from).length > 0, 60_000);
-    await expectSettled(w, s, "v2");
-    const seen = await loop.stop();
-    expect(seen.failed, failedSummary(seen.failed)).toEqual([]);
-    expect(logged(s.agent, GONE, from)).toHaveLength(1);
-  });
-
   it("while idle: the live release serves every request and the next release deploys once dockerd answers", async () => {
     const s = await servingV1(w, `k8-frzidle-${w.run}`);
     const loop = requestLoop(w.traefik.url, `${s.app}.test`);

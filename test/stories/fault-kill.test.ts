@@ -42,7 +42,7 @@ async function start(dir: string, env: NodeJS.ProcessEnv = {}): Promise<AgentPro
 async function cell(app: string, point: string, nth: number): Promise<{ dir: string; agent: AgentProcess }> {
   const dir = makeAgentDir("c8-kill-");
   dirs.push(dir);
-  writeConfig(dir, agentYaml(dir, storyApp(app, `127.0.0.1:5000/stories/${app}`, run, { drain: "1s", settle: "1s", network: `c8-net-${run}` })));
+  writeConfig(dir, agentYaml(dir, storyApp(app, `127.0.0.1:5000/stories/${app}`, run, { drain: "1s", settle: "3s", network: `c8-net-${run}` })));
   await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
   const agent = await start(dir, { DEPLOY_AGENT_TEST_KILL_AT: `${point}:${nth}` });
   await waitFor("v1 to serve", async () => (await serving(app)) === "v1", 90_000);
@@ -60,7 +60,8 @@ async function afterKill(dir: string, killed: AgentProcess, app: string): Promis
 
 const boundaries = STEP_NAMES.flatMap((step) => (["start", "end"] as const).map((phase) => `${step}:${phase}`));
 
-describe("kill -9 at every step boundary of a deploy", () => {
+// Cells are independent (an app, a daemon and a state file each), so they run a few at once.
+describe.concurrent("kill -9 at every step boundary of a deploy", () => {
   for (const point of boundaries) {
     it(`keeps serving and deploys again after the daemon is killed at ${point} of a deploy`, async () => {
       const app = `c8-kd-${point.replace(":", "-")}-${run}`;
@@ -83,7 +84,7 @@ describe("kill -9 at every step boundary of a deploy", () => {
   }
 });
 
-describe("kill -9 at every step boundary of a rollback", () => {
+describe.concurrent("kill -9 at every step boundary of a rollback", () => {
   for (const point of boundaries) {
     it(`keeps serving and deploys again after the daemon is killed at ${point} of a rollback`, async () => {
       const app = `c8-kr-${point.replace(":", "-")}-${run}`;
