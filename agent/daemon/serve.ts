@@ -14,6 +14,7 @@ import { RegistryClient } from "../registry/client.js";
 import { StateStore } from "../state/store.js";
 import { traefikApi } from "../traefik/api.js";
 import { createPoller } from "./poller.js";
+import { daemonStats } from "./stats.js";
 import type { Notifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
 
@@ -47,7 +48,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await warnAboutRouting(deps);
 
   let poller: ReturnType<typeof createPoller> | undefined;
-  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app) });
+  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app), daemonStats });
   poller = createPoller(config, (app) => service.poll(app), log);
   const server = await startControlServer({ socketPath: config.socket, api: service, log });
   poller.start();
