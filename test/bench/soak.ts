@@ -80,7 +80,9 @@ async function main(): Promise<void> {
   const dir = makeAgentDir("da-bench-soak-");
   const names = Array.from({ length: APPS }, (_, i) => `${PREFIX}-${i}-${run}`);
   const blocks = names.map((app) => storyApp(app, `127.0.0.1:5000/soak/${app}`, run, { schedule: "* * * * * *", network: `da-net-${run}`, drain: "2s", settle: "3s" }));
-  writeConfig(dir, `state: ${dir}/state.json\nsocket: ${dir}/agent.sock\npoll: { jitter: 0s }\napps:${blocks.join("")}\n`);
+  // A long start timeout: the soak looks for leaks, and a busy shared host can take a while to get green healthy.
+  const apps_ = blocks.join("").replaceAll("startTimeout: 30s", "startTimeout: 2m");
+  writeConfig(dir, `state: ${dir}/state.json\nsocket: ${dir}/agent.sock\npoll: { jitter: 0s }\napps:${apps_}\n`);
   for (const app of names) {
     await publishVersion({ repo: `soak/${app}`, tag: "base", behaviour: "good", version: "v1" });
     await publishVersion({ repo: `soak/${app}`, tag: "latest", behaviour: "good", version: "v1" });
@@ -99,7 +101,18 @@ async function main(): Promise<void> {
     ({ agent, inspector } = await startInspectedAgent(dir));
     const a = agent;
     const gc = inspector;
-    for (const app of names) await waitFor(`${app} to serve v1`, async () => (await servedVersion(traefik.url, `${app}.test`)) === "v1", 120_000);
+    for (const app of names) {
+      await waitFor(`${app} to serve v1`, async () => {
+        if ((await servedVersion(traefik.url, `${app}.test`)) === "v1") return true;
+        // A first deploy that failed (a busy host) leaves its digest skipped: deploy it by hand, then unpin.
+        const state = readState(a) as { apps: Record<string, { history: { outcome: string }[] }> } | undefined;
+        if (state?.apps[app]?.history[0]?.outcome === "failed") {
+          await agentctl(a, ["deploy", app, "latest"]);
+          await agentctl(a, ["resume", app]);
+        }
+        return false;
+      }, 900_000, 1000);
+    }
     for (const app of names) apps.push({ name: app, repo: `soak/${app}`, step: 0, loop: requestLoop(traefik.url, `${app}.test`, 100) });
 
     /** Runs agentctl; false when another deploy of the app was running (exit 3): the action is tried again next turn. */
