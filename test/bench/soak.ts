@@ -160,16 +160,23 @@ async function main(): Promise<void> {
       await sleep(2_000);
     };
     const samples: Sample[] = [];
+    /** Reads the daemon at rest: again when status shows a deploy that began meanwhile (a poll that was slow to see a publish). */
+    const measure = async () => {
+      for (;;) {
+        await quiet();
+        const pid = a.child.pid!;
+        const mem = rssMb(pid);
+        await gc.collectGarbage();
+        const memGc = rssMb(pid);
+        const fds = readdirSync(`/proc/${pid}/fd`).length;
+        const r = await agentctl(a, ["status"], { json: true });
+        const report = StatusReport.parse(r.json);
+        if (!report.daemon) throw new Error(`agentctl status --json has no daemon field: ${r.stdout.slice(0, 300)}`);
+        if (report.apps.every((x) => x.running === undefined)) return { mem, memGc, fds, daemon: report.daemon };
+      }
+    };
     const sample = async (minute: number) => {
-      await quiet();
-      const pid = a.child.pid!;
-      const mem = rssMb(pid);
-      await gc.collectGarbage();
-      const memGc = rssMb(pid);
-      const fds = readdirSync(`/proc/${pid}/fd`).length;
-      const r = await agentctl(a, ["status"], { json: true });
-      const daemon = StatusReport.parse(r.json).daemon;
-      if (!daemon) throw new Error(`agentctl status --json has no daemon field: ${r.stdout.slice(0, 300)}`);
+      const { mem, memGc, fds, daemon } = await measure();
       const state = readState(a) as { apps: Record<string, { history: { id: string; outcome: string }[] }> };
       for (const app of names) for (const rec of state.apps[app]?.history ?? []) outcomes.set(`${app}#${rec.id}`, rec.outcome);
       const all = [...outcomes.values()];
