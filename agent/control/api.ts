@@ -80,10 +80,29 @@ export interface AppStatus {
   warnings?: string[];
 }
 
+/**
+ * The daemon process's own resources when `status` answered, so that a leak shows from outside
+ * (`npm run bench:soak` reads them every minute). Sizes in bytes; Linux figures from /proc/self.
+ */
+export interface DaemonStats {
+  rssBytes: number;
+  /** RssAnon: the process's private memory, without the node executable's shared pages. Absent without /proc. */
+  rssAnonBytes?: number;
+  heapUsedBytes: number;
+  /** Open file descriptors. Absent without /proc. */
+  fds?: number;
+  /** Active timers (Node's `process.getActiveResourcesInfo()`), the status request's own included. */
+  timers: number;
+  /** Engine streams open: event watches (a health wait's) and pulls. */
+  engineStreams: number;
+}
+
 export interface StatusReport {
   version: string;
   pid: number;
   startedAt: string;
+  /** Left out by a daemon that does not report it. */
+  daemon?: DaemonStats;
   apps: AppStatus[];
   /** Set when the Engine did not answer: the containers shown are then empty, not absent. */
   engineError?: ErrorRecord;

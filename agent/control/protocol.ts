@@ -169,10 +169,21 @@ export const AppStatus = z.object({
 });
 export type AppStatus = z.infer<typeof AppStatus>;
 
+export const DaemonStats = z.object({
+  rssBytes: z.number(),
+  rssAnonBytes: z.number().optional(),
+  heapUsedBytes: z.number(),
+  fds: z.number().optional(),
+  timers: z.number(),
+  engineStreams: z.number(),
+});
+export type DaemonStats = z.infer<typeof DaemonStats>;
+
 export const StatusReport = z.object({
   version: z.string(),
   pid: z.number(),
   startedAt: z.string(),
+  daemon: DaemonStats.optional(),
   apps: z.array(AppStatus),
   engineError: ErrorRecord.optional(),
   stateWrite: z.object({ since: z.string(), message: z.string() }).optional(),
@@ -260,6 +271,7 @@ export type WireMatchesApi = [
   Expect<Same<DeployOutcome, Api.DeployOutcome>>,
   Expect<Same<CheckResult, Api.CheckResult>>,
   Expect<Same<StatusReport, Api.StatusReport>>,
+  Expect<Same<DaemonStats, Api.DaemonStats>>,
   Expect<Same<ResumeResult, Awaited<ReturnType<Api.AgentApi["resume"]>>>>,
   Expect<Same<VerbResult<"history">, Awaited<ReturnType<Api.AgentApi["history"]>>>>,
 ];

@@ -18,6 +18,7 @@ import { EngineWatch } from "./engine-watch.js";
 import { createPoller } from "./poller.js";
 import { reconcileAll } from "./reconcile-all.js";
 import { testKillHook } from "./test-kill.js";
+import { daemonStats } from "./stats.js";
 import type { Notifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
 
@@ -54,7 +55,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await warnAboutRouting(deps);
 
   let poller: ReturnType<typeof createPoller> | undefined;
-  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app) });
+  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app), daemonStats });
   const watch = new EngineWatch({
     ping: () => deps.engine.ping(),
     watch: (onEnd) => deps.engine.watchEngine(onEnd),

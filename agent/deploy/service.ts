@@ -1,6 +1,6 @@
 // The daemon's verbs (control/api.ts AgentApi) on top of the deploy sequence: which release to
 // deploy, pinning, rollback that sticks, and the poll decision. One line per rule, in one place.
-import type { AgentApi, AppRouting, AppStatus, Retrying, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
+import type { AgentApi, AppRouting, AppStatus, Retrying, CheckResult, DaemonStats, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
@@ -55,6 +55,8 @@ export interface ServiceOptions {
   /** Aborted on SIGTERM: running deploys stop at their next safe point. */
   shutdown: AbortSignal;
   nextPoll?: (app: string) => string | undefined;
+  /** The process's own resources, for `status` to report. */
+  daemonStats?: () => DaemonStats;
 }
 
 export class AgentService implements AgentApi {
@@ -283,6 +285,8 @@ export class AgentService implements AgentApi {
 
   async status(req: { app?: string }): Promise<StatusReport> {
     const names = req.app !== undefined ? [this.pickApp(req.app)] : Object.keys(this.#deps.config.apps);
+    // Read before the Engine calls below, which hold descriptors and timers of their own.
+    const daemon = this.#opts.daemonStats?.();
     const apps: AppStatus[] = [];
     let engineError: ErrorRecord | undefined;
     for (const name of names) {
@@ -295,6 +299,7 @@ export class AgentService implements AgentApi {
       version: this.#opts.version,
       pid: process.pid,
       startedAt: this.#opts.startedAt,
+      ...(daemon ? { daemon } : {}),
       apps,
       ...(engineError ? { engineError } : {}),
       ...(stateWrite ? { stateWrite: { ...stateWrite } } : {}),

@@ -7,6 +7,14 @@ import { cleanText } from "../text.js";
 /** Bound on an Engine message quoted in an error: enough for the Engine's one-line reasons. */
 const ENGINE_MESSAGE_MAX_BYTES = 1024;
 
+/** Engine streams (pulls and event watches) opened and not yet closed, across every client: `status` reports it so a leak shows. */
+let openStreams = 0;
+
+/** How many Engine streams are open now (see `EngineClient.stream`). */
+export function openEngineStreams(): number {
+  return openStreams;
+}
+
 /** Errors of the socket itself rather than of the Engine's answer: the Engine is not reachable. */
 const SOCKET_ERRORS = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "EPIPE", "ETIMEDOUT"]);
 
@@ -47,11 +55,15 @@ export class EngineClient {
     if (signal?.aborted) ctl.abort();
     try {
       const stream = await this.#withDeadline(what, firstAnswerMs, ctl, fn(ctl.signal));
+      openStreams++;
+      let closed = false;
       return {
         stream,
         close: () => {
           signal?.removeEventListener("abort", onAbort);
           ctl.abort();
+          if (!closed) openStreams--;
+          closed = true;
         },
       };
     } catch (err) {

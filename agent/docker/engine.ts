@@ -9,6 +9,7 @@ import { OwnedEngine } from "./owned-engine.js";
 import type { Owner } from "./types.js";
 
 export { OwnedEngine } from "./owned-engine.js";
+export { openEngineStreams } from "./client.js";
 export type * from "./types.js";
 
 /** The newest Engine API version this agent was written against; the daemon's own maximum is used when lower. */
