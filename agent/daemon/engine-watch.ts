@@ -2,6 +2,7 @@
 // stopped): the agent does not exit. It says so once per episode, pings with backoff until the
 // Engine answers, then reconciles every app (their containers stopped with dockerd), and says
 // the Engine is back. Polls wait meanwhile. `decide` holds the rules; EngineWatch runs them.
+import { monotonicNow } from "../clock.js";
 import { toAgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { sleep } from "../sleep.js";
@@ -194,6 +195,6 @@ export class EngineWatch {
   }
 
   #now(): number {
-    return (this.#deps.now ?? (() => performance.now()))();
+    return (this.#deps.now ?? monotonicNow)();
   }
 }

@@ -1,6 +1,7 @@
 // The daemon's verbs (control/api.ts AgentApi) on top of the deploy sequence: which release to
 // deploy, pinning, rollback that sticks, and the poll decision. One line per rule, in one place.
 import type { AgentApi, AppRouting, AppStatus, Retrying, CheckResult, DaemonStats, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
+import { monotonicNow, type MonotonicClock } from "../clock.js";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
 import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
@@ -65,6 +66,8 @@ export class AgentService implements AgentApi {
   readonly #polls = new Map<string, PollState>();
   /** Registry checks of polls run at most `poll.concurrency` at once; a deploy that follows holds no slot. */
   readonly #pollSlots: Limiter;
+  /** The monotonic clock backoffs run on (agent/clock.ts), injectable as the deploy's is. */
+  readonly #now: MonotonicClock;
   /** How long a digest whose deploy failed for a passing reason is held off: 5 s doubling, at most `poll.maxBackoff`. */
   readonly #backoff: FailureBackoffPolicy;
 
@@ -72,6 +75,7 @@ export class AgentService implements AgentApi {
     this.#deps = deps;
     this.#opts = opts;
     this.#pollSlots = limitConcurrency(deps.config.poll.concurrency);
+    this.#now = deps.clock ?? monotonicNow;
     this.#backoff = { ...DEFAULT_FAILURE_BACKOFF, maxMs: deps.config.poll.maxBackoff };
   }
 
@@ -174,7 +178,7 @@ export class AgentService implements AgentApi {
     const log = this.#deps.log.child({ app: name, step: "poll" });
     const manual = opts.manual ?? false;
     const ask = (answer?: RegistryAnswer): PollDecision =>
-      decidePoll({ app: this.#deps.store.app(name), running: this.#deps.locks.current(name), retry: state.retry, answer, nowMs: performance.now(), manual });
+      decidePoll({ app: this.#deps.store.app(name), running: this.#deps.locks.current(name), retry: state.retry, answer, nowMs: this.#now(), manual });
 
     const first = ask();
     if (first.kind === "paused") return { app: name, result: "paused", detail: `${pinWords(this.#deps.store.app(name).pin!, cfg.track)}; agentctl resume ${name} resumes polling` };
@@ -218,7 +222,7 @@ export class AgentService implements AgentApi {
       if (state.error?.code !== e.code) log.warn({ code: e.code, err: e.message }, "poll failed");
       else log.debug({ code: e.code, err: e.message }, "poll failed again");
       Object.assign(state, { at, error: e });
-      state.retry = retryAfterFailure(state.retry, { error: e, at, nowMs: performance.now() }, this.#backoff);
+      state.retry = retryAfterFailure(state.retry, { error: e, at, nowMs: this.#now() }, this.#backoff);
       return;
     }
     if (state.error) log.info({ digest: answer.digest }, "poll works again");
@@ -275,8 +279,8 @@ export class AgentService implements AgentApi {
       delete state.retry;
       return;
     }
-    state.retry = retryAfterFailure(state.retry, { error: deploy.error, at: new Date().toISOString(), nowMs: performance.now(), digest: deploy.digest }, this.#backoff);
-    const waitMs = Math.max(0, (state.retry.notBeforeMs ?? 0) - performance.now());
+    state.retry = retryAfterFailure(state.retry, { error: deploy.error, at: new Date().toISOString(), nowMs: this.#now(), digest: deploy.digest }, this.#backoff);
+    const waitMs = Math.max(0, (state.retry.notBeforeMs ?? 0) - this.#now());
     this.#deps.log.warn(
       { app: name, code: deploy.error.code, failures: state.retry.failures, retryInMs: Math.round(waitMs), digest: deploy.digest },
       "deploy failed for a passing reason; polling tries the digest again after a backoff",
@@ -364,7 +368,7 @@ export class AgentService implements AgentApi {
   /** The app's run of failures for `status`, with the next try: the later of its backoff's end and the next poll. */
   #retrying(name: string, r: RetryState, nextPoll: string | undefined): Retrying {
     const nowWall = Date.now();
-    const heldMs = Math.max(0, (r.notBeforeMs ?? 0) - performance.now(), this.#deps.registry.heldOffMs?.(this.#deps.config.apps[name]!.image) ?? 0);
+    const heldMs = Math.max(0, (r.notBeforeMs ?? 0) - this.#now(), this.#deps.registry.heldOffMs?.(this.#deps.config.apps[name]!.image) ?? 0);
     const pollMs = nextPoll ? Math.max(0, Date.parse(nextPoll) - nowWall) : undefined;
     const inMs = pollMs === undefined ? (heldMs > 0 ? heldMs : undefined) : Math.max(heldMs, pollMs);
     return {

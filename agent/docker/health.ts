@@ -231,7 +231,7 @@ const JUST_SEEN_MS = 5000;
 
 /** Records whether `id` runs now; returns whether it was seen running within JUST_SEEN_MS before. */
 function noteRunning(id: string, running: boolean): boolean {
-  const now = performance.now();
+  const now = monotonicNow();
   for (const [k, at] of seenRunning) if (now - at >= JUST_SEEN_MS) seenRunning.delete(k);
   const watched = seenRunning.has(id);
   if (running) seenRunning.set(id, now);
@@ -241,8 +241,8 @@ function noteRunning(id: string, running: boolean): boolean {
 
 /** True when the Engine stops answering within ENGINE_STOP_WAIT_MS: green was stopped by dockerd stopping. */
 async function engineGoesAway(c: EngineClient): Promise<boolean> {
-  const until = performance.now() + ENGINE_STOP_WAIT_MS;
-  while (performance.now() < until) {
+  const until = monotonicNow() + ENGINE_STOP_WAIT_MS;
+  while (monotonicNow() < until) {
     try {
       await ping(c);
     } catch {
