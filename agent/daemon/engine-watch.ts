@@ -92,10 +92,16 @@ export class EngineWatch {
     return this.#state.phase === "up";
   }
 
-  /** Watches the Engine's event stream; an Engine not there now starts an episode at once. */
+  /**
+   * Watches the Engine's event stream; an Engine not there now starts an episode at once. The
+   * daemon does not wait for this before it reports ready (an Engine that answers calls but holds
+   * the stream would hold start-up for docker.timeout), so a stream that opens after stop() closes.
+   */
   async start(): Promise<void> {
     try {
-      this.#stream = await this.#deps.watch((why) => this.lost(why));
+      const stream = await this.#deps.watch((why) => this.lost(why));
+      if (this.#stopping.signal.aborted) stream.close();
+      else this.#stream = stream;
     } catch (err) {
       this.lost(toAgentError(err).message);
     }

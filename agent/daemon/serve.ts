@@ -63,7 +63,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     log,
     socketPath: engine.socketPath,
   });
-  await watch.start();
+  void watch.start();
   // While the Engine is gone a poll would only fail; it waits instead, and a deploy that finds the
   // Engine gone makes the watch look (a hung dockerd keeps its event stream open).
   const poll = async (app: string): Promise<void> => {

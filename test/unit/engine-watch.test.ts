@@ -114,6 +114,24 @@ describe("the Engine watch", () => {
     await w.watch.stop();
   });
 
+  it("closes an event stream that opens only after the watch was stopped (start-up does not wait for it)", async () => {
+    let open!: () => void;
+    let closed = 0;
+    const log = createLogger({ level: "debug", format: "json", env: {}, destination: { write: () => undefined } });
+    const watch = new EngineWatch({
+      ping: async () => undefined,
+      watch: () => new Promise((resolve) => (open = () => resolve({ close: () => void closed++ }))),
+      reconcileAll: async () => undefined,
+      log,
+      socketPath: "/test.sock",
+    });
+    const started = watch.start();
+    await watch.stop();
+    open();
+    await started;
+    expect([closed, watch.available]).toEqual([1, true]);
+  });
+
   it("starts an episode at once when the Engine is not there when the watch starts", async () => {
     let engineUp = false;
     const w = scriptedWatch({ engineUp: () => engineUp });
