@@ -13,7 +13,8 @@ const RELEASE_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "NO_HEALTHCHECK",
   // Carries routing or agent labels.
   "IMAGE_REFUSED",
-  // Not for this host's platform, or its content does not match its digest.
+  // Not for this host's platform. (Content that does not match its digest is the registry's
+  // fault, PULL_FAILED: pushing the same image again repairs it under the same digest.)
   "IMAGE_UNUSABLE",
 ]);
 

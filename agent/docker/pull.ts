@@ -78,21 +78,34 @@ export async function pullImage(c: EngineClient, ref: string, opts: PullOptions 
 }
 
 /**
- * Engine messages that mean the image itself is unusable here, whichever registry serves it:
- * no entry for this platform (moby distribution/pull_v2.go "no matching manifest for %s in the
- * manifest list entries", "does not match the specified platform"), or content that does not
- * match its digest ("filesystem layer verification failed for digest", "image verification
- * failed for digest", "manifest verification failed for digest").
+ * Engine messages that mean the image itself is unusable here, whichever registry serves it: no
+ * entry for this platform (moby distribution/pull_v2.go "no matching manifest for %s in the
+ * manifest list entries", "does not match the specified platform").
  */
-const UNUSABLE_RE = /no matching manifest for|does not match the specified platform|cannot be used on this platform|verification failed for digest/i;
+const UNUSABLE_RE = /no matching manifest for|does not match the specified platform|cannot be used on this platform/i;
 
-/** PULL_FAILED for what may pass (the registry or network failed), IMAGE_UNUSABLE for what will not. */
+/**
+ * Content that does not match its digest ("filesystem layer verification failed for digest",
+ * "image verification failed for digest", "manifest verification failed for digest" in
+ * pull_v2.go). A digest names fixed content, so this is the registry's copy or the way here gone
+ * wrong, not the release: pushing the same image again repairs it under the same digest, which a
+ * skip would then never deploy.
+ */
+const CORRUPT_RE = /verification failed for digest/i;
+
+/** PULL_FAILED for what may pass (the registry, its storage or the network failed), IMAGE_UNUSABLE for what will not. */
 export function pullError(ref: string, why: string, cause?: unknown): AgentError {
   const opts = cause === undefined ? {} : { cause };
   if (UNUSABLE_RE.test(why)) {
     return new AgentError("IMAGE_UNUSABLE", `pull of ${ref} failed: ${why}`, {
       ...opts,
-      hint: "the image is not for this host's platform, or its content does not match its digest; push a fixed image (polling skips this digest)",
+      hint: "the image is not for this host's platform; push an image built for it (polling skips this digest)",
+    });
+  }
+  if (CORRUPT_RE.test(why)) {
+    return new AgentError("PULL_FAILED", `pull of ${ref} failed: ${why}`, {
+      ...opts,
+      hint: "the registry sent content that does not match its digest (its copy is damaged, or something changed it on the way); the next polls try again with backoff; if it goes on, push the image again",
     });
   }
   return new AgentError("PULL_FAILED", `pull of ${ref} failed: ${why}`, { ...opts, hint: "the registry or the network failed during the pull; the next polls try again with backoff" });

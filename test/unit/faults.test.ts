@@ -39,9 +39,6 @@ describe("pullError", () => {
   it.each([
     "no matching manifest for linux/arm64/v8 in the manifest list entries",
     "image with reference ghcr.io/acme/web was found but does not match the specified platform: wanted linux/arm64",
-    `filesystem layer verification failed for digest sha256:${"b".repeat(64)}`,
-    `image verification failed for digest sha256:${"c".repeat(64)}`,
-    `manifest verification failed for digest sha256:${"d".repeat(64)}`,
   ])("calls the image unusable, naming the reference, when the Engine says %s", (why) => {
     const err = pullError(ref, why);
     expect(err.code).toBe("IMAGE_UNUSABLE");
@@ -56,6 +53,9 @@ describe("pullError", () => {
     "Get \"http://127.0.0.1:5101/v2/\": dial tcp 127.0.0.1:5101: connect: connection refused",
     "write /var/lib/docker/tmp/GetImageBlob123: no space left on device",
     "manifest unknown: manifest unknown",
+    `filesystem layer verification failed for digest sha256:${"b".repeat(64)}`,
+    `image verification failed for digest sha256:${"c".repeat(64)}`,
+    `manifest verification failed for digest sha256:${"d".repeat(64)}`,
   ])("calls it a passing pull failure when the Engine says %s", (why) => {
     const err = pullError(ref, why);
     expect(err.code).toBe("PULL_FAILED");
