@@ -2,7 +2,7 @@
 // one slot serves: a deploy found half done is finished (traffic had switched) or undone (it had not).
 // Only containers this agent made are seen here (docker/ filters by owner); anything else is left alone.
 import type { AppConfig } from "../config/schema.js";
-import type { ContainerDetail } from "../docker/engine.js";
+import type { ContainerDetail, Health } from "../docker/engine.js";
 import { toAgentError } from "../errors.js";
 import { AGENT_LABELS } from "../labels.js";
 import type { DeployRecord, Live, Slot, StepName } from "../state/schema.js";
@@ -114,6 +114,17 @@ async function settleOneServing(
   const live = deps.store.app(appName).live;
   const running = containers.filter((c) => c.running).sort((a, b) => generationOf(b) - generationOf(a));
   let keep = live ? running.find((c) => c.labels[AGENT_LABELS.digest] === live.digest && slotOf(c) === live.slot) : undefined;
+  const newer = keep ? running.find((c) => outranksLive({ running: c.running, generation: generationOf(c), health: c.health }, generationOf(keep!))) : undefined;
+  if (keep && newer && app) {
+    // Traefik may route to it already (a deploy that failed while the Engine was away left it, and it
+    // turned healthy once the Engine answered): removing it would cut its requests, so it goes live,
+    // and the release it outranks gets the settle and drain a deploy gives it before it goes.
+    const adopted = liveFromLabels(newer, newer.labels[AGENT_LABELS.deployId] ?? "adopted");
+    await promote(deps, appName, app, { containerId: newer.id, live: adopted, at: new Date().toISOString() });
+    note(`${newer.name} (${adopted.version}) passes its health check and outranks the live ${keep.name} in Traefik, so it may be serving: it is now the live release`);
+    await sleep(app.settle + app.drain);
+    keep = newer;
+  }
 
   if (!keep && live) {
     const stopped = containers.find((c) => !c.running && c.labels[AGENT_LABELS.deployId] === live.deployId);
@@ -154,6 +165,15 @@ async function settleOneServing(
     });
   }
   return keep ? keep.name : undefined;
+}
+
+/**
+ * Whether a container may be the one Traefik routes to instead of the live one: it runs, its
+ * router outranks the live one's (a higher generation, docs/design.md#slots-and-router-priorities),
+ * and Docker does not keep it out of routing (healthy, or no health check).
+ */
+export function outranksLive(c: { running: boolean; generation: number; health: Health }, liveGeneration: number): boolean {
+  return c.running && c.generation > liveGeneration && (c.health === "healthy" || c.health === "none");
 }
 
 async function isServing(deps: DeployDeps, c: ContainerDetail): Promise<boolean> {
