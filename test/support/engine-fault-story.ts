@@ -6,17 +6,73 @@ import { expect } from "vitest";
 import { State } from "../../agent/state/schema.js";
 import { type AgentProcess, appStatus, readState, servedVersion, settledDeploy, startAgent, storyApp, waitFor, writeConfig } from "./agent.js";
 import { expectOneServing } from "./end-state.js";
-import { publishVersion, TEST_REGISTRY } from "./images.js";
+import { docker0Addresses } from "./host-network.js";
+import { publishVersion, TEST_REGISTRY, testRunId } from "./images.js";
 import { startScriptedServer, type LoopbackServer } from "./loopback.js";
-import type { PrivateDockerd } from "./private-dockerd.js";
-import type { StoryScope } from "./story-scope.js";
-import type { TraefikModel } from "./traefik-model.js";
+import { type PrivateDockerd, startPrivateDockerd } from "./private-dockerd.js";
+import { bursts, type DropWatch, type Failure } from "./serving-gaps.js";
+import { storyScope, type StoryScope } from "./story-scope.js";
+import { startTraefikModel, type TraefikModel } from "./traefik-model.js";
 
 export interface EngineFaultWorld {
   dockerd: PrivateDockerd;
   traefik: TraefikModel;
   scope: StoryScope;
   run: string;
+  /** The apps the cells made, each ended by `endCell` so its health checks stop loading the host. */
+  cells: ServingApp[];
+  /** The host's docker0 addresses before the private dockerd started: the same at the end. */
+  docker0: string[] | undefined;
+}
+
+export const GONE = "Docker Engine is not answering; deploys wait until it is back";
+export const BACK = "Docker Engine is back";
+
+/** A private dockerd named after `prefix` (see private-dockerd.ts), the routing model on it, a story scope. */
+export async function openWorld(prefix: string): Promise<EngineFaultWorld> {
+  const docker0 = docker0Addresses();
+  const dockerd = await startPrivateDockerd(prefix);
+  const traefik = await startTraefikModel({ docker: dockerd.docker });
+  return { dockerd, traefik, scope: storyScope("dd-"), run: testRunId(), cells: [], docker0 };
+}
+
+/** Kills the cells' agents and removes their containers; a cell that failed half way must not leave the next one without an Engine either. */
+export async function endCells(w: EngineFaultWorld): Promise<void> {
+  w.dockerd.resume();
+  await w.dockerd.start();
+  for (const s of w.cells.splice(0)) {
+    await s.agent.stop("SIGKILL");
+    if (process.env.DD_DEBUG_LOGS) (await import("node:fs")).writeFileSync(`${process.env.DD_DEBUG_LOGS}/${s.app}.log`, s.agent.lines.join("\n"));
+    for (const c of await w.dockerd.docker.listContainers({ all: true, filters: { label: [`deploy-agent.app=${s.app}`] } })) {
+      await w.dockerd.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+  }
+}
+
+/** Everything `openWorld` made goes; then the host's docker0 must be as it was (a dockerd's stop and clean-up are where a bridge could go). */
+export async function closeWorld(w: EngineFaultWorld | undefined): Promise<void> {
+  if (!w) return;
+  await w.scope.close();
+  await w.traefik.close();
+  await w.dockerd.close();
+  expect(docker0Addresses(), "the host's docker0 after the private dockerd").toEqual(w.docker0);
+}
+
+/** Stops dockerd, waits for the agent to say so once, starts dockerd again, waits for "back". */
+export async function restartDockerd(w: EngineFaultWorld, agent: AgentProcess, from: number): Promise<void> {
+  await w.dockerd.stop();
+  await waitFor("the agent to warn that the Engine is gone", () => logged(agent, GONE, from).length > 0, 60_000);
+  await w.dockerd.start();
+  await waitFor("the agent to see the Engine back", () => logged(agent, BACK, from).length > 0, 60_000);
+  expect(logged(agent, GONE, from)).toHaveLength(1);
+  expect(logged(agent, BACK, from)).toHaveLength(1);
+}
+
+/** The failed requests in bursts, with what the routing model dropped (and why) around each: a failure message that says what went wrong and when. */
+export function failedSummary(failed: Failure[], drops: DropWatch): string {
+  return bursts(failed)
+    .map((b) => `${b.count} failed ${new Date(b.from).toISOString()}..${new Date(b.to).toISOString()} (${[...b.kinds.keys()].join("; ").slice(0, 120)}); dropped: ${drops.between(b.from - 5000, b.to).join("; ")}`)
+    .join("\n");
 }
 
 export interface ServingApp {
@@ -43,10 +99,12 @@ export async function servingV1(w: EngineFaultWorld, app: string, opts: { regist
   writeConfig(dir, faultConfig(w, dir, app, opts));
   await publishVersion({ repo: `stories/${app}`, tag: "latest", behaviour: "good", version: "v1" });
   const agent = w.scope.track(await startAgent(dir));
+  const s: ServingApp = { app, dir, agent, repo: `stories/${app}` };
+  w.cells.push(s);
   await waitFor("v1 to serve", async () => (await serving(w, app)) === "v1", 60_000);
   // Green serves before its deploy ends (drain, stop, record): a fault must find it finished.
   expect((await settledDeploy(agent, app, 60_000)).outcome).toBe("succeeded");
-  return { app, dir, agent, repo: `stories/${app}` };
+  return s;
 }
 
 export const serving = (w: EngineFaultWorld, app: string): Promise<string | undefined> => servedVersion(w.traefik.url, `${app}.test`);
@@ -151,6 +209,26 @@ export async function startHoldingRegistry(): Promise<HoldingRegistry> {
     stop: async () => {
       for (const res of waiting) res.destroy();
       await server.stop();
+    },
+  };
+}
+
+/** The failed health probes Docker logged for the app's containers (read every half second): why one was taken out of routing. */
+export function watchProbes(w: EngineFaultWorld, app: string): { stop(): string[] } {
+  const seen = new Set<string>();
+  const look = async () => {
+    for (const c of await w.dockerd.docker.listContainers({ filters: { label: [`deploy-agent.app=${app}`] } }).catch(() => [])) {
+      const info = await w.dockerd.docker.getContainer(c.Id).inspect().catch(() => undefined);
+      for (const p of info?.State.Health?.Log ?? []) {
+        if (p.ExitCode !== 0) seen.add(`${c.Names[0]} ${p.End} exit ${p.ExitCode}: ${p.Output.trim().slice(0, 100)}`);
+      }
+    }
+  };
+  const timer = setInterval(() => void look(), 500);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return [...seen].sort();
     },
   };
 }
