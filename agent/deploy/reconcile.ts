@@ -6,6 +6,7 @@ import type { ContainerDetail, Health } from "../docker/engine.js";
 import { toAgentError } from "../errors.js";
 import { AGENT_LABELS } from "../labels.js";
 import type { DeployRecord, Live, Slot, StepName } from "../state/schema.js";
+import { deadline } from "../clock.js";
 import { sleep } from "../sleep.js";
 import { ensureApp, finishDeploy, stickRollback } from "../state/transitions.js";
 import type { DeployDeps } from "./deploy.js";
@@ -114,7 +115,7 @@ async function settleOneServing(
   const live = deps.store.app(appName).live;
   const running = containers.filter((c) => c.running).sort((a, b) => generationOf(b) - generationOf(a));
   let keep = live ? running.find((c) => c.labels[AGENT_LABELS.digest] === live.digest && slotOf(c) === live.slot) : undefined;
-  const newer = keep ? running.find((c) => outranksLive({ running: c.running, generation: generationOf(c), health: c.health }, generationOf(keep!))) : undefined;
+  const newer = keep && app ? await outranking(deps, running, generationOf(keep), app.health.startTimeout) : undefined;
   if (keep && newer && app) {
     // Traefik may route to it already (a deploy that failed while the Engine was away left it, and it
     // turned healthy once the Engine answered): removing it would cut its requests, so it goes live,
@@ -174,6 +175,41 @@ async function settleOneServing(
  */
 export function outranksLive(c: { running: boolean; generation: number; health: Health }, liveGeneration: number): boolean {
   return c.running && c.generation > liveGeneration && (c.health === "healthy" || c.health === "none");
+}
+
+/**
+ * Whether a container may turn into the one Traefik routes to: it outranks the live one but
+ * Docker's health check has not passed yet. Removing it is safe only once that is settled.
+ */
+export function mayTurnServing(c: { running: boolean; generation: number; health: Health }, liveGeneration: number): boolean {
+  return c.running && c.generation > liveGeneration && c.health === "starting";
+}
+
+/**
+ * The running container that outranks the live one and may be serving, waiting (up to
+ * `startTimeoutMs`) for one whose health check is still starting: it turns healthy, and Traefik
+ * routes to it, or unhealthy (or exits), and Traefik never did. Undefined when none may serve.
+ */
+async function outranking(deps: DeployDeps, running: ContainerDetail[], liveGeneration: number, startTimeoutMs: number): Promise<ContainerDetail | undefined> {
+  const view = (c: ContainerDetail, health: Health) => ({ running: c.running, generation: generationOf(c), health });
+  const found = running.find((c) => outranksLive(view(c, c.health), liveGeneration));
+  if (found) return found;
+  const starting = running.find((c) => mayTurnServing(view(c, c.health), liveGeneration));
+  if (!starting) return undefined;
+  const until = deadline(startTimeoutMs, deps.clock);
+  for (;;) {
+    let health: Health;
+    try {
+      health = (await deps.engine.checkRunning(starting.id, starting.name)) as Health;
+    } catch (err) {
+      // It exited or turned unhealthy: Traefik does not route to it. An Engine gone again ends the reconcile.
+      if (toAgentError(err).code === "ENGINE_UNAVAILABLE") throw err;
+      return undefined;
+    }
+    if (outranksLive(view(starting, health), liveGeneration)) return starting;
+    if (until.passed()) return undefined;
+    await sleep(Math.min(500, until.remainingMs()));
+  }
 }
 
 async function isServing(deps: DeployDeps, c: ContainerDetail): Promise<boolean> {
