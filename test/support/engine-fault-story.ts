@@ -42,7 +42,6 @@ export async function endCells(w: EngineFaultWorld): Promise<void> {
   await w.dockerd.start();
   for (const s of w.cells.splice(0)) {
     await s.agent.stop("SIGKILL");
-    if (process.env.DD_DEBUG_LOGS) (await import("node:fs")).writeFileSync(`${process.env.DD_DEBUG_LOGS}/${s.app}.log`, s.agent.lines.join("\n"));
     for (const c of await w.dockerd.docker.listContainers({ all: true, filters: { label: [`deploy-agent.app=${s.app}`] } })) {
       await w.dockerd.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
