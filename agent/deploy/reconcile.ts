@@ -2,10 +2,11 @@
 // one slot serves: a deploy found half done is finished (traffic had switched) or undone (it had not).
 // Only containers this agent made are seen here (docker/ filters by owner); anything else is left alone.
 import type { AppConfig } from "../config/schema.js";
-import type { ContainerDetail } from "../docker/engine.js";
+import type { ContainerDetail, Health } from "../docker/engine.js";
 import { toAgentError } from "../errors.js";
 import { AGENT_LABELS } from "../labels.js";
 import type { DeployRecord, Live, Slot, StepName } from "../state/schema.js";
+import { deadline } from "../clock.js";
 import { sleep } from "../sleep.js";
 import { ensureApp, finishDeploy, stickRollback } from "../state/transitions.js";
 import type { DeployDeps } from "./deploy.js";
@@ -114,6 +115,17 @@ async function settleOneServing(
   const live = deps.store.app(appName).live;
   const running = containers.filter((c) => c.running).sort((a, b) => generationOf(b) - generationOf(a));
   let keep = live ? running.find((c) => c.labels[AGENT_LABELS.digest] === live.digest && slotOf(c) === live.slot) : undefined;
+  const newer = keep && app ? await outranking(deps, running, generationOf(keep), app.health.startTimeout) : undefined;
+  if (keep && newer && app) {
+    // Traefik may route to it already (a deploy that failed while the Engine was away left it, and it
+    // turned healthy once the Engine answered): removing it would cut its requests, so it goes live,
+    // and the release it outranks gets the settle and drain a deploy gives it before it goes.
+    const adopted = liveFromLabels(newer, newer.labels[AGENT_LABELS.deployId] ?? "adopted");
+    await promote(deps, appName, app, { containerId: newer.id, live: adopted, at: new Date().toISOString() });
+    note(`${newer.name} (${adopted.version}) passes its health check and outranks the live ${keep.name} in Traefik, so it may be serving: it is now the live release`);
+    await sleep(app.settle + app.drain);
+    keep = newer;
+  }
 
   if (!keep && live) {
     const stopped = containers.find((c) => !c.running && c.labels[AGENT_LABELS.deployId] === live.deployId);
@@ -154,6 +166,50 @@ async function settleOneServing(
     });
   }
   return keep ? keep.name : undefined;
+}
+
+/**
+ * Whether a container may be the one Traefik routes to instead of the live one: it runs, its
+ * router outranks the live one's (a higher generation, docs/design.md#slots-and-router-priorities),
+ * and Docker does not keep it out of routing (healthy, or no health check).
+ */
+export function outranksLive(c: { running: boolean; generation: number; health: Health }, liveGeneration: number): boolean {
+  return c.running && c.generation > liveGeneration && (c.health === "healthy" || c.health === "none");
+}
+
+/**
+ * Whether a container may turn into the one Traefik routes to: it outranks the live one but
+ * Docker's health check has not passed yet. Removing it is safe only once that is settled.
+ */
+export function mayTurnServing(c: { running: boolean; generation: number; health: Health }, liveGeneration: number): boolean {
+  return c.running && c.generation > liveGeneration && c.health === "starting";
+}
+
+/**
+ * The running container that outranks the live one and may be serving, waiting (up to
+ * `startTimeoutMs`) for one whose health check is still starting: it turns healthy, and Traefik
+ * routes to it, or unhealthy (or exits), and Traefik never did. Undefined when none may serve.
+ */
+async function outranking(deps: DeployDeps, running: ContainerDetail[], liveGeneration: number, startTimeoutMs: number): Promise<ContainerDetail | undefined> {
+  const view = (c: ContainerDetail, health: Health) => ({ running: c.running, generation: generationOf(c), health });
+  const found = running.find((c) => outranksLive(view(c, c.health), liveGeneration));
+  if (found) return found;
+  const starting = running.find((c) => mayTurnServing(view(c, c.health), liveGeneration));
+  if (!starting) return undefined;
+  const until = deadline(startTimeoutMs, deps.clock);
+  for (;;) {
+    let health: Health;
+    try {
+      health = (await deps.engine.checkRunning(starting.id, starting.name)) as Health;
+    } catch (err) {
+      // It exited or turned unhealthy: Traefik does not route to it. An Engine gone again ends the reconcile.
+      if (toAgentError(err).code === "ENGINE_UNAVAILABLE") throw err;
+      return undefined;
+    }
+    if (outranksLive(view(starting, health), liveGeneration)) return starting;
+    if (until.passed()) return undefined;
+    await sleep(Math.min(500, until.remainingMs()));
+  }
 }
 
 async function isServing(deps: DeployDeps, c: ContainerDetail): Promise<boolean> {
