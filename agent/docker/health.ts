@@ -44,6 +44,9 @@ const PROBES: { paths: string[]; argv: (bin: string, url: string) => string[] }[
   },
 ];
 
+/** The least time Docker gives one health probe (its own default is 30 s). */
+export const PROBE_TIMEOUT_FLOOR_MS = 10_000;
+
 /**
  * The health check green is created with (docs/design.md#choosing-the-health-check): the
  * configured command, else the image's HEALTHCHECK, else one built from a probe program found in
@@ -58,7 +61,11 @@ export async function chooseHealthcheck(
 ): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
   const timing = {
     Interval: spec.intervalMs * NS_PER_MS,
-    Timeout: Math.max(spec.intervalMs, 3000) * NS_PER_MS,
+    // A probe Docker cannot even start in time (runc under load, a stalled SD card) counts as a
+    // failure, and three make the live release unhealthy: Traefik then drops it and the whole site
+    // answers 404 while the app itself is fine. A generous limit absorbs stalls; a probe that
+    // fails (an HTTP error, a refused connection) still counts at once.
+    Timeout: Math.max(spec.intervalMs, PROBE_TIMEOUT_FLOOR_MS) * NS_PER_MS,
     // Failures while still `starting` inside the start period do not count
     // (https://docs.docker.com/reference/dockerfile/#healthcheck, "start period").
     StartPeriod: spec.startTimeoutMs * NS_PER_MS,

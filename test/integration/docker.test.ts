@@ -232,7 +232,7 @@ describe("chooseHealthcheck", () => {
     expect(hc).toEqual({
       source: "agent",
       test,
-      healthcheck: { Test: test, Interval: 1_000_000_000, Timeout: 3_000_000_000, StartPeriod: 30_000_000_000, Retries: 3 },
+      healthcheck: { Test: test, Interval: 1_000_000_000, Timeout: 10_000_000_000, StartPeriod: 30_000_000_000, Retries: 3 },
     });
     expect(await probesLeft(app)).toEqual([]);
   });
