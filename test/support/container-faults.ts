@@ -1,7 +1,7 @@
 // Releases that fail on cue, and a host whose other containers keep starting and stopping.
 // `faultyRelease` publishes a copy of a `good` fixture whose command serves as before, and on
 // SIGUSR1 deletes its /www/health (Docker's health check then fails, the server goes on
-// serving), on SIGUSR2 exits by itself with status 3. A signal is one fast Engine call, where a
+// serving), on SIGHUP puts it back, on SIGUSR2 prints a line and exits by itself with status 3. A signal is one fast Engine call, where a
 // `docker exec` takes seconds on a loaded host: the fault lands in the step the test chose.
 import Dockerode from "dockerode";
 import { publishVariant } from "./image-variant.js";
@@ -15,7 +15,8 @@ const FAULTY_CMD = [
   "-c",
   [
     'trap "rm -f /www/health" USR1',
-    `trap "exit ${FAULTY_EXIT_STATUS}" USR2`,
+    'trap "echo ok > /www/health" HUP',
+    `trap "echo faulty release: told to exit, exiting with status ${FAULTY_EXIT_STATUS} >&2; exit ${FAULTY_EXIT_STATUS}" USR2`,
     "httpd -f -p 8000 -h /www & pid=$!",
     'trap "kill $pid; exit 0" TERM',
     // `wait` returns early on each trapped signal; the loop waits again while httpd runs.
@@ -33,9 +34,29 @@ export async function failHealth(docker: Dockerode, name: string): Promise<void>
   await docker.getContainer(name).kill({ signal: "SIGUSR1" });
 }
 
+/** A faulty release's health check passes again. */
+export async function healHealth(docker: Dockerode, name: string): Promise<void> {
+  await docker.getContainer(name).kill({ signal: "SIGHUP" });
+}
+
 /** A faulty release exits by itself with FAULTY_EXIT_STATUS. */
 export async function exitRelease(docker: Dockerode, name: string): Promise<void> {
   await docker.getContainer(name).kill({ signal: "SIGUSR2" });
+}
+
+/**
+ * A faulty release exits by itself with FAULTY_EXIT_STATUS, told from inside (an exec signals its
+ * init, which passes the signal on): `docker kill` marks a container stopped by hand, and the
+ * Engine's restart policy then leaves it stopped. Slower than `exitRelease` on a loaded host.
+ */
+export async function crashRelease(docker: Dockerode, name: string): Promise<void> {
+  const exec = await docker.getContainer(name).exec({ Cmd: ["kill", "-USR2", "1"], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  stream.resume();
+  await new Promise<void>((resolve) => {
+    stream.on("end", resolve);
+    stream.on("close", resolve);
+  });
 }
 
 /** When the Engine reports the next `action` (e.g. "die") of container `name`, in ms since the epoch. */
