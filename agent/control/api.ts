@@ -78,6 +78,8 @@ export interface AppStatus {
   routing?: AppRouting;
   /** What a person should know, in words: e.g. no Traefik on the route's network. */
   warnings?: string[];
+  /** The live release stopped serving by itself between deploys (exited, restarting, unhealthy), since when, and in words. */
+  liveProblem?: { condition: "exited" | "restarting" | "unhealthy"; since: string; exitCode?: number; words: string };
 }
 
 /**

@@ -166,6 +166,10 @@ export const AppStatus = z.object({
     })
     .optional(),
   warnings: z.array(z.string()).optional(),
+  /** The live release stopped serving by itself between deploys, and is not back yet (agent/daemon/live-watch.ts). */
+  liveProblem: z
+    .object({ condition: z.enum(["exited", "restarting", "unhealthy"]), since: z.string(), exitCode: z.number().int().optional(), words: z.string() })
+    .optional(),
 });
 export type AppStatus = z.infer<typeof AppStatus>;
 

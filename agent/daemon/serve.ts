@@ -15,6 +15,8 @@ import { RegistryClient } from "../registry/client.js";
 import { StateStore } from "../state/store.js";
 import { traefikApi } from "../traefik/api.js";
 import { EngineWatch } from "./engine-watch.js";
+import { liveProblemWords } from "./live-rules.js";
+import { LiveWatch } from "./live-watch.js";
 import { createPoller } from "./poller.js";
 import { reconcileAll } from "./reconcile-all.js";
 import { testKillHook } from "./test-kill.js";
@@ -55,7 +57,12 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await warnAboutRouting(deps);
 
   let poller: ReturnType<typeof createPoller> | undefined;
-  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app), daemonStats });
+  const liveWatch = new LiveWatch({ engine: deps.engine, live: (app) => store.app(app).live, log });
+  const liveProblem = (app: string) => {
+    const p = liveWatch.problem(app);
+    return p ? { condition: p.condition, since: new Date(p.since).toISOString(), ...(p.exitCode !== undefined ? { exitCode: p.exitCode } : {}), words: liveProblemWords(p) } : undefined;
+  };
+  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app), daemonStats, liveProblem });
   const watch = new EngineWatch({
     ping: () => deps.engine.ping(),
     watch: (onEnd) => deps.engine.watchEngine(onEnd),
@@ -63,7 +70,10 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     log,
     socketPath: engine.socketPath,
   });
+  // Neither watch holds start-up: an Engine that answers calls but holds its event streams would
+  // keep the daemon from being ready for docker.timeout.
   void watch.start();
+  void liveWatch.start();
   // While the Engine is gone a poll would only fail; it waits instead, and a deploy that finds the
   // Engine gone makes the watch look (a hung dockerd keeps its event stream open).
   const poll = async (app: string): Promise<void> => {
@@ -101,6 +111,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
 
   await poller.stop();
   await watch.stop();
+  liveWatch.stop();
   const until = deadline(SHUTDOWN_GRACE_MS);
   while (locks.size > 0 && !until.passed()) await new Promise((r) => setTimeout(r, 100));
   if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");

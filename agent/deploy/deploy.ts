@@ -13,6 +13,7 @@ import { skipsRelease } from "./faults.js";
 import { chooseSlots, type SlotHolder } from "./plan.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { confirm, create, drain, pull, start } from "./steps.js";
+import { removeGreen } from "./undo.js";
 
 export { short, type DeployDeps, type DeployTarget, type Registry } from "./run.js";
 
@@ -125,8 +126,8 @@ function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
 
 /**
  * The failure branch. After the commit point green stays live (commit.ts). Before it, while green
- * is routed and did not fail itself, the deploy goes on (commit.ts). Otherwise green goes, blue
- * stays, and the record says why.
+ * is routed and did not fail itself, the deploy goes on (commit.ts). Otherwise green goes (out of
+ * routing first when it was routed, undo.ts), blue stays, and the record says why.
  */
 async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   if (run.committed) return failedAfterCommit(run, err);
@@ -136,13 +137,7 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   }
   const aborted = err.code === "DEPLOY_ABORTED";
   run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; the live release keeps serving" : "deploy failed; the live release keeps serving");
-  if (run.greenId) {
-    try {
-      await run.deps.engine.remove(run.target.app, run.greenId);
-    } catch (cleanupErr) {
-      run.log.error({ err: toAgentError(cleanupErr).message }, "could not remove the new release's container after the failure; reconcile will");
-    }
-  }
+  await removeGreen(run, err);
   const error = err.toJSON();
   await run.deps.store.update((s) => {
     // Already closed (by a step that failed after closing it): the original error is what is reported.

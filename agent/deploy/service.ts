@@ -58,6 +58,8 @@ export interface ServiceOptions {
   nextPoll?: (app: string) => string | undefined;
   /** The process's own resources, for `status` to report. */
   daemonStats?: () => DaemonStats;
+  /** The live release not serving by itself, as the daemon's watch of the live releases sees it. */
+  liveProblem?: (app: string) => AppStatus["liveProblem"];
 }
 
 export class AgentService implements AgentApi {
@@ -333,6 +335,7 @@ export class AgentService implements AgentApi {
     const running = this.#deps.locks.current(name);
     const containers = seen.own.filter((c) => c.labels[AGENT_LABELS.role] !== PROBE_ROLE);
     const next = this.#opts.nextPoll?.(name);
+    const liveProblem = s.live ? this.#opts.liveProblem?.(name) : undefined;
     return {
       app: name,
       image: cfg.image,
@@ -362,6 +365,7 @@ export class AgentService implements AgentApi {
       }),
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
+      ...(liveProblem ? { liveProblem } : {}),
     };
   }
 

@@ -141,14 +141,24 @@ export async function recordSuccess(run: Run): Promise<string> {
   return [...done, ...problems].join("; ");
 }
 
-/** Waits `ms` while checking every half second that green still runs and passes. */
+/**
+ * Waits `ms` while checking that green still runs and passes: at once on Docker's health_status
+ * and die events, and every half second as the fallback.
+ */
 async function watchFor(run: Run, ms: number): Promise<void> {
   const id = mustGreen(run);
   const until = deadline(ms, run.deps.clock);
-  for (;;) {
-    await run.deps.engine.checkRunning(id, newRelease(run), run.imageRef);
-    if (until.passed()) return;
-    await sleep(Math.min(500, until.remainingMs()));
+  let wake = new AbortController();
+  const events = await run.deps.engine.containerEvents(id, () => wake.abort());
+  try {
+    for (;;) {
+      await run.deps.engine.checkRunning(id, newRelease(run), run.imageRef);
+      if (until.passed()) return;
+      await sleep(Math.min(500, until.remainingMs()), wake.signal);
+      if (wake.signal.aborted) wake = new AbortController();
+    }
+  } finally {
+    events.close();
   }
 }
 

@@ -9,6 +9,7 @@ import { OwnedEngine } from "./owned-engine.js";
 import type { Owner } from "./types.js";
 
 export { OwnedEngine } from "./owned-engine.js";
+export type { OwnContainerEvent } from "./container-events.js";
 export { openEngineStreams } from "./client.js";
 export type * from "./types.js";
 

@@ -201,7 +201,7 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
  * Calls `onEvent` on each health_status or die event of the container; never throws. The stream
  * has a deadline for its first answer only: it is meant to stay silent until something happens.
  */
-async function watchEvents(c: EngineClient, id: string, onEvent: () => void): Promise<{ close(): void }> {
+export async function watchEvents(c: EngineClient, id: string, onEvent: () => void): Promise<{ close(): void }> {
   try {
     const { stream, close } = await c.stream(`events of container ${id}`, (abortSignal) =>
       c.docker.getEvents({ filters: { container: [id], event: ["health_status", "die"] }, abortSignal }),

@@ -4,8 +4,9 @@ import { AgentError } from "../errors.js";
 import { AGENT_LABELS, isControlLabel, isKeepTag, keepRepo, keepTag, refusedImageLabels, slotName } from "../labels.js";
 import { cleanText } from "../text.js";
 import type { EngineClient } from "./client.js";
+import { watchOwnContainers, type OwnContainerEvent } from "./container-events.js";
 import * as ct from "./containers.js";
-import { checkRunning, chooseHealthcheck, waitHealthy, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
+import { checkRunning, chooseHealthcheck, waitHealthy, watchEvents, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
 import { ping, watchEngine } from "./liveness.js";
 import { foreignReason, isOwn, isProbe, ownerLabels } from "./ownership.js";
@@ -147,6 +148,21 @@ export class OwnedEngine {
 
   waitHealthy(id: string, opts: WaitHealthyOptions): Promise<void> {
     return waitHealthy(this.#c, id, opts);
+  }
+
+  /** Events (die, start, health) of every container this agent made; `onEnd` when the Engine ends the stream. */
+  watchOwnContainers(onEvent: (e: OwnContainerEvent) => void, onEnd: (why: string) => void): Promise<{ close(): void }> {
+    return watchOwnContainers(this.#c, this.#owner, onEvent, onEnd);
+  }
+
+  /** The container's last `lines` lines of output, cleaned and bounded; "" when they cannot be read. */
+  logTail(id: string, lines: number): Promise<string> {
+    return ct.tailLogs(this.#c, id, lines);
+  }
+
+  /** Calls `onEvent` at each of the container's health_status and die events until closed; never throws. */
+  containerEvents(id: string, onEvent: () => void): Promise<{ close(): void }> {
+    return watchEvents(this.#c, id, onEvent);
   }
 
   async setRestartPolicy(app: string, id: string, policy: string): Promise<void> {

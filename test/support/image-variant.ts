@@ -22,6 +22,8 @@ export interface VariantOptions {
   tags: string[];
   /** Set as `VARIANT=<variant>` in the copy's config: what makes its digest new. */
   variant: string;
+  /** A command to replace the image's own (`Cmd`), for a copy that behaves differently. */
+  cmd?: string[];
   registry?: string;
 }
 
@@ -39,9 +41,10 @@ export async function publishVariant(opts: VariantOptions): Promise<string> {
   const manifest = (await manifestRes.json()) as ImageManifest;
   if (!Array.isArray(manifest.layers)) throw new Error(`${opts.repo}:${opts.fromTag} is not a single-platform image manifest (${mediaType})`);
   const config = (await (await registryFetch(`${base}/blobs/${manifest.config.digest}`, {}, `GET config of ${opts.repo}:${opts.fromTag}`)).json()) as {
-    config?: { Env?: string[] };
+    config?: { Env?: string[]; Cmd?: string[] };
   };
   config.config = { ...config.config, Env: [...(config.config?.Env ?? []).filter((e) => !e.startsWith("VARIANT=")), `VARIANT=${opts.variant}`] };
+  if (opts.cmd) config.config.Cmd = opts.cmd;
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDigest = `sha256:${createHash("sha256").update(configBytes).digest("hex")}`;
 

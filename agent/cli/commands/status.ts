@@ -77,6 +77,7 @@ function appBlock(a: AppStatus): string[] {
   for (const c of a.conflicts ?? []) {
     rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
+  if (a.liveProblem) rows.push(["live state", `${a.liveProblem.words}, since ${formatTime(a.liveProblem.since)}`]);
   for (const w of a.warnings ?? []) rows.push(["warning", w]);
   for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${skipReasonWords(s.reason)}, #${s.deployId}, ${formatTime(s.at)})`]);
   if (a.releases.length > 0) rows.push(["releases", a.releases.map((r) => `${r.version} ${shortDigest(r.digest)}`).join(", ")]);

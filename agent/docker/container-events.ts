@@ -1,0 +1,97 @@
+// The Engine's events about this agent's own containers (their `die`, `start` and health changes),
+// as one stream for the whole daemon: whoever watches the live releases reads them here.
+import { AGENT_LABELS } from "../labels.js";
+import type { EngineClient } from "./client.js";
+import type { Owner } from "./types.js";
+
+export interface OwnContainerEvent {
+  id: string;
+  /** "die", "start", or "health_status: healthy" / "health_status: unhealthy" / "health_status: starting". */
+  action: string;
+  app: string;
+  /** The container's name, without the leading "/". */
+  name: string;
+  deployId: string | undefined;
+  /** The process's exit status, on `die`. */
+  exitCode: number | undefined;
+  /** When the Engine says it happened, in ms since the epoch. */
+  at: number;
+}
+
+interface RawEvent {
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+  time?: number;
+  timeNano?: number;
+}
+
+/**
+ * Opens the stream and calls `onEvent` for each event; `onEnd` once when the stream ends or breaks
+ * by itself (dockerd went away), never after `close()`. Throws ENGINE_UNAVAILABLE when it cannot be
+ * opened. The caller must call `close()` in either case, which gives the stream back.
+ */
+export async function watchOwnContainers(
+  c: EngineClient,
+  owner: Owner,
+  onEvent: (e: OwnContainerEvent) => void,
+  onEnd: (why: string) => void,
+): Promise<{ close(): void }> {
+  let closed = false;
+  let ended = false;
+  const end = (why: string) => {
+    if (closed || ended) return;
+    ended = true;
+    onEnd(why);
+  };
+  const filters = {
+    type: ["container" as const],
+    event: ["die", "start", "health_status"],
+    label: [`${AGENT_LABELS.managed}=true`, `${AGENT_LABELS.owner}=${owner.agentId}`],
+  };
+  const { stream, close } = await c.stream("GET /events (own containers)", (abortSignal) =>
+    c.docker.getEvents({ filters, abortSignal }) as Promise<NodeJS.ReadableStream>,
+  );
+  let buffered = "";
+  stream.on("data", (chunk: Buffer | string) => {
+    buffered += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      const e = parseEvent(line);
+      if (e && !closed) onEvent(e);
+    }
+  });
+  stream.on("end", () => end("the Engine closed its event stream"));
+  stream.on("close", () => end("the Engine's event stream closed"));
+  stream.on("error", (err: Error) => end(`the Engine's event stream broke: ${err.message}`));
+  return {
+    close() {
+      closed = true;
+      close();
+    },
+  };
+}
+
+/** One line of the stream, or undefined for one that is not an event of an app's container. */
+export function parseEvent(line: string): OwnContainerEvent | undefined {
+  if (line.trim() === "") return undefined;
+  let raw: RawEvent;
+  try {
+    raw = JSON.parse(line) as RawEvent;
+  } catch {
+    return undefined;
+  }
+  const attrs = raw.Actor?.Attributes ?? {};
+  const app = attrs[AGENT_LABELS.app];
+  if (!raw.Action || !raw.Actor?.ID || !app) return undefined;
+  const code = attrs.exitCode !== undefined ? Number(attrs.exitCode) : undefined;
+  return {
+    id: raw.Actor.ID,
+    action: raw.Action,
+    app,
+    name: (attrs.name ?? "").replace(/^\//, ""),
+    deployId: attrs[AGENT_LABELS.deployId],
+    exitCode: Number.isInteger(code) ? code : undefined,
+    at: raw.timeNano ? Math.floor(raw.timeNano / 1e6) : (raw.time ?? 0) * 1000,
+  };
+}
