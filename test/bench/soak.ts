@@ -43,6 +43,9 @@ interface Sample {
   anonGcMb: number;
   rssMb: number;
   heapMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
   fds: number;
   engineStreams: number;
   timers: number;
@@ -190,6 +193,9 @@ async function main(): Promise<void> {
         anonGcMb: memGc.anon,
         rssMb: mem.rss,
         heapMb: daemon.heapUsedBytes / 1024 / 1024,
+        heapTotalMb: daemon.heapTotalBytes / 1024 / 1024,
+        externalMb: daemon.externalBytes / 1024 / 1024,
+        arrayBuffersMb: daemon.arrayBuffersBytes / 1024 / 1024,
         fds,
         engineStreams: daemon.engineStreams,
         timers: daemon.timers,
@@ -252,6 +258,9 @@ function print(s: Sample, header: boolean): void {
     ["after-gc", mb(s.anonGcMb)],
     ["RSS", mb(s.rssMb)],
     ["heap", mb(s.heapMb)],
+    ["heap-total", mb(s.heapTotalMb)],
+    ["external", mb(s.externalMb)],
+    ["arraybuffers", mb(s.arrayBuffersMb)],
     ["fds", String(s.fds)],
     ["engine-streams", String(s.engineStreams)],
     ["timers", String(s.timers)],
