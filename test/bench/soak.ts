@@ -16,6 +16,7 @@ import { agentctl, makeAgentDir, readState, removeDir, requestLoop, rssMb, serve
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVariant } from "../support/image-variant.js";
 import { publishVersion, testRunId } from "../support/images.js";
+import { memoryMaps, type MemoryMaps } from "../support/memory-maps.js";
 import { INSPECT_OPTION, connectInspector, inspectorUrl, type Inspector } from "../support/inspector.js";
 import { bursts, watchDropped, type Failure } from "../support/serving-gaps.js";
 import { startTraefikModel } from "../support/traefik-model.js";
@@ -32,6 +33,12 @@ const PREFIX = process.env.SOAK_PREFIX ?? "soak";
  * RssAnon, so a run that takes them judges memory on the V8 heap instead.
  */
 const SNAPSHOTS = process.env.SOAK_HEAP_SNAPSHOTS;
+/**
+ * glibc malloc's arena limit for the daemon, as systemd/deploy-agent.service sets it (2): with
+ * glibc's default (8 per core) each libuv and V8 worker thread gets an arena of its own, whose
+ * freed space stays resident. SOAK_MALLOC_ARENA_MAX= (empty) runs with glibc's default, to compare.
+ */
+const MALLOC_ARENA_MAX = process.env.SOAK_MALLOC_ARENA_MAX ?? "2";
 const MEMORY_GROWTH_MAX_MB = 5;
 /** Open descriptors may differ by this much between quiet samples: the registry client's keep-alive pool (one per poll slot). */
 const FD_SLACK = 4;
@@ -41,6 +48,8 @@ interface Sample {
   minute: number;
   anonMb: number;
   anonGcMb: number;
+  /** Where anonGcMb lives: malloc's arenas or elsewhere (V8's pages, mmap'd buffers). */
+  maps: MemoryMaps;
   rssMb: number;
   heapMb: number;
   heapTotalMb: number;
@@ -69,7 +78,7 @@ interface AppRun {
 async function startInspectedAgent(dir: string): Promise<{ agent: AgentProcess; inspector: Inspector }> {
   const saved = process.env.NODE_OPTIONS;
   process.env.NODE_OPTIONS = [saved, INSPECT_OPTION].filter(Boolean).join(" ");
-  const starting = startAgent(dir);
+  const starting = startAgent(dir, MALLOC_ARENA_MAX ? { env: { MALLOC_ARENA_MAX } } : {});
   if (saved === undefined) delete process.env.NODE_OPTIONS;
   else process.env.NODE_OPTIONS = saved;
   const agent = await starting;
@@ -171,15 +180,16 @@ async function main(): Promise<void> {
         const mem = rssMb(pid);
         await gc.collectGarbage();
         const memGc = rssMb(pid);
+        const maps = memoryMaps(pid);
         const fds = readdirSync(`/proc/${pid}/fd`).length;
         const r = await agentctl(a, ["status"], { json: true });
         const report = StatusReport.parse(r.json);
         if (!report.daemon) throw new Error(`agentctl status --json has no daemon field: ${r.stdout.slice(0, 300)}`);
-        if (report.apps.every((x) => x.running === undefined)) return { mem, memGc, fds, daemon: report.daemon };
+        if (report.apps.every((x) => x.running === undefined)) return { mem, memGc, maps, fds, daemon: report.daemon };
       }
     };
     const sample = async (minute: number) => {
-      const { mem, memGc, fds, daemon } = await measure();
+      const { mem, memGc, maps, fds, daemon } = await measure();
       const state = readState(a) as { apps: Record<string, { history: { id: string; outcome: string }[] }> };
       for (const app of names) for (const rec of state.apps[app]?.history ?? []) outcomes.set(`${app}#${rec.id}`, rec.outcome);
       const all = [...outcomes.values()];
@@ -191,6 +201,7 @@ async function main(): Promise<void> {
         minute,
         anonMb: mem.anon,
         anonGcMb: memGc.anon,
+        maps,
         rssMb: mem.rss,
         heapMb: daemon.heapUsedBytes / 1024 / 1024,
         heapTotalMb: daemon.heapTotalBytes / 1024 / 1024,
@@ -213,9 +224,13 @@ async function main(): Promise<void> {
 
     console.log(
       `deploy-agent soak (run ${run}): ${APPS} apps polled every 1s, one action every ${ACTION_EVERY_MS / 1000}s in turn (${ACTIONS.join(", ")}), ` +
-        `${MINUTES} min, node ${process.version}, ${new Date().toISOString()}, ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? "?"} cores`,
+        `${MINUTES} min, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX || "(glibc default)"}, node ${process.version}, ${new Date().toISOString()}, ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? "?"} cores`,
     );
-    console.log("each sample waits until no deploy runs (actions pause; polls go on); after-gc: RssAnon after a full collection, heap: V8 heap used after it");
+    console.log(
+      "each sample waits until no deploy runs (actions pause; polls go on); after-gc: RssAnon after a full collection, split by /proc/<pid>/smaps into " +
+        "malloc's main and thread arenas and other anonymous memory (V8's pages, mmap'd buffers); heap: V8 heap used after it, heap-total: reserved; " +
+        "external: native memory bound to JS objects, arraybuffers included",
+    );
     const t0 = Date.now();
     await sample(0);
     for (let m = 1; m <= MINUTES; m++) {
@@ -256,6 +271,9 @@ function print(s: Sample, header: boolean): void {
     ["minute", String(s.minute)],
     ["RssAnon", mb(s.anonMb)],
     ["after-gc", mb(s.anonGcMb)],
+    ["malloc-main", mb(s.maps.mainArenaMb)],
+    ["malloc-arenas", mb(s.maps.threadArenasMb)],
+    ["other-anon", mb(s.maps.otherMb)],
     ["RSS", mb(s.rssMb)],
     ["heap", mb(s.heapMb)],
     ["heap-total", mb(s.heapTotalMb)],
