@@ -4,10 +4,11 @@
 // rollback`, `agentctl resume`. A request loop per app goes through the Traefik model. At the
 // start and every minute the bench lets running deploys finish, then reads the daemon's private
 // memory (RssAnon) and RSS from /proc/<pid>/status, then again after a full garbage collection
-// (through the inspector the daemon is started with), its open descriptors from /proc/<pid>/fd,
-// and its heap, timers and open Engine streams from `agentctl status --json` (its `daemon`
-// field). Targets: RssAnon after collection grows by at most 5 MB from minute 2 to the end;
-// descriptors and Engine streams stay flat. Prints a table and a verdict; exits 1 on a miss.
+// (through the inspector the daemon is started with) with where it lives (/proc/<pid>/smaps:
+// malloc's arenas or V8's pages), its open descriptors from /proc/<pid>/fd, and its heap, native
+// memory, timers and open Engine streams from `agentctl status --json` (its `daemon` field).
+// Targets (soak-report.ts): RssAnon after collection grows by at most 5 MB from minute 2 to the
+// end; descriptors and Engine streams stay flat. Prints a table and a verdict; exits 1 on a miss.
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,9 +17,10 @@ import { agentctl, makeAgentDir, readState, removeDir, requestLoop, rssMb, serve
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVariant } from "../support/image-variant.js";
 import { publishVersion, testRunId } from "../support/images.js";
-import { memoryMaps, type MemoryMaps } from "../support/memory-maps.js";
+import { memoryMaps } from "../support/memory-maps.js";
 import { INSPECT_OPTION, connectInspector, inspectorUrl, type Inspector } from "../support/inspector.js";
 import { bursts, watchDropped, type Failure } from "../support/serving-gaps.js";
+import { print, verdict, type Sample } from "./soak-report.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
@@ -39,32 +41,7 @@ const SNAPSHOTS = process.env.SOAK_HEAP_SNAPSHOTS;
  * freed space stays resident. SOAK_MALLOC_ARENA_MAX= (empty) runs with glibc's default, to compare.
  */
 const MALLOC_ARENA_MAX = process.env.SOAK_MALLOC_ARENA_MAX ?? "2";
-const MEMORY_GROWTH_MAX_MB = 5;
-/** Open descriptors may differ by this much between quiet samples: the registry client's keep-alive pool (one per poll slot). */
-const FD_SLACK = 4;
 const ACTIONS = ["publish", "deploy", "rollback", "resume"] as const;
-
-interface Sample {
-  minute: number;
-  anonMb: number;
-  anonGcMb: number;
-  /** Where anonGcMb lives: malloc's arenas or elsewhere (V8's pages, mmap'd buffers). */
-  maps: MemoryMaps;
-  rssMb: number;
-  heapMb: number;
-  heapTotalMb: number;
-  externalMb: number;
-  arrayBuffersMb: number;
-  fds: number;
-  engineStreams: number;
-  timers: number;
-  deploys: number;
-  deploysFailed: number;
-  busy: number;
-  actionsFailed: number;
-  failedRequests: number;
-  load: string;
-}
 
 interface AppRun {
   name: string;
@@ -252,7 +229,7 @@ async function main(): Promise<void> {
       writeFileSync(log, a.lines.join("\n"));
       console.log(`  the daemon's log: ${log}`);
     }
-    process.exitCode = verdict(samples) ? 0 : 1;
+    process.exitCode = verdict(samples, SNAPSHOTS !== undefined) ? 0 : 1;
   } finally {
     clearInterval(ticker);
     dropped.stop();
@@ -265,56 +242,5 @@ async function main(): Promise<void> {
   }
 }
 
-function print(s: Sample, header: boolean): void {
-  const mb = (x: number) => `${x.toFixed(1)} MB`;
-  const cols: [string, string][] = [
-    ["minute", String(s.minute)],
-    ["RssAnon", mb(s.anonMb)],
-    ["after-gc", mb(s.anonGcMb)],
-    ["malloc-main", mb(s.maps.mainArenaMb)],
-    ["malloc-arenas", mb(s.maps.threadArenasMb)],
-    ["other-anon", mb(s.maps.otherMb)],
-    ["RSS", mb(s.rssMb)],
-    ["heap", mb(s.heapMb)],
-    ["heap-total", mb(s.heapTotalMb)],
-    ["external", mb(s.externalMb)],
-    ["arraybuffers", mb(s.arrayBuffersMb)],
-    ["fds", String(s.fds)],
-    ["engine-streams", String(s.engineStreams)],
-    ["timers", String(s.timers)],
-    ["deploys", String(s.deploys)],
-    ["failed-deploys", String(s.deploysFailed)],
-    ["busy", String(s.busy)],
-    ["failed-actions", String(s.actionsFailed)],
-    ["failed-requests", String(s.failedRequests)],
-    ["load", s.load],
-  ];
-  const width = (c: [string, string]) => Math.max(c[0].length, 8) + 2;
-  if (header) console.log(cols.map((c) => c[0].padEnd(width(c))).join("").trimEnd());
-  console.log(cols.map((c) => c[1].padEnd(width(c))).join("").trimEnd());
-}
-
-/** Prints the verdict line; true when every target is met. */
-function verdict(samples: Sample[]): boolean {
-  const base = samples[Math.min(2, samples.length - 2)] ?? samples[0]!;
-  const last = samples.at(-1)!;
-  const growth = SNAPSHOTS ? last.heapMb - base.heapMb : last.anonGcMb - base.anonGcMb;
-  const what = SNAPSHOTS ? "the V8 heap after collection (heap snapshots were taken)" : "RssAnon after collection";
-  const fdRise = Math.max(...samples.filter((s) => s.minute >= base.minute).map((s) => s.fds)) - base.fds;
-  const streams = Math.max(...samples.map((s) => s.engineStreams));
-  const misses = [
-    ...(growth > MEMORY_GROWTH_MAX_MB ? [`${what} grew ${growth.toFixed(1)} MB`] : []),
-    ...(fdRise > FD_SLACK ? [`open descriptors rose by ${fdRise}`] : []),
-    ...(streams > samples[0]!.engineStreams ? [`Engine streams open with no deploy running`] : []),
-    ...(last.deploys === 0 ? ["no deploy happened"] : []),
-  ];
-  const sign = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)}`;
-  console.log(
-    `verdict: ${misses.length === 0 ? "PASS" : `FAIL (${misses.join("; ")})`}: ${what} ${sign(growth)} MB from minute ${base.minute} to ${last.minute} (target ≤ ${MEMORY_GROWTH_MAX_MB} MB), ` +
-      `fds ${base.fds} → ${last.fds} (highest +${fdRise}, target ≤ ${FD_SLACK}), Engine streams at rest ≤ ${streams} (target ${samples[0]!.engineStreams}); ` +
-      `${last.deploys} deploys (${last.deploysFailed} failed), ${last.failedRequests} failed requests`,
-  );
-  return misses.length === 0;
-}
 
 await main();
