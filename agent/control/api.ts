@@ -91,6 +91,12 @@ export interface DaemonStats {
   /** RssAnon: the process's private memory, without the node executable's shared pages. Absent without /proc. */
   rssAnonBytes?: number;
   heapUsedBytes: number;
+  /** V8 heap reserved from the system (used or not): RssAnon beyond this and `externalBytes` is the C allocator's. */
+  heapTotalBytes: number;
+  /** Memory of C++ objects bound to JS objects (Buffers, zlib and HTTP parser state), `arrayBuffersBytes` included. */
+  externalBytes: number;
+  /** Buffers and ArrayBuffers: socket reads, response bodies, pull progress. */
+  arrayBuffersBytes: number;
   /** Open file descriptors. Absent without /proc. */
   fds?: number;
   /** Active timers (Node's `process.getActiveResourcesInfo()`), the status request's own included. */

@@ -159,8 +159,12 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
   let streak = 0;
   let lastProbe = "not probed yet";
   // Docker's health_status and die events wake the wait at once; polling stays as the fallback.
+  // The shutdown signal wakes it too, through one listener for the whole wait: not AbortSignal.any
+  // per sleep, whose signals Node 20 keeps for as long as the shutdown signal lives (agent/abort.ts).
   let wake = new AbortController();
-  const events = await watchEvents(c, id, () => wake.abort());
+  const wakeNow = () => wake.abort();
+  const events = await watchEvents(c, id, wakeNow);
+  opts.signal?.addEventListener("abort", wakeNow, { once: true });
   try {
     for (;;) {
       if (opts.signal?.aborted) {
@@ -189,10 +193,11 @@ export async function waitHealthy(c: EngineClient, id: string, opts: WaitHealthy
           { hint: "check the app's health path and port, or raise health.startTimeout" },
         );
       }
-      await sleep(opts.pollMs ?? 250, opts.signal ? AbortSignal.any([opts.signal, wake.signal]) : wake.signal);
+      await sleep(opts.pollMs ?? 250, wake.signal);
       if (wake.signal.aborted) wake = new AbortController();
     }
   } finally {
+    opts.signal?.removeEventListener("abort", wakeNow);
     events.close();
   }
 }

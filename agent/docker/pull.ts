@@ -1,6 +1,7 @@
 // Pull by digest, treating an error inside the progress stream as the failure it is: dockerode's
 // followProgress reports success even then (the Engine sends HTTP 200 before it knows). The result
 // is confirmed by inspect.
+import { linkedSignal } from "../abort.js";
 import { monotonicNow } from "../clock.js";
 import type { EngineAuth } from "../engine-auth.js";
 import { AgentError, toAgentError } from "../errors.js";
@@ -40,8 +41,15 @@ const CHATTY = new Set(["Downloading", "Extracting", "Waiting", "Verifying Check
  */
 export async function pullImage(c: EngineClient, ref: string, opts: PullOptions = {}): Promise<ImageView> {
   const timeoutMs = opts.timeoutMs ?? 30 * 60_000;
-  const signals = [AbortSignal.timeout(timeoutMs), ...(opts.signal ? [opts.signal] : [])];
-  const signal = AbortSignal.any(signals);
+  const linked = linkedSignal(opts.signal, timeoutMs);
+  try {
+    return await pullWithin(c, ref, opts, linked.signal, timeoutMs);
+  } finally {
+    linked.dispose();
+  }
+}
+
+async function pullWithin(c: EngineClient, ref: string, opts: PullOptions, signal: AbortSignal, timeoutMs: number): Promise<ImageView> {
   let stream: NodeJS.ReadableStream;
   let close: () => void;
   try {

@@ -4,10 +4,11 @@
 // rollback`, `agentctl resume`. A request loop per app goes through the Traefik model. At the
 // start and every minute the bench lets running deploys finish, then reads the daemon's private
 // memory (RssAnon) and RSS from /proc/<pid>/status, then again after a full garbage collection
-// (through the inspector the daemon is started with), its open descriptors from /proc/<pid>/fd,
-// and its heap, timers and open Engine streams from `agentctl status --json` (its `daemon`
-// field). Targets: RssAnon after collection grows by at most 5 MB from minute 2 to the end;
-// descriptors and Engine streams stay flat. Prints a table and a verdict; exits 1 on a miss.
+// (through the inspector the daemon is started with) with where it lives (/proc/<pid>/smaps:
+// malloc's arenas or V8's pages), its open descriptors from /proc/<pid>/fd, and its heap, native
+// memory, timers and open Engine streams from `agentctl status --json` (its `daemon` field).
+// Targets (soak-report.ts): RssAnon after collection grows by at most 5 MB from minute 2 to the
+// end; descriptors and Engine streams stay flat. Prints a table and a verdict; exits 1 on a miss.
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,8 +17,10 @@ import { agentctl, makeAgentDir, readState, removeDir, requestLoop, rssMb, serve
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVariant } from "../support/image-variant.js";
 import { publishVersion, testRunId } from "../support/images.js";
+import { memoryMaps } from "../support/memory-maps.js";
 import { INSPECT_OPTION, connectInspector, inspectorUrl, type Inspector } from "../support/inspector.js";
 import { bursts, watchDropped, type Failure } from "../support/serving-gaps.js";
+import { print, verdict, type Sample } from "./soak-report.js";
 import { startTraefikModel } from "../support/traefik-model.js";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
@@ -32,27 +35,13 @@ const PREFIX = process.env.SOAK_PREFIX ?? "soak";
  * RssAnon, so a run that takes them judges memory on the V8 heap instead.
  */
 const SNAPSHOTS = process.env.SOAK_HEAP_SNAPSHOTS;
-const MEMORY_GROWTH_MAX_MB = 5;
-/** Open descriptors may differ by this much between quiet samples: the registry client's keep-alive pool (one per poll slot). */
-const FD_SLACK = 4;
+/**
+ * glibc malloc's arena limit for the daemon, as systemd/deploy-agent.service sets it (2): with
+ * glibc's default (8 per core) each libuv and V8 worker thread gets an arena of its own, whose
+ * freed space stays resident. SOAK_MALLOC_ARENA_MAX= (empty) runs with glibc's default, to compare.
+ */
+const MALLOC_ARENA_MAX = process.env.SOAK_MALLOC_ARENA_MAX ?? "2";
 const ACTIONS = ["publish", "deploy", "rollback", "resume"] as const;
-
-interface Sample {
-  minute: number;
-  anonMb: number;
-  anonGcMb: number;
-  rssMb: number;
-  heapMb: number;
-  fds: number;
-  engineStreams: number;
-  timers: number;
-  deploys: number;
-  deploysFailed: number;
-  busy: number;
-  actionsFailed: number;
-  failedRequests: number;
-  load: string;
-}
 
 interface AppRun {
   name: string;
@@ -66,7 +55,7 @@ interface AppRun {
 async function startInspectedAgent(dir: string): Promise<{ agent: AgentProcess; inspector: Inspector }> {
   const saved = process.env.NODE_OPTIONS;
   process.env.NODE_OPTIONS = [saved, INSPECT_OPTION].filter(Boolean).join(" ");
-  const starting = startAgent(dir);
+  const starting = startAgent(dir, MALLOC_ARENA_MAX ? { env: { MALLOC_ARENA_MAX } } : {});
   if (saved === undefined) delete process.env.NODE_OPTIONS;
   else process.env.NODE_OPTIONS = saved;
   const agent = await starting;
@@ -168,15 +157,16 @@ async function main(): Promise<void> {
         const mem = rssMb(pid);
         await gc.collectGarbage();
         const memGc = rssMb(pid);
+        const maps = memoryMaps(pid);
         const fds = readdirSync(`/proc/${pid}/fd`).length;
         const r = await agentctl(a, ["status"], { json: true });
         const report = StatusReport.parse(r.json);
         if (!report.daemon) throw new Error(`agentctl status --json has no daemon field: ${r.stdout.slice(0, 300)}`);
-        if (report.apps.every((x) => x.running === undefined)) return { mem, memGc, fds, daemon: report.daemon };
+        if (report.apps.every((x) => x.running === undefined)) return { mem, memGc, maps, fds, daemon: report.daemon };
       }
     };
     const sample = async (minute: number) => {
-      const { mem, memGc, fds, daemon } = await measure();
+      const { mem, memGc, maps, fds, daemon } = await measure();
       const state = readState(a) as { apps: Record<string, { history: { id: string; outcome: string }[] }> };
       for (const app of names) for (const rec of state.apps[app]?.history ?? []) outcomes.set(`${app}#${rec.id}`, rec.outcome);
       const all = [...outcomes.values()];
@@ -188,8 +178,12 @@ async function main(): Promise<void> {
         minute,
         anonMb: mem.anon,
         anonGcMb: memGc.anon,
+        maps,
         rssMb: mem.rss,
         heapMb: daemon.heapUsedBytes / 1024 / 1024,
+        heapTotalMb: daemon.heapTotalBytes / 1024 / 1024,
+        externalMb: daemon.externalBytes / 1024 / 1024,
+        arrayBuffersMb: daemon.arrayBuffersBytes / 1024 / 1024,
         fds,
         engineStreams: daemon.engineStreams,
         timers: daemon.timers,
@@ -207,9 +201,13 @@ async function main(): Promise<void> {
 
     console.log(
       `deploy-agent soak (run ${run}): ${APPS} apps polled every 1s, one action every ${ACTION_EVERY_MS / 1000}s in turn (${ACTIONS.join(", ")}), ` +
-        `${MINUTES} min, node ${process.version}, ${new Date().toISOString()}, ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? "?"} cores`,
+        `${MINUTES} min, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX || "(glibc default)"}, node ${process.version}, ${new Date().toISOString()}, ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? "?"} cores`,
     );
-    console.log("each sample waits until no deploy runs (actions pause; polls go on); after-gc: RssAnon after a full collection, heap: V8 heap used after it");
+    console.log(
+      "each sample waits until no deploy runs (actions pause; polls go on); after-gc: RssAnon after a full collection, split by /proc/<pid>/smaps into " +
+        "malloc's main and thread arenas and other anonymous memory (V8's pages, mmap'd buffers); heap: V8 heap used after it, heap-total: reserved; " +
+        "external: native memory bound to JS objects, arraybuffers included",
+    );
     const t0 = Date.now();
     await sample(0);
     for (let m = 1; m <= MINUTES; m++) {
@@ -231,7 +229,7 @@ async function main(): Promise<void> {
       writeFileSync(log, a.lines.join("\n"));
       console.log(`  the daemon's log: ${log}`);
     }
-    process.exitCode = verdict(samples) ? 0 : 1;
+    process.exitCode = verdict(samples, SNAPSHOTS !== undefined) ? 0 : 1;
   } finally {
     clearInterval(ticker);
     dropped.stop();
@@ -244,50 +242,5 @@ async function main(): Promise<void> {
   }
 }
 
-function print(s: Sample, header: boolean): void {
-  const mb = (x: number) => `${x.toFixed(1)} MB`;
-  const cols: [string, string][] = [
-    ["minute", String(s.minute)],
-    ["RssAnon", mb(s.anonMb)],
-    ["after-gc", mb(s.anonGcMb)],
-    ["RSS", mb(s.rssMb)],
-    ["heap", mb(s.heapMb)],
-    ["fds", String(s.fds)],
-    ["engine-streams", String(s.engineStreams)],
-    ["timers", String(s.timers)],
-    ["deploys", String(s.deploys)],
-    ["failed-deploys", String(s.deploysFailed)],
-    ["busy", String(s.busy)],
-    ["failed-actions", String(s.actionsFailed)],
-    ["failed-requests", String(s.failedRequests)],
-    ["load", s.load],
-  ];
-  const width = (c: [string, string]) => Math.max(c[0].length, 8) + 2;
-  if (header) console.log(cols.map((c) => c[0].padEnd(width(c))).join("").trimEnd());
-  console.log(cols.map((c) => c[1].padEnd(width(c))).join("").trimEnd());
-}
-
-/** Prints the verdict line; true when every target is met. */
-function verdict(samples: Sample[]): boolean {
-  const base = samples[Math.min(2, samples.length - 2)] ?? samples[0]!;
-  const last = samples.at(-1)!;
-  const growth = SNAPSHOTS ? last.heapMb - base.heapMb : last.anonGcMb - base.anonGcMb;
-  const what = SNAPSHOTS ? "the V8 heap after collection (heap snapshots were taken)" : "RssAnon after collection";
-  const fdRise = Math.max(...samples.filter((s) => s.minute >= base.minute).map((s) => s.fds)) - base.fds;
-  const streams = Math.max(...samples.map((s) => s.engineStreams));
-  const misses = [
-    ...(growth > MEMORY_GROWTH_MAX_MB ? [`${what} grew ${growth.toFixed(1)} MB`] : []),
-    ...(fdRise > FD_SLACK ? [`open descriptors rose by ${fdRise}`] : []),
-    ...(streams > samples[0]!.engineStreams ? [`Engine streams open with no deploy running`] : []),
-    ...(last.deploys === 0 ? ["no deploy happened"] : []),
-  ];
-  const sign = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)}`;
-  console.log(
-    `verdict: ${misses.length === 0 ? "PASS" : `FAIL (${misses.join("; ")})`}: ${what} ${sign(growth)} MB from minute ${base.minute} to ${last.minute} (target ≤ ${MEMORY_GROWTH_MAX_MB} MB), ` +
-      `fds ${base.fds} → ${last.fds} (highest +${fdRise}, target ≤ ${FD_SLACK}), Engine streams at rest ≤ ${streams} (target ${samples[0]!.engineStreams}); ` +
-      `${last.deploys} deploys (${last.deploysFailed} failed), ${last.failedRequests} failed requests`,
-  );
-  return misses.length === 0;
-}
 
 await main();

@@ -29,6 +29,15 @@ describe("daemon stats for status", () => {
     expect(stats.rssAnonBytes).toBeLessThan(stats.rssBytes);
   });
 
+  it("counts a Buffer the process holds in its native memory and its buffers", () => {
+    const before = daemonStats();
+    const held = Buffer.alloc(8 * 1024 * 1024, 1);
+    const after = daemonStats();
+    expect(after.arrayBuffersBytes - before.arrayBuffersBytes).toBeGreaterThanOrEqual(held.length);
+    expect(after.externalBytes - before.externalBytes).toBeGreaterThanOrEqual(held.length);
+    expect(after.heapTotalBytes).toBeGreaterThanOrEqual(after.heapUsedBytes);
+  });
+
   it("counts an open Engine stream until it is closed, once however often close is called", async () => {
     // The opener stands in for a dockerode call: only the client's bookkeeping is under test.
     const client = new EngineClient({} as never, "/nonexistent/docker.sock", 1000);
