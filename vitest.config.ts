@@ -6,8 +6,6 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     fileParallelism: false,
-    // describe.concurrent blocks (the kill cells of the fault matrix) run two tests at a time.
-    maxConcurrency: 2,
     testTimeout: 120_000,
     hookTimeout: 300_000,
     env: { TESTCONTAINERS_RYUK_DISABLED: "true" },

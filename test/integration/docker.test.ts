@@ -272,7 +272,7 @@ describe("chooseHealthcheck", () => {
     expect(hc).toEqual({
       source: "config",
       test: ["CMD-SHELL", command],
-      healthcheck: { Test: ["CMD-SHELL", command], Interval: 1_000_000_000, Timeout: 3_000_000_000, StartPeriod: 30_000_000_000, Retries: 3 },
+      healthcheck: { Test: ["CMD-SHELL", command], Interval: 1_000_000_000, Timeout: 10_000_000_000, StartPeriod: 30_000_000_000, Retries: 3 },
     });
   });
 });

@@ -91,19 +91,41 @@ class Cell {
   }
 }
 
-async function inCell(app: string, body: (cell: Cell) => Promise<void>): Promise<void> {
-  const cell = new Cell(app);
-  try {
-    await body(cell);
-  } finally {
-    await cell.retire();
-  }
+/** Runs `fn` once fewer than `n` others run (vitest starts up to five concurrent tests). */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      // The slot passes straight to the next waiter, or frees up.
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+// Two cells at a time: each is mostly waiting (polls, settle, drain), and two keep the whole
+// matrix within the CI budget without starving the request loops on 2 cores.
+const twoAtATime = limiter(2);
+
+function inCell(app: string, body: (cell: Cell) => Promise<void>): Promise<void> {
+  return twoAtATime(async () => {
+    const cell = new Cell(app);
+    try {
+      await body(cell);
+    } finally {
+      await cell.retire();
+    }
+  });
 }
 
 const boundaries = STEP_NAMES.flatMap((step) => (["start", "end"] as const).map((phase) => `${step}:${phase}`));
 
-// Two cells at a time: each is mostly waiting (polls, settle, drain), and two keep the whole
-// matrix within the CI budget without starving the request loops on 2 cores.
 describe.concurrent("kill -9 at every step boundary of a deploy", () => {
   for (const point of boundaries) {
     it(`keeps serving and deploys again after the daemon is killed at ${point} of a deploy`, async () => {
