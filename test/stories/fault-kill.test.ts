@@ -18,7 +18,11 @@ const docker = new Dockerode();
 let traefik: Awaited<ReturnType<typeof startTraefikModel>>;
 const dirs: string[] = [];
 
+/** The route network all cells share, made here: daemons of cells that run at once would each create it, and the Engine's duplicate check is best effort only. */
+const network = `c8-net-${run}`;
+
 beforeAll(async () => {
+  await docker.createNetwork({ Name: network, Driver: "bridge", CheckDuplicate: true });
   traefik = await startTraefikModel({ docker });
 });
 
@@ -38,7 +42,7 @@ class Cell {
 
   constructor(readonly app: string) {
     dirs.push(this.dir);
-    writeConfig(this.dir, agentYaml(this.dir, storyApp(app, `127.0.0.1:5000/stories/${app}`, run, { drain: "1s", settle: "3s", network: `c8-net-${run}` })));
+    writeConfig(this.dir, agentYaml(this.dir, storyApp(app, `127.0.0.1:5000/stories/${app}`, run, { drain: "1s", settle: "3s", network })));
   }
 
   publish(version: string): Promise<unknown> {
