@@ -106,6 +106,32 @@ export class EngineClient {
   }
 }
 
+/**
+ * Calls `onEnd` once when an open Engine stream ends or breaks by itself (dockerd went away), never
+ * after the returned `close()`, which gives the stream back (`close` from `EngineClient.stream`).
+ */
+export function endOnce(stream: NodeJS.ReadableStream, close: () => void, onEnd: (why: string) => void): { close(): void; readonly closed: boolean } {
+  let closed = false;
+  let ended = false;
+  const end = (why: string) => {
+    if (closed || ended) return;
+    ended = true;
+    onEnd(why);
+  };
+  stream.on("end", () => end("the Engine closed its event stream"));
+  stream.on("close", () => end("the Engine's event stream closed"));
+  stream.on("error", (err: Error) => end(`the Engine's event stream broke: ${err.message}`));
+  return {
+    close() {
+      closed = true;
+      close();
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}
+
 export function engineUnavailable(socketPath: string, err: unknown, what?: string): AgentError {
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === "EACCES" ? "permission denied" : code === "ENOENT" ? "no such socket" : engineMessage(err);

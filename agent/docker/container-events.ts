@@ -1,7 +1,7 @@
 // The Engine's events about this agent's own containers (their `die`, `start` and health changes),
 // as one stream for the whole daemon: whoever watches the live releases reads them here.
 import { AGENT_LABELS } from "../labels.js";
-import type { EngineClient } from "./client.js";
+import { endOnce, type EngineClient } from "./client.js";
 import type { Owner } from "./types.js";
 
 export interface OwnContainerEvent {
@@ -36,13 +36,6 @@ export async function watchOwnContainers(
   onEvent: (e: OwnContainerEvent) => void,
   onEnd: (why: string) => void,
 ): Promise<{ close(): void }> {
-  let closed = false;
-  let ended = false;
-  const end = (why: string) => {
-    if (closed || ended) return;
-    ended = true;
-    onEnd(why);
-  };
   const filters = {
     type: ["container" as const],
     event: ["die", "start", "health_status"],
@@ -51,6 +44,7 @@ export async function watchOwnContainers(
   const { stream, close } = await c.stream("GET /events (own containers)", (abortSignal) =>
     c.docker.getEvents({ filters, abortSignal }) as Promise<NodeJS.ReadableStream>,
   );
+  const watch = endOnce(stream, close, onEnd);
   let buffered = "";
   stream.on("data", (chunk: Buffer | string) => {
     buffered += typeof chunk === "string" ? chunk : chunk.toString("utf8");
@@ -58,18 +52,10 @@ export async function watchOwnContainers(
     buffered = lines.pop() ?? "";
     for (const line of lines) {
       const e = parseEvent(line);
-      if (e && !closed) onEvent(e);
+      if (e && !watch.closed) onEvent(e);
     }
   });
-  stream.on("end", () => end("the Engine closed its event stream"));
-  stream.on("close", () => end("the Engine's event stream closed"));
-  stream.on("error", (err: Error) => end(`the Engine's event stream broke: ${err.message}`));
-  return {
-    close() {
-      closed = true;
-      close();
-    },
-  };
+  return { close: () => watch.close() };
 }
 
 /** One line of the stream, or undefined for one that is not an event of an app's container. */

@@ -1,6 +1,6 @@
 // Whether the Engine is there: a ping with the client's deadline, and a quiet event stream whose
 // end says at once that dockerd went away (it closes its API before it stops its containers).
-import type { EngineClient } from "./client.js";
+import { endOnce, type EngineClient } from "./client.js";
 
 /** Resolves when the Engine answers GET /_ping within the deadline; ENGINE_UNAVAILABLE otherwise. */
 export async function ping(c: EngineClient, timeoutMs?: number): Promise<void> {
@@ -16,24 +16,10 @@ export async function ping(c: EngineClient, timeoutMs?: number): Promise<void> {
  * cannot be opened. `close()` ends it without calling `onEnd`.
  */
 export async function watchEngine(c: EngineClient, onEnd: (why: string) => void): Promise<{ close(): void }> {
-  let closed = false;
-  let ended = false;
-  const end = (why: string) => {
-    if (closed || ended) return;
-    ended = true;
-    onEnd(why);
-  };
   const { stream, close } = await c.stream("GET /events", (abortSignal) =>
     c.docker.getEvents({ filters: { type: ["daemon"] }, abortSignal }) as Promise<NodeJS.ReadableStream>,
   );
   stream.on("data", () => {});
-  stream.on("end", () => end("the Engine closed its event stream"));
-  stream.on("close", () => end("the Engine's event stream closed"));
-  stream.on("error", (err: Error) => end(`the Engine's event stream broke: ${err.message}`));
-  return {
-    close() {
-      closed = true;
-      close();
-    },
-  };
+  const watch = endOnce(stream, close, onEnd);
+  return { close: () => watch.close() };
 }
