@@ -7,6 +7,7 @@ import type { EngineAuth } from "../engine-auth.js";
 import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { NotifySink } from "../notify/event.js";
 import type { StateStore } from "../state/store.js";
 import type { DeployRecord, Live, Slot, State, StepName, Trigger } from "../state/schema.js";
 import { endStep, startStep } from "../state/transitions.js";
@@ -34,6 +35,8 @@ export interface DeployDeps {
   onBoundary?: ((step: StepName, phase: "start" | "end") => void) | undefined;
   /** The clock every wait's deadline and every step's duration runs on; see agent/clock.ts. */
   clock?: MonotonicClock;
+  /** Where events for the `notify` targets go (agent/notify/); absent, nothing is sent. */
+  notify?: NotifySink | undefined;
 }
 
 /** What to deploy. `digest` is known for polls and rollbacks; a CLI deploy of a tag resolves it. */
