@@ -54,7 +54,17 @@ interface Schedule {
   timer?: NodeJS.Timeout | undefined;
   /** A poll (with its jitter wait) is under way: a tick meanwhile is skipped, as node-cron's noOverlap did. */
   busy: boolean;
+  /** Monotonic time the running poll began, and whether its overrun was reported. */
+  busySinceMs: number;
+  overrunWarned: boolean;
 }
+
+/**
+ * A poll still running this long (and over two of its periods) is reported: its registry check and
+ * any deploy that follows have deadlines of their own, so one that outlasts them is stuck, and
+ * without the warning its skipped ticks are silent (debug level) for as long as it hangs.
+ */
+export const OVERRUN_MS = 10 * 60_000;
 
 /** `poll(app)` must not throw; a tick while the app's previous poll still runs is skipped. */
 export function createPoller(config: Config, poll: (app: string) => Promise<unknown>, log: Logger, opts: PollerOptions = {}): Poller {
@@ -113,10 +123,15 @@ export function createPoller(config: Config, poll: (app: string) => Promise<unkn
 
   function tick(s: Schedule): void {
     if (s.busy) {
-      log.debug({ app: s.app }, "previous poll still running; tick skipped");
+      const runningMs = now() - s.busySinceMs;
+      if (!s.overrunWarned && runningMs >= Math.max(OVERRUN_MS, 2 * s.periodMs)) {
+        s.overrunWarned = true;
+        log.warn({ app: s.app, runningForMs: Math.round(runningMs) }, "a poll has run for longer than its deadlines allow; the app's scheduled polls wait until it ends");
+      } else log.debug({ app: s.app }, "previous poll still running; tick skipped");
       return;
     }
     s.busy = true;
+    s.busySinceMs = now();
     void (async () => {
       try {
         const delayMs = jitterMs(config.poll.jitter, s.periodMs, random);
@@ -127,13 +142,15 @@ export function createPoller(config: Config, poll: (app: string) => Promise<unkn
         log.error({ app: s.app, err: (err as Error).message }, "poll crashed");
       } finally {
         s.busy = false;
+        if (s.overrunWarned) log.info({ app: s.app, ranForMs: Math.round(now() - s.busySinceMs) }, "the long poll ended; scheduled polls go on");
+        s.overrunWarned = false;
       }
     })();
   }
 
   for (const [app, cfg] of Object.entries(config.apps)) {
     const cron = createTask(cfg.schedule, () => {}, { name: `poll-${app}` });
-    schedules.set(app, { app, cron, slot: new Date(0), periodMs: 60_000, armedAtMs: 0, armedWallMs: 0, waitMs: 0, busy: false });
+    schedules.set(app, { app, cron, slot: new Date(0), periodMs: 60_000, armedAtMs: 0, armedWallMs: 0, waitMs: 0, busy: false, busySinceMs: 0, overrunWarned: false });
   }
   return {
     start() {

@@ -3,8 +3,8 @@
 // course, as Node's monotonic timers do. The same clock is injected as the poller's monotonic one.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../../agent/config/load.js";
-import { RECHECK_MS, createPoller, type Poller } from "../../agent/daemon/poller.js";
-import { silentLogger } from "../../agent/log.js";
+import { OVERRUN_MS, RECHECK_MS, createPoller, type Poller } from "../../agent/daemon/poller.js";
+import { createLogger, silentLogger } from "../../agent/log.js";
 
 const HOUR = 3_600_000;
 
@@ -102,6 +102,26 @@ describe("the poller's ticks", () => {
     expect(polls).toHaveLength(1);
     release();
     await vi.advanceTimersByTimeAsync(1_000);
+    expect(polls).toHaveLength(2);
+  });
+
+  it("warns once when a poll outlasts its deadlines, and says when it ends", async () => {
+    polls = [];
+    const lines: { level: number; msg: string; app?: string }[] = [];
+    const log = createLogger({ level: "info", format: "json", env: {}, destination: { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[number]) } });
+    let release: () => void = () => {};
+    poller = createPoller(config("*/10 * * * * *"), (app) => {
+      polls.push({ app, wall: Date.now(), mono: performance.now() });
+      return new Promise<void>((r) => (release = r));
+    }, log, { now: () => performance.now() });
+    poller.start();
+    await vi.advanceTimersByTimeAsync(OVERRUN_MS - 30_000);
+    expect(lines.filter((l) => l.level === 40)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(3 * OVERRUN_MS);
+    expect(lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ app: "web", msg: expect.stringContaining("longer than its deadlines") })]);
+    release();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(lines.filter((l) => l.msg.startsWith("the long poll ended"))).toHaveLength(1);
     expect(polls).toHaveLength(2);
   });
 });
