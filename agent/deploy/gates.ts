@@ -7,7 +7,7 @@ import type { AppStatus, CheckResult } from "../control/api.js";
 import { formatDurationMs, MAX_TIMER_MS } from "../config/duration.js";
 import type { RegistryAnswer, GateInput, PollDecision } from "./poll-decision.js";
 import type { State } from "../state/schema.js";
-import { allocateDeployId } from "../state/transitions.js";
+import { allocateDeployId, ensureApp } from "../state/transitions.js";
 import type { DeployDeps } from "./run.js";
 import { short } from "./run.js";
 
@@ -50,10 +50,7 @@ export class PollGates {
     const s = this.#deps.store.app(app);
     if (s.live?.digest === answer.digest || s.seen?.digest === answer.digest) return;
     const seen = { version: answer.tag, digest: answer.digest, since: new Date().toISOString() };
-    await this.#deps.store.update((draft) => {
-      const a = draft.apps[app];
-      if (a) a.seen = seen;
-    });
+    await this.#deps.store.update((draft) => void (ensureApp(draft, app).seen = seen));
   }
 
   /** After every decision: a wait ends when the poll decides otherwise; an available release that went live (or the tag went back to) is cleared. */
@@ -76,8 +73,7 @@ export class PollGates {
       const at = new Date().toISOString();
       const live = this.#deps.store.app(app).live;
       await this.#deps.store.update((draft) => {
-        const a = draft.apps[app];
-        if (!a) return;
+        const a = ensureApp(draft, app);
         a.available = { version: d.tag, digest: d.digest, ...(answer.indexDigest ? { indexDigest: answer.indexDigest } : {}), since: at };
         a.history.unshift({
           id: allocateDeployId(draft),
