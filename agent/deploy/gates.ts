@@ -119,7 +119,8 @@ export class PollGates {
   status(app: string): Pick<AppStatus, "mode" | "available" | "waiting"> {
     const cfg = this.#deps.config.apps[app]!;
     const s = this.#deps.store.app(app);
-    const w = this.#waits.get(app);
+    // A release deployed by hand while it waited waits no more, though the timer's poll has yet to see it.
+    const w = [this.#waits.get(app)].find((x) => x !== undefined && x.digest !== s.live?.digest);
     return {
       ...(cfg.mode === "notify" ? { mode: "notify" as const } : {}),
       ...(s.available ? { available: { version: s.available.version, digest: s.available.digest, since: s.available.since } } : {}),
