@@ -72,8 +72,10 @@ export class PollGates {
     if (d.fresh) {
       const at = new Date().toISOString();
       const live = this.#deps.store.app(app).live;
-      await this.#deps.store.update((draft) => {
+      // Checked again inside the update: a scheduled poll and `agentctl check` may both find it.
+      const recorded = await this.#deps.store.update((draft) => {
         const a = ensureApp(draft, app);
+        if (a.available?.digest === d.digest) return false;
         a.available = { version: d.tag, digest: d.digest, ...(answer.indexDigest ? { indexDigest: answer.indexDigest } : {}), since: at };
         a.history.unshift({
           id: allocateDeployId(draft),
@@ -88,9 +90,12 @@ export class PollGates {
           startedAt: at,
           endedAt: at,
         });
+        return true;
       });
-      this.#deps.log.info({ app, digest: d.digest, version: d.tag }, "new release available (mode notify): not deployed");
-      this.#announce(app, d.tag, d.digest, live, "mode notify: agentctl deploy deploys it");
+      if (recorded) {
+        this.#deps.log.info({ app, digest: d.digest, version: d.tag }, "new release available (mode notify): not deployed");
+        this.#announce(app, d.tag, d.digest, live, "mode notify: agentctl deploy deploys it");
+      }
     }
     const since = this.#deps.store.app(app).available?.since;
     return { app, result: "available", digest: d.digest, detail: `${d.tag} (${short(d.digest)}) is available${since ? ` since ${since}` : ""}; agentctl deploy ${app} deploys it` };
@@ -104,11 +109,17 @@ export class PollGates {
     this.#waits.set(app, { gate, version: d.tag, digest: d.digest, untilMs });
     this.#arm(app, untilMs);
     const s = this.#deps.store.app(app);
-    if (s.seen?.digest === d.digest && !s.seen.notified) {
-      await this.#deps.store.update((draft) => {
+    // Checked before (no state write on every poll of a waiting digest) and again inside the update.
+    const first =
+      s.seen?.digest === d.digest &&
+      !s.seen.notified &&
+      (await this.#deps.store.update((draft) => {
         const seen = draft.apps[app]?.seen;
-        if (seen?.digest === d.digest) seen.notified = true;
-      });
+        if (seen?.digest !== d.digest || seen.notified) return false;
+        seen.notified = true;
+        return true;
+      }));
+    if (first) {
       this.#deps.log.info({ app, digest: d.digest, version: d.tag, until: new Date(untilMs).toISOString() }, `new release held back: ${words}`);
       this.#announce(app, d.tag, d.digest, s.live, words);
     }

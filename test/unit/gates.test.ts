@@ -49,6 +49,15 @@ describe("notify mode", () => {
     expect(first.gates.status("web")).toMatchObject({ mode: "notify", available: { version: "latest", digest: D2 } });
   });
 
+  it("records and announces a digest once when a scheduled poll and agentctl check find it at the same time", async () => {
+    const { gates, store, sent } = await gatesOn(stateFile(), { mode: "notify" });
+    const found = { ok: true as const, tag: "latest", digest: D2 };
+    const d = { kind: "available" as const, tag: "latest", digest: D2, fresh: true };
+    await Promise.all([gates.available("web", d, found), gates.available("web", d, found)]);
+    expect(store.app("web").history).toHaveLength(1);
+    expect(sent).toHaveLength(1);
+  });
+
   it("clears the available release once the tag goes back to the live digest", async () => {
     const { gates, store } = await gatesOn(stateFile(), { mode: "notify" });
     await gates.available("web", { kind: "available", tag: "latest", digest: D2, fresh: true }, { ok: true, tag: "latest", digest: D2 });
