@@ -129,7 +129,7 @@ describe("unattended gates", () => {
     expect(after.waiting).toBeUndefined();
   }, 60_000);
 
-  it("sends update-available once per digest, across a second check and a daemon restart", async () => {
+  it("sends update-available once per digest, across a second check and a daemon restart, and agentctl deploy deploys the digest recorded", async () => {
     const v2 = await publishVersion({ repo: repoOf(notifyApp), tag: "latest", behaviour: "good", version: "v2" });
     await removeLocalImages(repoOf(notifyApp));
     expect(await ok(["check", notifyApp])).toContain(`${notifyApp}  available`);
@@ -141,6 +141,10 @@ describe("unattended gates", () => {
     agent = scope.track(await startAgent(dir));
     expect(await ok(["check", notifyApp])).toContain(`${notifyApp}  available`);
     expect((await appStatus(agent, notifyApp)).available).toMatchObject({ digest: v2.digest });
+    // The tag moves on with no poll to see it: agentctl deploy deploys what was recorded, not the tag.
+    await publishVersion({ repo: repoOf(notifyApp), tag: "latest", behaviour: "good", version: "v3" });
+    expect(await ok(["deploy", notifyApp])).toContain("succeeded");
+    expect((await appStatus(agent, notifyApp)).live?.digest).toBe(v2.digest);
     expect(await agent.stop()).toBe(0);
 
     const byDigest = (app: string) => announced(app).map((e) => e.release?.digest);
