@@ -65,4 +65,9 @@ export const DURATION_BOUNDS = {
   jitter: { minMs: 0, maxMs: 3_600_000 },
   /** Below a second the backoff would not spare a failing registry anything. */
   maxBackoff: { minMs: 1_000, maxMs: 86_400_000 },
+  /**
+   * 0 is off. At most 24 days (576h): the wait for eligibility is one timer, and a longer one
+   * would not fit in what setTimeout holds (MAX_TIMER_MS above).
+   */
+  minAge: { minMs: 0, maxMs: 576 * 3_600_000 },
 } as const satisfies Record<string, DurationBounds>;

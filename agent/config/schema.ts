@@ -6,6 +6,7 @@ import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";
 import { NOTIFY_EVENTS } from "../notify/event.js";
 import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
+import { parseWindow, type DeployWindow } from "./window.js";
 
 export { parseDurationMs } from "./duration.js";
 
@@ -82,6 +83,22 @@ export const RouteConfig = z
   .strict();
 export type RouteConfig = z.infer<typeof RouteConfig>;
 
+/** `["Mon-Fri 02:00-05:00", "Sat,Sun 00:00-24:00"]`: each entry parsed at load, its errors naming it. */
+const DeployWindows = z
+  .array(z.string({ error: 'expected a window such as "Mon-Fri 02:00-05:00"' }))
+  .min(1, "must list at least one window (leave window out to deploy at any time)")
+  .transform((list, ctx) => {
+    const out: DeployWindow[] = [];
+    list.forEach((text, i) => {
+      try {
+        out.push(parseWindow(text));
+      } catch (err) {
+        ctx.addIssue({ code: "custom", path: [i], message: (err as Error).message });
+      }
+    });
+    return out;
+  });
+
 export const AppConfig = z
   .object({
     image: z
@@ -124,6 +141,12 @@ export const AppConfig = z
     command: z.array(z.string()).optional(),
     init: z.boolean().default(true),
     restart: z.enum(["no", "always", "unless-stopped", "on-failure"]).default("unless-stopped"),
+    /** `auto` deploys what polling finds; `notify` only records it as available for `agentctl deploy` (deploy/gates.ts). */
+    mode: z.enum(["auto", "notify"]).default("auto"),
+    /** When polling may switch the app, in the host's local time (config/window.ts); absent, at any time. */
+    window: DeployWindows.optional(),
+    /** How long polling waits after first seeing a digest on the tracked tag before deploying it; 0 is off. */
+    minAge: duration(B.minAge).default(0),
   })
   .strict();
 export type AppConfig = z.infer<typeof AppConfig>;

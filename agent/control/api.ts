@@ -80,6 +80,12 @@ export interface AppStatus {
   warnings?: string[];
   /** The live release stopped serving by itself between deploys (exited, restarting, unhealthy), since when, and in words. */
   liveProblem?: { condition: "exited" | "restarting" | "unhealthy"; since: string; exitCode?: number; words: string };
+  /** Set for `mode: notify`: polling records new releases as available and deploys nothing. */
+  mode?: "notify";
+  /** A notify-mode app's release found by polling, not deployed: `agentctl deploy <app>` deploys it. */
+  available?: { version: string; digest: string; since: string };
+  /** The digest the last poll found, held back by a closed window or minAge, and when polling deploys it by itself. */
+  waiting?: { gate: "window" | "minAge"; version: string; digest: string; until: string; minAgeMs?: number };
 }
 
 /**
@@ -121,7 +127,7 @@ export interface StatusReport {
 export interface CheckResult {
   app: string;
   /** What the poll decided. */
-  result: "deployed" | "unchanged" | "skipped" | "paused" | "failed" | "busy";
+  result: "deployed" | "unchanged" | "skipped" | "paused" | "failed" | "busy" | "available" | "waiting";
   digest?: string;
   detail: string;
   deploy?: DeployOutcome;

@@ -111,7 +111,7 @@ export type DeployOutcome = z.infer<typeof DeployOutcome>;
 
 export const CheckResult = z.object({
   app: z.string(),
-  result: z.enum(["deployed", "unchanged", "skipped", "paused", "failed", "busy"]),
+  result: z.enum(["deployed", "unchanged", "skipped", "paused", "failed", "busy", "available", "waiting"]),
   digest: z.string().optional(),
   detail: z.string(),
   deploy: DeployOutcome.optional(),
@@ -169,6 +169,11 @@ export const AppStatus = z.object({
   /** The live release stopped serving by itself between deploys, and is not back yet (agent/daemon/live-watch.ts). */
   liveProblem: z
     .object({ condition: z.enum(["exited", "restarting", "unhealthy"]), since: z.string(), exitCode: z.number().int().optional(), words: z.string() })
+    .optional(),
+  mode: z.literal("notify").optional(),
+  available: z.object({ version: z.string(), digest: z.string(), since: z.string() }).optional(),
+  waiting: z
+    .object({ gate: z.enum(["window", "minAge"]), version: z.string(), digest: z.string(), until: z.string(), minAgeMs: z.number().optional() })
     .optional(),
 });
 export type AppStatus = z.infer<typeof AppStatus>;

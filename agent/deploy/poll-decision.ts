@@ -4,6 +4,20 @@
 import type { AppState, ErrorRecord } from "../state/schema.js";
 import { isSkipped } from "../state/transitions.js";
 import { failureDelayMs, type FailureBackoffPolicy } from "../registry/retry.js";
+import { isOpen, nextOpening, type DeployWindow } from "../config/window.js";
+
+/**
+ * What holds a found digest back from a poll's deploy (apps.<name>.mode, window, minAge). Wall time,
+ * not monotonic: windows are hours of the host's local clock, and minAge counts from a first sight
+ * kept in the state file across restarts, which no monotonic clock survives.
+ */
+export interface GateInput {
+  mode: "auto" | "notify";
+  windows?: readonly DeployWindow[] | undefined;
+  minAgeMs: number;
+  /** Wall-clock milliseconds (Date.now()). */
+  nowWallMs: number;
+}
 
 /**
  * An app's run of failed polls and deploys that were nobody's fault but the moment's (registry,
@@ -33,8 +47,10 @@ export interface PollInput {
   answer?: RegistryAnswer | undefined;
   /** Monotonic milliseconds (performance.now()), so a wall clock that jumps moves no backoff. */
   nowMs: number;
-  /** `agentctl check`: a person asked, so no backoff holds it back. */
+  /** `agentctl check`: a person asked, so no backoff holds it back (the gates still do). */
   manual: boolean;
+  /** Absent: polling deploys what it finds, as an app with no mode, window or minAge. */
+  gate?: GateInput | undefined;
 }
 
 export type PollDecision =
@@ -45,6 +61,11 @@ export type PollDecision =
   | { kind: "unchanged"; tag: string; digest: string }
   | { kind: "skipped"; tag: string; digest: string }
   | { kind: "backing-off"; tag: string; digest: string; waitMs: number }
+  /** Notify mode: recorded as available, not deployed; `fresh` when not recorded yet. */
+  | { kind: "available"; tag: string; digest: string; fresh: boolean }
+  /** minAge: deployable by polling from `eligibleAtMs` (wall). */
+  | { kind: "too-young"; tag: string; digest: string; eligibleAtMs: number }
+  | { kind: "waiting-window"; tag: string; digest: string; opensAtMs: number }
   | { kind: "deploy"; tag: string; digest: string };
 
 /** The rules, in the order they apply. */
@@ -59,6 +80,26 @@ export function decidePoll(input: PollInput): PollDecision {
   if (isSkipped(app, digest)) return { kind: "skipped", tag, digest };
   const waitMs = !manual && retry?.digest === digest && retry.notBeforeMs !== undefined ? retry.notBeforeMs - nowMs : 0;
   if (waitMs > 0) return { kind: "backing-off", tag, digest, waitMs };
+  return gateDecision(app, input.gate, tag, digest);
+}
+
+/** The gates, once the digest is one polling would deploy: notify mode, then minAge, then the window. */
+function gateDecision(app: Readonly<AppState>, gate: GateInput | undefined, tag: string, digest: string): PollDecision {
+  if (!gate) return { kind: "deploy", tag, digest };
+  if (gate.mode === "notify") return { kind: "available", tag, digest, fresh: app.available?.digest !== digest };
+  if (gate.minAgeMs > 0) {
+    // Not seen before (the caller records the sighting after asking): it was first seen now.
+    const seenAtMs = app.seen?.digest === digest ? Date.parse(app.seen.since) : gate.nowWallMs;
+    const eligibleAtMs = seenAtMs + gate.minAgeMs;
+    if (gate.nowWallMs < eligibleAtMs) return { kind: "too-young", tag, digest, eligibleAtMs };
+  }
+  if (gate.windows && gate.windows.length > 0) {
+    const now = new Date(gate.nowWallMs);
+    if (!isOpen(gate.windows, now)) {
+      const opens = nextOpening(gate.windows, now);
+      if (opens) return { kind: "waiting-window", tag, digest, opensAtMs: opens.getTime() };
+    }
+  }
   return { kind: "deploy", tag, digest };
 }
 

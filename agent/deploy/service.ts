@@ -14,6 +14,7 @@ import { decidePoll, retryAfterFailure, type PollDecision, type RegistryAnswer, 
 import { DEFAULT_FAILURE_BACKOFF, type FailureBackoffPolicy } from "../registry/retry.js";
 import type { Logger } from "../log.js";
 import { appRouting, routingWarnings } from "./routing.js";
+import { dropAvailable, PollGates } from "./gates.js";
 
 /** The registry as the service uses it: a tracked tag or semver range to the digest it names now. */
 export interface TrackingRegistry {
@@ -72,6 +73,8 @@ export class AgentService implements AgentApi {
   readonly #now: MonotonicClock;
   /** How long a digest whose deploy failed for a passing reason is held off: 5 s doubling, at most `poll.maxBackoff`. */
   readonly #backoff: FailureBackoffPolicy;
+  /** mode, window and minAge (gates.ts); its timers end with the daemon. */
+  readonly #gates: PollGates;
 
   constructor(deps: DeployDeps & { registry: DeployDeps["registry"] & TrackingRegistry }, opts: ServiceOptions) {
     this.#deps = deps;
@@ -79,6 +82,8 @@ export class AgentService implements AgentApi {
     this.#pollSlots = limitConcurrency(deps.config.poll.concurrency);
     this.#now = deps.clock ?? monotonicNow;
     this.#backoff = { ...DEFAULT_FAILURE_BACKOFF, maxMs: deps.config.poll.maxBackoff };
+    this.#gates = new PollGates(deps, (app) => this.poll(app));
+    opts.shutdown.addEventListener("abort", () => this.#gates.stop(), { once: true });
   }
 
   /** The app named, or the only app; a clear error otherwise. */
@@ -111,8 +116,9 @@ export class AgentService implements AgentApi {
         : { app: name, trigger: "cli", version, onEvent, signal: this.#opts.shutdown, onLive };
       return runDeploy(this.#deps, target);
     }
-    // No version: the tracked tag (or the newest tag in the tracked range). Polling resumes for the app.
-    const resolved = await this.#deps.registry.resolve(cfg.image, cfg.track, { manual: true });
+    // No version: a notify-mode app's available release, else the tracked tag (or the newest tag in the tracked range). Polling resumes for the app.
+    const available = cfg.mode === "notify" ? this.#deps.store.app(name).available : undefined;
+    const resolved = available ? { tag: available.version, ...available } : await this.#deps.registry.resolve(cfg.image, cfg.track, { manual: true });
     const outcome = await runDeploy(this.#deps, {
       app: name,
       trigger: "cli",
@@ -121,7 +127,10 @@ export class AgentService implements AgentApi {
       ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
       onEvent,
       signal: this.#opts.shutdown,
-      onLive: (s) => void delete s.apps[name]?.pin,
+      onLive: (s, live) => {
+        delete s.apps[name]?.pin;
+        dropAvailable(s, name, live.digest);
+      },
     });
     return outcome;
   }
@@ -180,7 +189,7 @@ export class AgentService implements AgentApi {
     const log = this.#deps.log.child({ app: name, step: "poll" });
     const manual = opts.manual ?? false;
     const ask = (answer?: RegistryAnswer): PollDecision =>
-      decidePoll({ app: this.#deps.store.app(name), running: this.#deps.locks.current(name), retry: state.retry, answer, nowMs: this.#now(), manual });
+      decidePoll({ app: this.#deps.store.app(name), running: this.#deps.locks.current(name), retry: state.retry, answer, nowMs: this.#now(), manual, gate: this.#gates.input(name) });
 
     const first = ask();
     if (first.kind === "paused") return { app: name, result: "paused", detail: `${pinWords(this.#deps.store.app(name).pin!, cfg.track)}; agentctl resume ${name} resumes polling` };
@@ -191,7 +200,9 @@ export class AgentService implements AgentApi {
       (err: unknown): RegistryAnswer => ({ ok: false, error: toAgentError(err).toJSON() }),
     );
     this.#notePollAnswer(name, state, answer, log);
+    await this.#gates.noteSeen(name, answer);
     const d = ask(answer);
+    await this.#gates.settle(name, d);
     switch (d.kind) {
       case "paused":
       case "busy":
@@ -209,6 +220,11 @@ export class AgentService implements AgentApi {
         const r = state.retry!;
         return { app: name, result: "failed", digest: d.digest, detail: `${retryWords(r.failures, r.lastError)}; next try in ${Math.ceil(d.waitMs / 1000)}s (agentctl check ${name} tries now)` };
       }
+      case "available":
+        return this.#gates.available(name, d, answer as RegistryAnswer & { ok: true });
+      case "too-young":
+      case "waiting-window":
+        return this.#gates.held(name, d);
       case "deploy":
         return this.#pollDeploy(name, state, answer as RegistryAnswer & { ok: true }, onEvent);
     }
@@ -366,6 +382,7 @@ export class AgentService implements AgentApi {
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
       ...(liveProblem ? { liveProblem } : {}),
+      ...this.#gates.status(name),
     };
   }
 

@@ -15,7 +15,8 @@ export type Slot = z.infer<typeof Slot>;
 export const Trigger = z.enum(["poll", "cli", "rollback"]);
 export type Trigger = z.infer<typeof Trigger>;
 
-export const Outcome = z.enum(["running", "succeeded", "failed", "aborted"]);
+/** `available`: a notify-mode app's new digest, recorded (no steps, nothing pulled) for `agentctl deploy`. */
+export const Outcome = z.enum(["running", "succeeded", "failed", "aborted", "available"]);
 export type Outcome = z.infer<typeof Outcome>;
 
 const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, "expected sha256:<64 hex>");
@@ -104,6 +105,28 @@ export const Pin = z.object({
 });
 export type Pin = z.infer<typeof Pin>;
 
+/** A notify-mode app's release found by polling and not deployed: `agentctl deploy <app>` deploys it. */
+export const Available = z.object({
+  version: z.string(),
+  digest: Digest,
+  indexDigest: Digest.optional(),
+  since: Iso,
+});
+export type Available = z.infer<typeof Available>;
+
+/**
+ * The digest the tracked tag named when polling first saw it (wall time): what `minAge` counts
+ * from, kept here so a restart does not start the count again. `notified` once `update-available`
+ * was sent for it, so a restart does not send it twice.
+ */
+export const Seen = z.object({
+  version: z.string(),
+  digest: Digest,
+  since: Iso,
+  notified: z.boolean().optional(),
+});
+export type Seen = z.infer<typeof Seen>;
+
 export const AppState = z.object({
   /** The highest generation ever used for this app; the next deploy uses generation + 1. */
   generation: z.number().int().nonnegative(),
@@ -114,6 +137,9 @@ export const AppState = z.object({
   skip: z.array(SkipEntry),
   /** Deploys, newest first, bounded by the config's `history`. */
   history: z.array(DeployRecord),
+  /** Came later (absent in older files): see Available and Seen above. */
+  available: Available.optional(),
+  seen: Seen.optional(),
 });
 export type AppState = z.infer<typeof AppState>;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decidePoll, retryAfterFailure, type PollInput, type RetryState } from "../../agent/deploy/poll-decision.js";
 import type { AppState } from "../../agent/state/schema.js";
+import { parseWindow } from "../../agent/config/window.js";
 
 const D1 = `sha256:${"1".repeat(64)}`;
 const D2 = `sha256:${"2".repeat(64)}`;
@@ -72,6 +73,69 @@ describe("decidePoll", () => {
 
   it("deploys a new digest when nothing failed before", () => {
     expect(decidePoll(input({ answer: newDigest }))).toEqual({ kind: "deploy", tag: "latest", digest: D2 });
+  });
+});
+
+// Wall times built from local calendar fields, so the windows hold in any TZ the suite runs in.
+const NOON = new Date(2026, 10, 30, 12, 0).getTime();
+const HOUR = 3_600_000;
+const afternoon = [parseWindow("14:00-15:00")];
+const auto = { mode: "auto" as const, minAgeMs: 0, nowWallMs: NOON };
+
+describe("decidePoll with mode, window and minAge", () => {
+  it("records a notify-mode app's new digest as available, fresh until it is recorded", () => {
+    expect(decidePoll(input({ answer: newDigest, gate: { ...auto, mode: "notify" } }))).toEqual({ kind: "available", tag: "latest", digest: D2, fresh: true });
+    const available = { version: "latest", digest: D2, since: AT };
+    expect(decidePoll(input({ app: app({ available }), answer: newDigest, gate: { ...auto, mode: "notify" } }))).toEqual({ kind: "available", tag: "latest", digest: D2, fresh: false });
+  });
+
+  it("leaves a notify-mode app unchanged when the tag names the live digest", () => {
+    expect(decidePoll(input({ answer: { ok: true, tag: "latest", digest: D1 }, gate: { ...auto, mode: "notify" } }))).toEqual({ kind: "unchanged", tag: "latest", digest: D1 });
+  });
+
+  it("holds a digest first seen now back for minAge", () => {
+    expect(decidePoll(input({ answer: newDigest, gate: { ...auto, minAgeMs: HOUR } }))).toEqual({ kind: "too-young", tag: "latest", digest: D2, eligibleAtMs: NOON + HOUR });
+  });
+
+  it("counts minAge from the first sighting in the state file, and deploys once it has passed", () => {
+    const seen = { version: "latest", digest: D2, since: new Date(NOON - 30 * 60_000).toISOString() };
+    expect(decidePoll(input({ app: app({ seen }), answer: newDigest, gate: { ...auto, minAgeMs: HOUR } }))).toEqual({ kind: "too-young", tag: "latest", digest: D2, eligibleAtMs: NOON + 30 * 60_000 });
+    expect(decidePoll(input({ app: app({ seen }), answer: newDigest, gate: { ...auto, minAgeMs: HOUR, nowWallMs: NOON + 30 * 60_000 } }))).toEqual({ kind: "deploy", tag: "latest", digest: D2 });
+  });
+
+  it("does not count a sighting of another digest toward minAge", () => {
+    const seen = { version: "latest", digest: D1, since: new Date(NOON - 10 * HOUR).toISOString() };
+    expect(decidePoll(input({ app: app({ seen, live: undefined }), answer: newDigest, gate: { ...auto, minAgeMs: HOUR } }))).toMatchObject({ kind: "too-young", eligibleAtMs: NOON + HOUR });
+  });
+
+  it("waits for a closed window with the time it opens", () => {
+    expect(decidePoll(input({ answer: newDigest, gate: { ...auto, windows: afternoon } }))).toEqual({ kind: "waiting-window", tag: "latest", digest: D2, opensAtMs: new Date(2026, 10, 30, 14, 0).getTime() });
+  });
+
+  it("deploys inside an open window", () => {
+    expect(decidePoll(input({ answer: newDigest, gate: { ...auto, windows: afternoon, nowWallMs: NOON + 2.5 * HOUR } }))).toEqual({ kind: "deploy", tag: "latest", digest: D2 });
+  });
+
+  it("waits for a person's check too: the gates hold for agentctl check, which only reports the wait", () => {
+    expect(decidePoll(input({ answer: newDigest, manual: true, gate: { ...auto, windows: afternoon } }))).toMatchObject({ kind: "waiting-window" });
+  });
+
+  it("applies minAge before the window: a young digest says when it is eligible", () => {
+    expect(decidePoll(input({ answer: newDigest, gate: { ...auto, minAgeMs: HOUR, windows: afternoon } }))).toMatchObject({ kind: "too-young" });
+  });
+
+  it("backs off from a failed digest before any gate", () => {
+    expect(decidePoll(input({ retry: held, answer: newDigest, nowMs: 6_000, gate: { ...auto, windows: afternoon } }))).toMatchObject({ kind: "backing-off" });
+  });
+
+  it("skips a skipped digest in notify mode rather than offering it", () => {
+    const skip = [{ digest: D2, version: "latest", reason: "failed" as const, deployId: "2", at: AT }];
+    expect(decidePoll(input({ app: app({ skip }), answer: newDigest, gate: { ...auto, mode: "notify" } }))).toMatchObject({ kind: "skipped" });
+  });
+
+  it("pauses a pinned notify-mode app before anything else", () => {
+    const pin = { version: "v1", deployId: "1", since: AT };
+    expect(decidePoll(input({ app: app({ pin }), answer: newDigest, gate: { ...auto, mode: "notify" } }))).toEqual({ kind: "paused" });
   });
 });
 

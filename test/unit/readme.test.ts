@@ -60,6 +60,7 @@ describe("README", () => {
       dockerTimeout: "docker.timeout",
       jitter: "poll.jitter",
       maxBackoff: "poll.maxBackoff",
+      minAge: "minAge",
     };
     const wrong = Object.entries(DURATION_BOUNDS).flatMap(([k, b]) => {
       const row = configSection.split("\n").find((l) => l.startsWith(`| \`${keys[k as keyof typeof keys]}\` |`)) ?? "";

@@ -9,7 +9,9 @@ export const checkCommand: Command = {
   usage: "check [app]",
   summary: "poll the registry now and deploy what changed",
   help: `Polls every app (or only app) now, exactly as a scheduled poll would: a new digest of the
-tracked tag is deployed unless the app is pinned or the digest is skipped. Deploy steps are
+tracked tag is deployed unless the app is pinned or the digest is skipped; an app in mode
+notify records it as available instead, and a digest its window or minAge holds back waits
+(the line says until when; agentctl deploy deploys at once). Deploy steps are
 printed as they happen, then one line per app. Exit status 1 when any app's check failed.`,
   flags: {},
   maxPositionals: 1,

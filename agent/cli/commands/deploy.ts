@@ -11,7 +11,8 @@ switch to it, drains and stops the live one; each step is printed as it happens.
 release fails before the switch, it is removed and the live release keeps serving.
 
   agentctl deploy web v1.2.0   deploys v1.2.0 of app web and pins web to it
-  agentctl deploy web          deploys web's tracked tag now and unpins web
+  agentctl deploy web          deploys web's tracked tag now and unpins web (in mode notify:
+                               the release polling recorded as available, if any)
   agentctl deploy v1.2.0       with one app configured: deploys v1.2.0 of it and pins it
   agentctl deploy              with one app configured: deploys its tracked tag and unpins it
 
@@ -20,7 +21,8 @@ version is a tag (letters, digits, "_", "." and "-"; at most 128; not starting w
 or a digest sha256:<64 hex>. Deploying a version pins the app: polling leaves it alone until
 "agentctl resume" or a deploy without a version. Exit status 0 when the release is live
 (succeeded or unchanged), 1 when the deploy failed or was aborted (the live release keeps
-serving), 3 when another deploy of the app runs. Ctrl-C stops watching only: the deploy goes
+serving), 3 when another deploy of the app runs. A deploy by hand ignores the app's window
+and minAge. Ctrl-C stops watching only: the deploy goes
 on in the daemon ("agentctl status" shows it).`,
   flags: {},
   maxPositionals: 2,

@@ -3,6 +3,7 @@ import { StatusReport, StatusRequest, type AppStatus, type DaemonStats } from ".
 import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
 import { pinWords, retryWords, skipReasonWords } from "../../state/describe.js";
 import { formatTime, shortDigest, table } from "../output.js";
+import { formatDurationMs } from "../../config/duration.js";
 
 export const statusCommand: Command = {
   verb: "status",
@@ -12,7 +13,8 @@ export const statusCommand: Command = {
 its container holds, generation); whether the app is pinned, to what and why (polling paused);
 the deploy running now and its step; the run of failures polling retries after (how many in
 a row, the last error, the next try); the last poll, its error, and what the tracked tag names
-and whether polling will deploy it; warnings (no Traefik on the route's network, traefik.api
+and whether polling will deploy it; a notify-mode app's available release; a new release
+waiting for the app's window or minAge, and when it deploys by itself; warnings (no Traefik on the route's network, traefik.api
 not set so switches are not confirmed); digests polling skips and why; kept releases; and the
 app's containers.`,
   flags: {},
@@ -62,8 +64,10 @@ function appBlock(a: AppStatus): string[] {
       ? `paused: ${pinWords(a.pin, a.track)} since ${formatTime(a.pin.since)} (#${a.pin.deployId}); agentctl resume ${a.app} to unpin`
       : a.paused
         ? "paused"
-        : `active, next ${formatTime(a.nextPoll)}`,
+        : `active${a.mode === "notify" ? " (mode notify: records new releases, deploys nothing)" : ""}, next ${formatTime(a.nextPoll)}`,
   ]);
+  if (a.available) rows.push(["available", `${a.available.version} (${shortDigest(a.available.digest)}) since ${formatTime(a.available.since)}; agentctl deploy ${a.app} deploys it`]);
+  if (a.waiting) rows.push(["new release", waitingWords(a.waiting)]);
   if (a.running) {
     rows.push(["running", `#${a.running.deployId} ${a.running.version}, step ${a.running.step} (trigger ${a.running.trigger}, since ${formatTime(a.running.startedAt)})`]);
   }
@@ -104,7 +108,16 @@ function trackedWords(a: AppStatus, digest: string): string {
   const skip = a.skip.find((s) => s.digest === digest);
   if (skip) return `${named} (skipped: ${skipReasonWords(skip.reason)}), not deploying; agentctl deploy ${a.app} ${tag} deploys it anyway`;
   if (a.pin) return `${named}, not deploying while pinned`;
+  if (a.available?.digest === digest) return `${named}, available, not deploying (mode notify)`;
+  if (a.waiting?.digest === digest) return `${named}, not deploying yet (${a.waiting.gate === "window" ? "window" : "minAge"})`;
   return a.running ? `${named}, deploying` : `${named}, deployed at the next poll`;
+}
+
+/** `v1.3.0 (sha256:abc…) waiting for window, opens <time>`, or `… eligible at <time> (minAge 1h)`. */
+function waitingWords(w: NonNullable<AppStatus["waiting"]>): string {
+  const what = `${w.version} (${shortDigest(w.digest)})`;
+  if (w.gate === "window") return `${what} waiting for window, opens ${formatTime(w.until)}`;
+  return `${what} eligible at ${formatTime(w.until)} (minAge ${formatDurationMs(w.minAgeMs ?? 0)}); deployed by itself then`;
 }
 
 /** "3 failures in a row, last: PULL_FAILED: …; next try in 40s (12:00:40), by itself", or "trying again now" while a deploy runs. */
