@@ -2,6 +2,7 @@
 // (retry.ts). Never throws: the result says what happened.
 import { request } from "undici";
 import type { NotifyTarget } from "../config/schema.js";
+import type { Secret } from "../log.js";
 import { sleep } from "../sleep.js";
 import { cleanText } from "../text.js";
 import type { TargetResult } from "./event.js";
@@ -15,8 +16,8 @@ export function targetName(url: string): string {
 }
 
 export interface ArmedTarget extends NotifyTarget {
-  /** The signing key read from `secretFile` at start. */
-  secret?: string;
+  /** The signing key read from `secretFile` at start; a Secret, so no log or dump shows it. */
+  secret?: Secret;
 }
 
 export interface DeliverOptions {
@@ -29,7 +30,7 @@ export interface DeliverOptions {
 export async function deliver(t: ArmedTarget, doc: NotifyDocument, opts: DeliverOptions): Promise<TargetResult> {
   const rendered = render(t.format, doc);
   const headers: Record<string, string> = { "content-type": rendered.contentType, "user-agent": opts.userAgent, ...rendered.headers };
-  if (t.secret !== undefined) headers[SIGNATURE_HEADER] = signature(rendered.body, t.secret);
+  if (t.secret !== undefined) headers[SIGNATURE_HEADER] = signature(rendered.body, t.secret.reveal());
   const base = { target: targetName(t.url), format: t.format };
   let attempts = 0;
   for (;;) {

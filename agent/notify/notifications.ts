@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { NotifyTarget } from "../config/schema.js";
 import { AgentError } from "../errors.js";
-import type { Logger } from "../log.js";
+import { Secret, type Logger } from "../log.js";
 import { agentVersion } from "../version.js";
 import { deliver, targetName, type ArmedTarget } from "./deliver.js";
 import type { NotifyEvent, NotifySink, TargetResult } from "./event.js";
@@ -49,7 +49,7 @@ export async function armTargets(targets: NotifyTarget[]): Promise<ArmedTarget[]
       if (t.secretFile === undefined) return t;
       const secret = (await readFile(t.secretFile, "utf8")).replace(/\r?\n$/, "");
       if (secret === "") throw new AgentError("CONFIG_INVALID", `notify[${i}].secretFile: ${t.secretFile} is empty; put the signing key in it, or leave secretFile out`);
-      return { ...t, secret };
+      return { ...t, secret: new Secret(secret) };
     }),
   );
 }
