@@ -1,6 +1,7 @@
 // Delivers events to the `notify` targets. Producers hand an event over (NotifySink.send) and go
 // on: delivery runs in the background, one event at a time per target, from a bounded queue, so a
-// target that is down or slow never fails or holds up a deploy or a poll, nor grows memory.
+// target that is down or slow never fails or holds up a deploy or a poll, nor grows memory
+// (docs/design.md#notifications).
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { NotifyTarget } from "../config/schema.js";
