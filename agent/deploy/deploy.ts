@@ -33,11 +33,12 @@ export async function runDeploy(deps: DeployDeps, target: DeployTarget): Promise
   });
   const clock = deps.clock ?? monotonicNow;
   const began = clock();
-  const before = deps.store.app(target.app).live;
+  const { live: before, history } = deps.store.app(target.app);
+  const last = history[0];
   const notes: OutcomeNotes = {};
   try {
     const outcome = await sequence(deps, target, app, notes);
-    const event = deps.notify ? outcomeEvent(outcome, { trigger: target.trigger, before, durationMs: clock() - began, notes }) : undefined;
+    const event = deps.notify ? outcomeEvent(outcome, { trigger: target.trigger, before, durationMs: clock() - began, notes, last }) : undefined;
     if (event) deps.notify?.send(event);
     return outcome;
   } finally {

@@ -171,6 +171,15 @@ describe("which deploy outcome sends which event", () => {
     expect(e).toMatchObject({ event: "failed", error: { code: "GREEN_EXITED" }, logTail: ["a", "b"] });
   });
 
+  it("sends failed once for a poll's retries of a digest that keeps failing the same way, and again when the failure changes", () => {
+    const failed = { ...o, outcome: "failed" as const, error: { code: "PULL_FAILED", message: "503" } };
+    const last = { id: "6", app: "web", trigger: "poll" as const, version: "v2", digest: D2, steps: [], outcome: "failed" as const, error: { code: "PULL_FAILED", message: "503" }, startedAt: "2026-01-01T00:00:00Z" };
+    expect(outcomeEvent(failed, { trigger: "poll", before, durationMs: 1, notes: {}, last })).toBeUndefined();
+    expect(outcomeEvent({ ...failed, error: { code: "ENGINE_UNAVAILABLE", message: "x" } }, { trigger: "poll", before, durationMs: 1, notes: {}, last })?.event).toBe("failed");
+    expect(outcomeEvent(failed, { trigger: "cli", before, durationMs: 1, notes: {}, last })?.event).toBe("failed");
+    expect(outcomeEvent(failed, { trigger: "poll", before, durationMs: 1, notes: {}, last: { ...last, digest: D1 } })?.event).toBe("failed");
+  });
+
   it("sends nothing for an aborted or unchanged deploy", () => {
     expect(outcomeEvent({ ...o, outcome: "aborted" }, { trigger: "poll", before, durationMs: 1, notes: {} })).toBeUndefined();
     expect(outcomeEvent({ ...o, outcome: "unchanged" }, { trigger: "cli", before, durationMs: 1, notes: {} })).toBeUndefined();
