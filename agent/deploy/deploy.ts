@@ -149,8 +149,9 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   }
   const aborted = err.code === "DEPLOY_ABORTED";
   run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; the live release keeps serving" : "deploy failed; the live release keeps serving");
-  // Its last log lines go into the notification, so they are read before its container goes.
-  if (!aborted && run.greenId && run.deps.notify && run.notes) run.notes.logTail = await run.deps.engine.logTail(run.greenId, LOG_TAIL_LINES);
+  // When the release itself failed, its last log lines go into the notification, so they are read
+  // before its container goes. Not for other faults: an Engine that does not answer would hold the undo up.
+  if (isGreensFault(err) && run.greenId && run.deps.notify && run.notes) run.notes.logTail = await run.deps.engine.logTail(run.greenId, LOG_TAIL_LINES);
   await removeGreen(run, err);
   const error = err.toJSON();
   await run.deps.store.update((s) => {

@@ -78,7 +78,7 @@ export class Notifications implements NotifySink {
   }
 
   send(event: NotifyEvent): void {
-    if (this.#stop.signal.aborted) return;
+    if (this.#stop.signal.aborted || this.#queues.length === 0) return;
     const doc = this.document(event);
     for (const q of this.#queues) {
       if (!(q.target.events as string[]).includes(event.event)) continue;
