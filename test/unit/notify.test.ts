@@ -3,7 +3,8 @@
 // poll-failing per run of failed polls, and the `notify` config's errors.
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { notifyLines } from "../../agent/cli/commands/notify.js";
+import { notifyCommand, notifyLines } from "../../agent/cli/commands/notify.js";
+import type { CommandContext } from "../../agent/cli/command.js";
 import { parseConfig } from "../../agent/config/load.js";
 import { outcomeEvent } from "../../agent/deploy/notify-outcome.js";
 import { PollEpisodes } from "../../agent/deploy/poll-episode.js";
@@ -217,6 +218,17 @@ describe("agentctl notify test's lines", () => {
         { target: "http://127.0.0.1:9", format: "json", ok: false, error: "connection failed (ECONNREFUSED)", attempts: 3 },
       ]),
     ).toEqual(["https://ntfy.sh     ntfy     ok (200)  (1 attempt)", "http://127.0.0.1:9  json     failed: connection failed (ECONNREFUSED)  (3 attempts)"]);
+  });
+});
+
+describe("agentctl notify's arguments", () => {
+  const ctx = { json: false, call: () => Promise.reject(new Error("nothing may be sent")) } as unknown as CommandContext;
+  const run = (positionals: string[]) => notifyCommand.run({ positionals, flags: new Map() }, ctx);
+
+  it("refuses a missing or unknown action before anything is sent, naming it", async () => {
+    await expect(run([])).rejects.toMatchObject({ code: "BAD_ARGUMENT", message: 'notify needs an action: "agentctl notify test"' });
+    await expect(run(["frob"])).rejects.toMatchObject({ code: "BAD_ARGUMENT", message: 'action "frob": expected "test"' });
+    await expect(run(["test", "extra"])).rejects.toMatchObject({ code: "BAD_ARGUMENT" });
   });
 });
 
