@@ -3,6 +3,7 @@
 import { request } from "undici";
 import type { NotifyTarget } from "../config/schema.js";
 import type { Secret } from "../log.js";
+import { linkedSignal } from "../abort.js";
 import { sleep } from "../sleep.js";
 import { cleanText } from "../text.js";
 import type { TargetResult } from "./event.js";
@@ -45,15 +46,11 @@ export async function deliver(t: ArmedTarget, doc: NotifyDocument, opts: Deliver
 
 async function attempt(url: string, body: string, headers: Record<string, string>, opts: DeliverOptions): Promise<Attempt> {
   const { timeoutMs } = opts.policy;
+  // Not AbortSignal.any: on Node 20 it keeps every signal it makes referenced from the daemon's
+  // stop signal (agent/abort.ts), one per attempt for the life of the daemon.
+  const linked = linkedSignal(opts.signal, timeoutMs);
   try {
-    const res = await request(url, {
-      method: "POST",
-      headers,
-      body,
-      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), opts.signal]),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
+    const res = await request(url, { method: "POST", headers, body, signal: linked.signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     // The answer's body is not read: a target's text could hold anything, and is not needed.
     await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     const status = res.statusCode;
@@ -62,6 +59,8 @@ async function attempt(url: string, body: string, headers: Record<string, string
     return { ok: false, status, error: `HTTP ${status}`, ...(typeof retryAfter === "string" ? { retryAfter } : {}) };
   } catch (err) {
     return { ok: false, error: attemptError(err, timeoutMs, opts.signal) };
+  } finally {
+    linked.dispose();
   }
 }
 

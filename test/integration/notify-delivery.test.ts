@@ -92,6 +92,9 @@ describe("delivery", () => {
     const [r] = await n.test("web");
     expect(r).toMatchObject({ ok: true, attempts: 2 });
     expect(receiver.received).toHaveLength(1);
+    receiver.hangNext(3);
+    const [gone] = await n.test("web");
+    expect(gone).toMatchObject({ ok: false, error: "no answer within 0.3s", attempts: 3 });
   });
 
   it("reports a target that cannot be reached with the failure in words, after every attempt", async () => {
