@@ -9,11 +9,12 @@ import { Output, type Sink } from "./output.js";
 import { checkCommand } from "./commands/check.js";
 import { deployCommand } from "./commands/deploy.js";
 import { historyCommand } from "./commands/history.js";
+import { notifyCommand } from "./commands/notify.js";
 import { resumeCommand } from "./commands/resume.js";
 import { rollbackCommand } from "./commands/rollback.js";
 import { statusCommand } from "./commands/status.js";
 
-export const COMMANDS: readonly Command[] = [deployCommand, rollbackCommand, statusCommand, historyCommand, resumeCommand, checkCommand];
+export const COMMANDS: readonly Command[] = [deployCommand, rollbackCommand, statusCommand, historyCommand, resumeCommand, checkCommand, notifyCommand];
 
 const HELP_COMMAND: Pick<Command, "usage" | "summary" | "maxPositionals" | "flags"> = {
   usage: "help [verb]",

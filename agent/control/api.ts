@@ -1,6 +1,7 @@
 // What the daemon offers its control socket: the verbs agentctl calls, as one interface.
 // control/server.ts exposes an AgentApi over HTTP on a Unix socket; deploy/ implements it.
 import type { ErrorRecord, DeployRecord, Live, Pin, Release, SkipEntry, StepName, Trigger } from "../state/schema.js";
+import type { TargetResult } from "../notify/event.js";
 
 export type { DeployRecord, StepName, Trigger } from "../state/schema.js";
 
@@ -142,6 +143,8 @@ export interface AgentApi {
   history(req: { app?: string; limit?: number }): Promise<DeployRecord[]>;
   /** Unpin (after a deploy of a version or a rollback): polling resumes for the app; skipped digests stay skipped. */
   resume(req: { app?: string }): Promise<{ app: string; wasPinned: boolean }>;
+  /** `agentctl notify test`: a test event to every notify target, and each target's result (empty when none is configured). */
+  notify(req: { action: "test" }): Promise<TargetResult[]>;
   /** Poll now (all apps, or one), deploying what changed, as a scheduled poll would. */
   check(req: { app?: string }, onEvent: (e: DeployEvent) => void): Promise<CheckResult[]>;
 }

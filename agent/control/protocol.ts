@@ -15,7 +15,7 @@ export const JSON_CONTENT_TYPE = "application/json";
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 export const STREAMING_VERBS = ["deploy", "rollback", "check"] as const;
-export const PLAIN_VERBS = ["status", "history", "resume"] as const;
+export const PLAIN_VERBS = ["status", "history", "resume", "notify"] as const;
 export const VERBS = [...STREAMING_VERBS, ...PLAIN_VERBS] as const;
 export type StreamingVerb = (typeof STREAMING_VERBS)[number];
 export type PlainVerb = (typeof PLAIN_VERBS)[number];
@@ -63,6 +63,10 @@ export type HistoryRequest = z.infer<typeof HistoryRequest>;
 export const ResumeRequest = z.object({ app: AppName.optional() }).strict();
 export type ResumeRequest = z.infer<typeof ResumeRequest>;
 
+/** `POST /v1/notify`: `test` sends a test event to every notify target and answers with each result. */
+export const NotifyRequest = z.object({ action: z.literal("test", { error: 'expected "test"' }) }).strict();
+export type NotifyRequest = z.infer<typeof NotifyRequest>;
+
 export const REQUEST_SCHEMAS = {
   deploy: DeployRequest,
   rollback: RollbackRequest,
@@ -70,6 +74,7 @@ export const REQUEST_SCHEMAS = {
   status: StatusRequest,
   history: HistoryRequest,
   resume: ResumeRequest,
+  notify: NotifyRequest,
 } as const satisfies Record<Verb, z.ZodType>;
 
 /** The error body of both kinds of verb; `code` is an ErrorCode, kept a string so a newer daemon's code still parses. */
@@ -203,6 +208,17 @@ export const StatusReport = z.object({
 export type StatusReport = z.infer<typeof StatusReport>;
 export const ResumeResult = z.object({ app: z.string(), wasPinned: z.boolean() });
 export type ResumeResult = z.infer<typeof ResumeResult>;
+/** One notify target's answer to `agentctl notify test`. */
+export const TargetResult = z.object({
+  target: z.string(),
+  format: z.string(),
+  ok: z.boolean(),
+  status: z.number().int().optional(),
+  error: z.string().optional(),
+  attempts: z.number().int(),
+});
+export const NotifyResult = z.array(TargetResult);
+export type NotifyResult = z.infer<typeof NotifyResult>;
 
 /** What `{"result": …}` holds for each verb. */
 export const RESULT_SCHEMAS = {
@@ -212,6 +228,7 @@ export const RESULT_SCHEMAS = {
   status: StatusReport,
   history: z.array(DeployRecord),
   resume: ResumeResult,
+  notify: NotifyResult,
 } as const satisfies Record<Verb, z.ZodType>;
 
 export type VerbRequest<V extends Verb> = z.infer<(typeof REQUEST_SCHEMAS)[V]>;
@@ -286,4 +303,5 @@ export type WireMatchesApi = [
   Expect<Same<DaemonStats, Api.DaemonStats>>,
   Expect<Same<ResumeResult, Awaited<ReturnType<Api.AgentApi["resume"]>>>>,
   Expect<Same<VerbResult<"history">, Awaited<ReturnType<Api.AgentApi["history"]>>>>,
+  Expect<Same<NotifyResult, Awaited<ReturnType<Api.AgentApi["notify"]>>>>,
 ];

@@ -17,6 +17,7 @@ import {
   CheckRequest,
   DeployRequest,
   HistoryRequest,
+  NotifyRequest,
   ResumeRequest,
   RollbackRequest,
   StatusRequest,
@@ -57,6 +58,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     status: plain(log, "status", StatusRequest, (req) => api.status(req)),
     history: plain(log, "history", HistoryRequest, (req) => api.history(req)),
     resume: plain(log, "resume", ResumeRequest, (req) => api.resume(req)),
+    notify: plain(log, "notify", NotifyRequest, (req) => api.notify(req)),
   };
 
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;

@@ -14,6 +14,9 @@ import { chooseSlots, type SlotHolder } from "./plan.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { confirm, create, drain, pull, start } from "./steps.js";
 import { removeGreen } from "./undo.js";
+import { monotonicNow } from "../clock.js";
+import { LOG_TAIL_LINES } from "../notify/scrub.js";
+import { outcomeEvent, type OutcomeNotes } from "./notify-outcome.js";
 
 export { short, type DeployDeps, type DeployTarget, type Registry } from "./run.js";
 
@@ -28,14 +31,22 @@ export async function runDeploy(deps: DeployDeps, target: DeployTarget): Promise
     step: "resolve",
     startedAt: now().toISOString(),
   });
+  const clock = deps.clock ?? monotonicNow;
+  const began = clock();
+  const { live: before, history } = deps.store.app(target.app);
+  const last = history[0];
+  const notes: OutcomeNotes = {};
   try {
-    return await sequence(deps, target, app);
+    const outcome = await sequence(deps, target, app, notes);
+    const event = deps.notify ? outcomeEvent(outcome, { trigger: target.trigger, before, durationMs: clock() - began, notes, last }) : undefined;
+    if (event) deps.notify?.send(event);
+    return outcome;
   } finally {
     release();
   }
 }
 
-async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig): Promise<DeployOutcome> {
+async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, notes: OutcomeNotes): Promise<DeployOutcome> {
   const now = deps.now ?? (() => new Date());
   const resolveStarted = now().toISOString();
   let digest = target.digest;
@@ -79,6 +90,7 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig):
     indexDigest,
     routed: false,
     committed: false,
+    notes,
     log: deps.log.child({ app: target.app, deployId: record.id, version: target.version, digest }),
   };
   deps.locks.setStep(target.app, "resolve", record.id);
@@ -137,6 +149,9 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   }
   const aborted = err.code === "DEPLOY_ABORTED";
   run.log.error({ code: err.code, err: err.message }, aborted ? "deploy aborted; the live release keeps serving" : "deploy failed; the live release keeps serving");
+  // When the release itself failed, its last log lines go into the notification, so they are read
+  // before its container goes. Not for other faults: an Engine that does not answer would hold the undo up.
+  if (isGreensFault(err) && run.greenId && run.deps.notify && run.notes) run.notes.logTail = await run.deps.engine.logTail(run.greenId, LOG_TAIL_LINES);
   await removeGreen(run, err);
   const error = err.toJSON();
   await run.deps.store.update((s) => {

@@ -8,6 +8,7 @@ import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { NotifySink } from "../notify/event.js";
+import type { OutcomeNotes } from "./notify-outcome.js";
 import type { StateStore } from "../state/store.js";
 import type { DeployRecord, Live, Slot, State, StepName, Trigger } from "../state/schema.js";
 import { endStep, startStep } from "../state/transitions.js";
@@ -82,6 +83,8 @@ export interface Run {
   /** What the commit recorded as live. */
   live?: Live;
   log: Logger;
+  /** Kept for the deploy's notification (notify-outcome.ts). */
+  notes?: OutcomeNotes;
 }
 
 export async function updateRecord(run: Run, fn: (r: DeployRecord) => void): Promise<void> {

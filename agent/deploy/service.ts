@@ -13,8 +13,10 @@ import { limitConcurrency, type Limiter } from "./limit.js";
 import { decidePoll, retryAfterFailure, type PollDecision, type RegistryAnswer, type RetryState } from "./poll-decision.js";
 import { DEFAULT_FAILURE_BACKOFF, type FailureBackoffPolicy } from "../registry/retry.js";
 import type { Logger } from "../log.js";
+import type { TargetResult } from "../notify/event.js";
 import { appRouting, routingWarnings } from "./routing.js";
 import { dropAvailable, PollGates } from "./gates.js";
+import { PollEpisodes } from "./poll-episode.js";
 
 /** The registry as the service uses it: a tracked tag or semver range to the digest it names now. */
 export interface TrackingRegistry {
@@ -75,6 +77,8 @@ export class AgentService implements AgentApi {
   readonly #backoff: FailureBackoffPolicy;
   /** mode, window and minAge (gates.ts); its timers end with the daemon. */
   readonly #gates: PollGates;
+  /** Runs of failed polls, for `poll-failing` and `poll-recovered` (one each per run). */
+  readonly #episodes = new PollEpisodes();
 
   constructor(deps: DeployDeps & { registry: DeployDeps["registry"] & TrackingRegistry }, opts: ServiceOptions) {
     this.#deps = deps;
@@ -171,6 +175,11 @@ export class AgentService implements AgentApi {
     return { app: name, wasPinned };
   }
 
+  async notify(_req: { action: "test" }): Promise<TargetResult[]> {
+    const names = Object.keys(this.#deps.config.apps);
+    return (await this.#deps.notify?.test?.(names.length === 1 ? names[0]! : "*")) ?? [];
+  }
+
   async check(req: { app?: string }, onEvent: (e: DeployEvent) => void = () => {}): Promise<CheckResult[]> {
     const names = req.app !== undefined ? [this.pickApp(req.app)] : Object.keys(this.#deps.config.apps);
     // All apps at once: the poll slots bound the registry checks, and each app's deploy is its own.
@@ -201,6 +210,8 @@ export class AgentService implements AgentApi {
     );
     this.#notePollAnswer(name, state, answer, log);
     await this.#gates.noteSeen(name, answer);
+    const episode = this.#episodes.note(name, answer);
+    if (episode) this.#deps.notify?.send(episode);
     const d = ask(answer);
     await this.#gates.settle(name, d);
     switch (d.kind) {

@@ -9,7 +9,8 @@ export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
 /** A release as events name it. */
 export interface ReleaseRef {
   version: string;
-  digest: string;
+  /** Left out only when a deploy failed before its tag resolved to a digest. */
+  digest?: string;
 }
 
 /**
@@ -35,9 +36,24 @@ export interface NotifyEvent {
   logTail?: string[];
 }
 
+/** What one delivery to one target came to (`agentctl notify test` prints one per target). */
+export interface TargetResult {
+  /** The target as messages name it: scheme and host, never its path or query (they may hold a token). */
+  target: string;
+  format: string;
+  ok: boolean;
+  /** The HTTP status of the last attempt, when there was an answer. */
+  status?: number;
+  /** Why the last attempt failed, in words. */
+  error?: string;
+  attempts: number;
+}
+
 /** What producers hold: hand an event over and go on. Never throws, never waits for delivery. */
 export interface NotifySink {
   send(event: NotifyEvent): void;
+  /** Sends a `test` event to every target, whatever its `events`, and waits for each result. */
+  test?(app: string): Promise<TargetResult[]>;
 }
 
 /** For code run without notifications (tests, `agentctl` checks). */

@@ -22,6 +22,8 @@ export interface NotifyReceiver {
   failNext(n: number, status?: number): void;
   /** The next `n` requests get no answer until the client gives up. */
   hangNext(n: number): void;
+  /** Requests held open now by `hangNext`. */
+  held(): number;
   /** Resolves with the first request (from the start) that `match` accepts, or rejects after `timeoutMs`. */
   waitFor(match: (r: Received) => boolean, timeoutMs?: number): Promise<Received>;
   close(): Promise<void>;
@@ -41,12 +43,15 @@ export async function startNotifyReceiver(): Promise<NotifyReceiver> {
   let failing = 0;
   let failStatus = 503;
   let hanging = 0;
+  const held = new Set<unknown>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       if (hanging > 0) {
         hanging--;
+        held.add(res);
+        res.on("close", () => held.delete(res));
         return; // never answered; the socket closes when the client gives up or the server closes
       }
       const body = Buffer.concat(chunks).toString("utf8");
@@ -78,6 +83,7 @@ export async function startNotifyReceiver(): Promise<NotifyReceiver> {
     hangNext(n) {
       hanging = n;
     },
+    held: () => held.size,
     waitFor(match, timeoutMs = 30_000) {
       return new Promise<Received>((resolve, reject) => {
         const check = () => {

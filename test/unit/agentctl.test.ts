@@ -139,6 +139,9 @@ function fakeApi(calls: { verb: string; req: unknown }[], overrides: Partial<Age
     async resume(req) {
       return { app: req.app ?? "web", wasPinned: true };
     },
+    async notify() {
+      return [];
+    },
     async check() {
       const r: CheckResult[] = [{ app: "web", result: "unchanged", digest: DIGEST, detail: "latest still points at the live digest" }];
       return r;

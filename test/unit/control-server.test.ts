@@ -50,6 +50,9 @@ function fakeApi(overrides: Partial<AgentApi> = {}): AgentApi & { calls: { verb:
     async resume(req) {
       return { app: req.app ?? "web", wasPinned: true };
     },
+    async notify() {
+      return [];
+    },
     async check() {
       return [];
     },
@@ -302,7 +305,7 @@ describe("plain verbs", () => {
     const unknown = await post(socketPath, "/v1/frobnicate");
     expect(unknown.status).toBe(404);
     expect(JSON.parse(unknown.text)).toEqual({
-      error: { code: "BAD_ARGUMENT", message: 'unknown verb "frobnicate"; verbs: deploy, rollback, check, status, history, resume' },
+      error: { code: "BAD_ARGUMENT", message: 'unknown verb "frobnicate"; verbs: deploy, rollback, check, status, history, resume, notify' },
     });
     const get = await post(socketPath, "/v1/status", "", "GET");
     expect(get.status).toBe(405);
