@@ -80,6 +80,8 @@ export interface AppStatus {
   warnings?: string[];
   /** The live release stopped serving by itself between deploys (exited, restarting, unhealthy), since when, and in words. */
   liveProblem?: { condition: "exited" | "restarting" | "unhealthy"; since: string; exitCode?: number; words: string };
+  /** The watch after the last switch is open: the previous release is kept, stopped, until `until`, and started again if the new one fails. */
+  watch?: { deployId: string; until: string; previous: string };
 }
 
 /**

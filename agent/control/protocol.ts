@@ -170,6 +170,8 @@ export const AppStatus = z.object({
   liveProblem: z
     .object({ condition: z.enum(["exited", "restarting", "unhealthy"]), since: z.string(), exitCode: z.number().int().optional(), words: z.string() })
     .optional(),
+  /** The watch after the last switch is open (agent/deploy/watch.ts). */
+  watch: z.object({ deployId: z.string(), until: z.string(), previous: z.string() }).optional(),
 });
 export type AppStatus = z.infer<typeof AppStatus>;
 
@@ -249,6 +251,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case "NO_HEALTHCHECK":
     case "GREEN_UNHEALTHY":
     case "GREEN_EXITED":
+    case "WATCH_FAILED":
     case "DEPLOY_ABORTED":
     case "STATE_CORRUPT":
     case "INTERNAL":

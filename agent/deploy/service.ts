@@ -366,6 +366,7 @@ export class AgentService implements AgentApi {
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
       ...(liveProblem ? { liveProblem } : {}),
+      ...(s.watch ? { watch: { deployId: s.watch.deployId, until: s.watch.until, previous: `${s.watch.blue.version} (${s.watch.blue.name})` } } : {}),
     };
   }
 
