@@ -42,6 +42,10 @@ export function checkConfigFiles(raw: unknown, opts: FileCheckOptions): ConfigPr
     const credential = asString(creds.credential);
     if (credential !== undefined && !credential.includes("/")) problems.push(...checkCredential(credential, [...at, "credential"], opts));
   }
+  for (const [i, entry] of (Array.isArray(root.notify) ? root.notify : []).entries()) {
+    const secretFile = asAbsolute(asTree(entry)?.secretFile);
+    if (secretFile !== undefined) problems.push(...checkPrivateFile(secretFile, ["notify", i, "secretFile"], "file", opts));
+  }
   const dockerSocket = asAbsolute(asTree(root.docker)?.socket) ?? DEFAULT_DOCKER_SOCKETS[0];
   for (const [app, entry] of Object.entries(asTree(root.apps) ?? {})) {
     const cfg = asTree(entry) ?? {};

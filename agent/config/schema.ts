@@ -4,6 +4,7 @@ import { isAbsolute } from "node:path";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";
+import { NOTIFY_EVENTS } from "../notify/event.js";
 import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
 
 export { parseDurationMs } from "./duration.js";
@@ -143,6 +144,30 @@ export const RegistryCredentials = z
   });
 export type RegistryCredentials = z.infer<typeof RegistryCredentials>;
 
+/**
+ * Where events go (agent/notify/). The URL may carry a token (ntfy, Discord and Slack webhooks
+ * do), so messages name a target only by its scheme and host.
+ */
+export const NotifyTarget = z
+  .object({
+    url: z.string({ error: "expected an http(s) URL" }).refine((u) => URL.canParse(u) && ["http:", "https:"].includes(new URL(u).protocol), {
+      error: (issue) => {
+        const u = String(issue.input);
+        const got = URL.canParse(u) ? `, got ${new URL(u).protocol}//` : "";
+        return `expected an http:// or https:// URL${got}`;
+      },
+    }),
+    format: z.enum(["json", "ntfy", "discord", "slack"]).default("json"),
+    events: z
+      .array(z.enum(NOTIFY_EVENTS, { error: `expected one of ${NOTIFY_EVENTS.join(", ")}` }))
+      .min(1, "must list at least one event (leave events out for all)")
+      .default([...NOTIFY_EVENTS]),
+    /** A file holding the key that signs each body (HMAC-SHA256); checked at start like passwordFile. */
+    secretFile: AbsolutePath.optional(),
+  })
+  .strict();
+export type NotifyTarget = z.infer<typeof NotifyTarget>;
+
 export const DEFAULT_STATE_PATH = "/var/lib/deploy-agent/state.json";
 
 /**
@@ -191,6 +216,8 @@ export const Config = z
         .strict()
         .default({ concurrency: 4, jitter: 10_000, maxBackoff: 300_000 }),
     ),
+    /** Where events (deployed, failed, rolled-back, …) are sent; none by default. */
+    notify: section(z.array(NotifyTarget).default([])),
     /** Deploys kept in the state file per app. */
     history: z.number().int().min(5).max(1000).default(50),
     apps: z

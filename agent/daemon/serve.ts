@@ -9,6 +9,7 @@ import { reconcileApp } from "../deploy/reconcile.js";
 import { DeployLocks, type RunningDeploy } from "../deploy/lock.js";
 import { warnAboutRouting } from "../deploy/routing.js";
 import { AgentService } from "../deploy/service.js";
+import { Notifications } from "../notify/notifications.js";
 import { connectEngine } from "../docker/engine.js";
 import type { Logger } from "../log.js";
 import { RegistryClient } from "../registry/client.js";
@@ -37,7 +38,8 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   const locks = new DeployLocks();
   const shutdown = new AbortController();
   const onBoundary = testKillHook(process.env, log);
-  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined, onBoundary };
+  const notify = new Notifications(config.notify, { log });
+  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined, onBoundary, notify };
   log.info(
     { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
     "deploy-agent starting",
@@ -120,6 +122,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   while (locks.size > 0 && !until.passed()) await new Promise((r) => setTimeout(r, 100));
   if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");
   stopWatchdog();
+  await notify.idle();
   await server.close();
   await registry.close();
   await store.close();
