@@ -10,6 +10,7 @@ import { agentctl, agentYaml, appStatus, deployHistory, readState, requestLoop, 
 import { failHealth, faultyRelease, nextEvent } from "../support/container-faults.js";
 import { expectOneServing } from "../support/end-state.js";
 import { publishVersion, testRunId } from "../support/images.js";
+import { startNotifyReceiver, type NotifyReceiver } from "../support/notify-receiver.js";
 import { storyScope } from "../support/story-scope.js";
 import { startTraefikModel, type TraefikModel } from "../support/traefik-model.js";
 
@@ -25,6 +26,17 @@ let dir: string;
 let agent: AgentProcess;
 let traefik: TraefikModel;
 let v1: string;
+let hook: NotifyReceiver;
+
+function isRolledBack(json: unknown, deployId: string): boolean {
+  const j = json as { event?: string; deployId?: string } | undefined;
+  return j?.event === "rolled-back" && j.deployId === deployId;
+}
+
+/** The `rolled-back` events the receiver got for one deploy. */
+function rolledBack(deployId: string): Record<string, unknown>[] {
+  return hook.received.filter((r) => isRolledBack(r.json, deployId)).map((r) => r.json as Record<string, unknown>);
+}
 
 /** The Engine's state of one of the app's containers by name ("running", "exited"), or undefined when it is gone. */
 async function containerState(name: string): Promise<string | undefined> {
@@ -49,7 +61,9 @@ async function restart(): Promise<void> {
 
 beforeAll(async () => {
   dir = scope.dir();
-  writeConfig(dir, agentYaml(dir, `${storyApp(app, `127.0.0.1:5000/${repo}`, run)}\n    watch: ${WATCH}`));
+  hook = await startNotifyReceiver();
+  const yaml = agentYaml(dir, `${storyApp(app, `127.0.0.1:5000/${repo}`, run)}\n    watch: ${WATCH}`);
+  writeConfig(dir, yaml.replace("\napps:", `\nnotify:\n  - url: ${hook.url}/hook\n    events: [rolled-back]\napps:`));
   traefik = await startTraefikModel({ docker });
   v1 = (await publishVersion({ repo, tag: "v1", behaviour: "good", version: "v1" })).digest;
   await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v1" });
@@ -59,6 +73,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await hook?.close();
   await traefik?.close();
   await scope.close();
 });
@@ -97,6 +112,11 @@ describe("the watch after the switch", () => {
     expect(seen.ok).toBeGreaterThan(0);
     expect(seen.failed.filter((f) => f.at < failedAt || f.at > blueBackAt), why).toEqual([]);
     expect(seen.bodies.filter((b) => b.at > blueBackAt).length).toBeGreaterThan(0);
+
+    await hook.waitFor((r) => isRolledBack(r.json, deployId), 10_000);
+    expect(rolledBack(deployId)).toEqual([
+      expect.objectContaining({ app, trigger: "watch", outcome: "rolled-back", reason: expect.stringContaining("turned unhealthy"), release: expect.objectContaining({ digest }), previous: expect.objectContaining({ digest: v1 }) }),
+    ]);
   }, 90_000);
 
   it("ends the watch first when a rollback comes during it, and removes the kept release when the watch ends, with no failed request", async () => {
@@ -152,5 +172,8 @@ describe("the watch after the switch", () => {
     expect(st.skip.map((e) => e.digest)).toContain(digest);
     expect((await expectOneServing(agent, app, traefik.url, docker)).running).toBe(blue);
     await traefik.waitForServing(host, blue, 10_000);
+    await hook.waitFor((r) => isRolledBack(r.json, deployId), 10_000);
+    expect(rolledBack(deployId)).toHaveLength(1);
+    expect(rolledBack(deployId)[0]).toMatchObject({ trigger: "watch", release: { digest }, previous: { digest: previous } });
   }, 90_000);
 });
