@@ -7,7 +7,7 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentctl, agentYaml, appStatus, deployHistory, readState, requestLoop, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
-import { failHealth, faultyRelease, nextEvent } from "../support/container-faults.js";
+import { exitRelease, failHealth, FAULTY_EXIT_STATUS, faultyRelease, nextEvent } from "../support/container-faults.js";
 import { expectOneServing } from "../support/end-state.js";
 import { publishVersion, testRunId } from "../support/images.js";
 import { startNotifyReceiver, type NotifyReceiver } from "../support/notify-receiver.js";
@@ -152,17 +152,18 @@ describe("the watch after the switch", () => {
     expect((await loop.stop()).failed).toEqual([]);
   }, 90_000);
 
-  it("finishes an automatic rollback cut off by a kill -9 after the previous release was started: after restart exactly one slot serves and the state says which", async () => {
+  it("finishes an automatic rollback cut off by a kill -9 after the previous release was started, when the new release exited during the watch: after restart exactly one slot serves and the state says which", async () => {
     const { digest, green, blue, deployId, previous } = await deployWatched("killed-during-rollback");
     const watching = new AbortController();
     const blueStarted = nextEvent(docker, blue, "start", watching.signal);
-    await failHealth(docker, green);
+    await exitRelease(docker, green);
     await blueStarted;
     await agent.stop("SIGKILL");
     watching.abort();
     const cut = readState(agent) as { apps: Record<string, { watch?: { rollingBack?: string } }> };
-    expect(cut.apps[app]?.watch?.rollingBack).toContain("turned unhealthy");
-    expect(await containerState(green)).toBe("running");
+    expect(cut.apps[app]?.watch?.rollingBack).toBe(`the new release ${green} exited (exit code ${FAULTY_EXIT_STATUS})`);
+    // Cut off before the end: the failed new release is still on the Engine.
+    expect(await containerState(green)).toBe("exited");
 
     await restart();
     const record = (await deployHistory(agent, app)).find((h) => h.id === deployId);
@@ -174,6 +175,6 @@ describe("the watch after the switch", () => {
     await traefik.waitForServing(host, blue, 10_000);
     await hook.waitFor((r) => isRolledBack(r.json, deployId), 10_000);
     expect(rolledBack(deployId)).toHaveLength(1);
-    expect(rolledBack(deployId)[0]).toMatchObject({ trigger: "watch", release: { digest }, previous: { digest: previous } });
+    expect(rolledBack(deployId)[0]).toMatchObject({ trigger: "watch", reason: expect.stringContaining("exited"), release: { digest }, previous: { digest: previous } });
   }, 90_000);
 });
