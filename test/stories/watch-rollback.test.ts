@@ -119,17 +119,26 @@ describe("the watch after the switch", () => {
     ]);
   }, 90_000);
 
-  it("ends the watch first when a rollback comes during it, and removes the kept release when the watch ends, with no failed request", async () => {
-    const { digest } = await deployWatched("rolled-back-by-hand");
+  it("ends the watch first when a poll finds a new release during it, and again when a rollback comes during the next one; the kept release is removed when the watch ends, with no failed request", async () => {
+    const first = await deployWatched("ended-by-a-poll");
+    const kept = (await docker.getContainer(first.blue).inspect()).Id;
     const loop = requestLoop(traefik.url, host);
-    const from = agent.lines.length;
+    let from = agent.lines.length;
+    // The poll's deploy of a new digest ends the open watch before it takes the kept release's slot.
+    const second = await deployWatched("rolled-back-by-hand");
+    const endedBy = (trigger: string) => agent.lines.slice(from).some((l) => l.includes("the watch after the switch ended: a deploy of") && l.includes(`(${trigger}) began`));
+    expect(endedBy("poll")).toBe(true);
+    // The kept release went; the new release took its slot's name.
+    expect((await docker.listContainers({ all: true, filters: { id: [kept] } })).length).toBe(0);
+    expect(await containerState(first.green)).toBe("exited");
+
+    from = agent.lines.length;
     const r = await agentctl(agent, ["rollback", app]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const ended = agent.lines.slice(from).filter((l) => l.includes("the watch after the switch ended: a deploy of"));
-    expect(ended.join("\n")).toContain("(rollback) began");
+    expect(endedBy("rollback")).toBe(true);
     const st = await appStatus(agent, app);
-    expect(st.live?.digest).toBe(v1);
-    expect(st.skip.find((e) => e.digest === digest)?.reason).toBe("rolled-back");
+    expect(st.live?.digest).toBe(first.digest);
+    expect(st.skip.find((e) => e.digest === second.digest)?.reason).toBe("rolled-back");
     // The rollback deploy opened a watch of its own; at its end the kept release goes.
     expect(st.watch).toBeDefined();
     await waitFor("the watch to end", async () => (await appStatus(agent, app)).watch === undefined, 30_000, 300);
