@@ -17,6 +17,7 @@ export class PostSwitchWatch {
   readonly #deps: DeployDeps;
   readonly #ends = new Map<string, { deployId: string; timer: NodeJS.Timeout }>();
   readonly #busy = new Set<string>();
+  readonly #judging = new Set<string>();
   #stream: { close(): void } | undefined;
   #opening = false;
   #tick: NodeJS.Timeout | undefined;
@@ -85,18 +86,39 @@ export class PostSwitchWatch {
     if (!w || this.#stopped || this.#busy.has(app)) return;
     if (this.#ends.get(app)?.deployId !== w.deployId) {
       clearTimeout(this.#ends.get(app)?.timer);
-      const timer = setTimeout(() => void this.#locked(app, w.deployId, () => endWatch(this.#deps, app, "its time is up")), Math.max(0, Date.parse(w.until) - Date.now()));
+      const timer = setTimeout(() => void this.#locked(app, w.deployId, () => endWatch(this.#deps, app, "its time is up", { keepOnEngineError: true })), Math.max(0, Date.parse(w.until) - Date.now()));
       this.#ends.set(app, { deployId: w.deployId, timer });
     }
-    if (Date.now() >= Date.parse(w.until)) return this.#locked(app, w.deployId, () => endWatch(this.#deps, app, "its time is up"));
+    if (Date.now() >= Date.parse(w.until)) return this.#locked(app, w.deployId, () => endWatch(this.#deps, app, "its time is up", { keepOnEngineError: true }));
+    // A green stopped by a signal makes checkRunning wait to see whether dockerd is stopping: one judgement at a time.
+    if (this.#judging.has(app)) return;
+    this.#judging.add(app);
     let reason: string | undefined;
     try {
-      reason = greenFailure(await this.#deps.engine.inspect(w.greenId));
+      reason = await this.#judge(app, w.greenId);
     } catch (err) {
-      // An Engine that does not answer says nothing about green; reconcile judges it when the Engine is back.
-      return this.#deps.log.debug({ app, err: toAgentError(err).message }, "the watched release could not be inspected");
+      // An Engine that does not answer, or dockerd stopping every container, says nothing about
+      // green; reconcile judges it when the Engine is back.
+      return this.#deps.log.debug({ app, err: toAgentError(err).message }, "the watched release could not be judged");
+    } finally {
+      this.#judging.delete(app);
     }
     if (reason) await this.#locked(app, w.deployId, () => rollBackWatch(this.#deps, app, reason));
+  }
+
+  /**
+   * Why green failed, or undefined while it serves. checkRunning tells a green stopped by dockerd
+   * stopping (ENGINE_UNAVAILABLE, thrown on) from one that exited by itself.
+   */
+  async #judge(app: string, greenId: string): Promise<string | undefined> {
+    try {
+      await this.#deps.engine.checkRunning(greenId, `the new release of ${app}`);
+      return undefined;
+    } catch (err) {
+      const e = toAgentError(err);
+      if (e.code !== "GREEN_EXITED" && e.code !== "GREEN_UNHEALTHY") throw e;
+    }
+    return greenFailure(await this.#deps.engine.inspect(greenId)) ?? `the new release of ${app} failed its check`;
   }
 
   /**

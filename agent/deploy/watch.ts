@@ -9,16 +9,22 @@ import { primaryNetwork } from "./plan.js";
 import type { DeployDeps } from "./run.js";
 import { greenFailure, watchOnStart } from "./watch-rules.js";
 
-/** Ends the watch: blue goes (stopped already; removed now) and `watch` is cleared. */
-export async function endWatch(deps: DeployDeps, app: string, why: string): Promise<void> {
+/**
+ * Ends the watch: blue goes (stopped already; removed now) and `watch` is cleared. With
+ * `keepOnEngineError`, an Engine that does not answer leaves the watch open, to be ended at the
+ * next check; otherwise a blue that will not go is left for the next deploy (createGreen clears a
+ * container of ours in its slot) or for reconcile.
+ */
+export async function endWatch(deps: DeployDeps, app: string, why: string, opts: { keepOnEngineError?: boolean } = {}): Promise<void> {
   const w = deps.store.app(app).watch;
   if (!w) return;
   const cfg = deps.config.apps[app];
   try {
     await deps.engine.stopAndRemove(app, w.blue.id, cfg?.stopTimeout ?? 10_000);
   } catch (err) {
-    // Left for the next deploy (createGreen clears a container of ours in its slot) or reconcile.
-    deps.log.error({ app, container: w.blue.name, err: toAgentError(err).message }, "could not remove the previous release at the end of the watch");
+    const e = toAgentError(err);
+    if (opts.keepOnEngineError && e.code === "ENGINE_UNAVAILABLE") throw e;
+    deps.log.error({ app, container: w.blue.name, err: e.message }, "could not remove the previous release at the end of the watch");
   }
   await clearWatch(deps, app, w.deployId);
   deps.log.info({ app, deployId: w.deployId, container: w.blue.name }, `the watch after the switch ended: ${why}; the previous release was removed`);
@@ -60,7 +66,10 @@ export async function rollBackWatch(deps: DeployDeps, app: string, reason: strin
       imageRef: w.blue.imageId,
     });
   } catch (err) {
-    await blueFailed(deps, app, w, reason, toAgentError(err));
+    const e = toAgentError(err);
+    // The Engine went away: `rollingBack` stays, and reconcile finishes the rollback when it is back.
+    if (e.code === "ENGINE_UNAVAILABLE") throw e;
+    await blueFailed(deps, app, w, reason, e);
     return "blue-failed";
   }
   try {
