@@ -48,6 +48,11 @@ export class PostSwitchWatch {
   #checkAll(): void {
     const apps = this.#watched();
     if (apps.length > 0 && !this.#stream) void this.#open();
+    // No watch open: the Engine's stream is given back, so an idle daemon holds none.
+    if (apps.length === 0 && this.#stream) {
+      this.#stream.close();
+      this.#stream = undefined;
+    }
     for (const [app, end] of this.#ends) {
       if (this.#deps.store.app(app).watch?.deployId !== end.deployId) {
         clearTimeout(end.timer);
