@@ -6,6 +6,7 @@ import { parseEnvFile } from "../config/env-file.js";
 import { secretModeProblem } from "../config/secret-mode.js";
 import type { ContainerDetail } from "../docker/engine.js";
 import { AgentError, toAgentError } from "../errors.js";
+import { AGENT_LABELS } from "../labels.js";
 import { sleep } from "../sleep.js";
 import { allNetworks, containerName, greenCreateOptions, primaryNetwork } from "./plan.js";
 import { promote } from "./promote.js";
@@ -123,7 +124,8 @@ export async function stopBlue(run: Run): Promise<string> {
   if (!run.blue) return "no previous release to stop";
   const name = run.blue.name;
   try {
-    if (run.app.watch > 0) {
+    // A blue whose labels do not name its digest (none of this agent's lack it) could not be recorded to go back to.
+    if (run.app.watch > 0 && /^sha256:[a-f0-9]{64}$/.test(run.blue.labels[AGENT_LABELS.digest] ?? "")) {
       // Kept, stopped, for the watch after the switch: started again if green fails (watch.ts).
       await run.deps.engine.stop(run.target.app, run.blue.id, run.app.stopTimeout);
       run.keptBlue = true;
