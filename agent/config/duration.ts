@@ -61,6 +61,8 @@ export const DURATION_BOUNDS = {
   /** 0 s would SIGKILL blue at once, cutting its in-flight requests. */
   stopTimeout: { minMs: 1_000, maxMs: 600_000 },
   settle: { minMs: 0, maxMs: 300_000 },
+  /** The watch after a switch keeps the previous release stopped on the host; a day is plenty to see a release fail. */
+  watch: { minMs: 0, maxMs: 86_400_000 },
   dockerTimeout: { minMs: 1_000, maxMs: 600_000 },
   jitter: { minMs: 0, maxMs: 3_600_000 },
   /** Below a second the backoff would not spare a failing registry anything. */

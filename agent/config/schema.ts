@@ -115,6 +115,8 @@ export const AppConfig = z
     drain: duration(B.drain).default(10_000),
     stopTimeout: duration(B.stopTimeout).default(15_000),
     settle: duration(B.settle).default(3_000),
+    /** After a switch, how long green is watched with blue kept stopped for an automatic rollback (deploy/watch.ts); 0 = none. */
+    watch: duration(B.watch).default(0),
     keep: z.number().int().min(1).max(50).default(3),
     env: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))

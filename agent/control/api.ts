@@ -87,6 +87,8 @@ export interface AppStatus {
   available?: { version: string; digest: string; since: string };
   /** The digest the last poll found, held back by a closed window or minAge, and when polling deploys it by itself. */
   waiting?: { gate: "window" | "minAge"; version: string; digest: string; until: string; minAgeMs?: number };
+  /** The watch after the last switch is open: the previous release is kept, stopped, until `until`, and started again if the new one fails. */
+  watch?: { deployId: string; until: string; previous: string };
 }
 
 /**

@@ -180,6 +180,8 @@ export const AppStatus = z.object({
   waiting: z
     .object({ gate: z.enum(["window", "minAge"]), version: z.string(), digest: z.string(), until: z.string(), minAgeMs: z.number().optional() })
     .optional(),
+  /** The watch after the last switch is open (agent/deploy/watch.ts). */
+  watch: z.object({ deployId: z.string(), until: z.string(), previous: z.string() }).optional(),
 });
 export type AppStatus = z.infer<typeof AppStatus>;
 
@@ -271,6 +273,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case "NO_HEALTHCHECK":
     case "GREEN_UNHEALTHY":
     case "GREEN_EXITED":
+    case "WATCH_FAILED":
     case "DEPLOY_ABORTED":
     case "STATE_CORRUPT":
     case "INTERNAL":

@@ -18,6 +18,7 @@ import { traefikApi } from "../traefik/api.js";
 import { EngineWatch } from "./engine-watch.js";
 import { liveProblemWords } from "./live-rules.js";
 import { LiveWatch } from "./live-watch.js";
+import { PostSwitchWatch } from "./post-switch-watch.js";
 import { createPoller } from "./poller.js";
 import { reconcileAll } from "./reconcile-all.js";
 import { testKillHook } from "./test-kill.js";
@@ -76,6 +77,8 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   // keep the daemon from being ready for docker.timeout.
   void watch.start();
   void liveWatch.start();
+  const switchWatch = new PostSwitchWatch(deps);
+  switchWatch.start();
   // While the Engine is gone a poll would only fail; it waits instead, and a deploy that finds the
   // Engine gone makes the watch look (a hung dockerd keeps its event stream open).
   const poll = async (app: string): Promise<void> => {
@@ -114,6 +117,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await poller.stop();
   await watch.stop();
   liveWatch.stop();
+  switchWatch.stop();
   const until = deadline(SHUTDOWN_GRACE_MS);
   while (locks.size > 0 && !until.passed()) await new Promise((r) => setTimeout(r, 100));
   if (locks.size > 0) log.error({ running: locks.size }, "deploys still running at shutdown; reconcile settles them at the next start");

@@ -17,6 +17,7 @@ import { removeGreen } from "./undo.js";
 import { monotonicNow } from "../clock.js";
 import { LOG_TAIL_LINES } from "../notify/scrub.js";
 import { outcomeEvent, type OutcomeNotes } from "./notify-outcome.js";
+import { endWatch } from "./watch.js";
 
 export { short, type DeployDeps, type DeployTarget, type Registry } from "./run.js";
 
@@ -67,6 +68,8 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
     if (target.onLive) await deps.store.update((s) => target.onLive?.(s, { deployId: live.deployId, digest: found }));
     return { deployId: live.deployId, app: target.app, outcome: "unchanged", version: target.version, digest, slot: live.slot, generation: live.generation };
   }
+  // The stopped blue of a watch holds the slot green is about to take: the watch ends first.
+  if (deps.store.app(target.app).watch) await endWatch(deps, target.app, `a deploy of ${target.version} (${target.trigger}) began`);
   const held = await slotHolders(deps, target.app).catch((err: unknown) => void (resolveError ??= err));
   const slots = chooseSlots(live, held ?? []);
 

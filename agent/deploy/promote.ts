@@ -3,7 +3,7 @@
 import type { AppConfig } from "../config/schema.js";
 import { toAgentError } from "../errors.js";
 import { isKeepTag, keepTag } from "../labels.js";
-import type { Live, Release } from "../state/schema.js";
+import type { Live, Release, Watch } from "../state/schema.js";
 import { finishDeploy, promoteLive } from "../state/transitions.js";
 import type { DeployDeps } from "./run.js";
 
@@ -13,6 +13,8 @@ export interface Promotion {
   indexDigest?: string | undefined;
   /** When it became live; the release's deployedAt. */
   at: string;
+  /** The watch after the switch, written in the same update that records the release live. */
+  watch?: Watch;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function promote(deps: DeployDeps, appName: string, app: AppConfig,
     const gone = promoteLive(s, appName, release, live, app.keep);
     const appState = s.apps[appName];
     if (appState) appState.skip = appState.skip.filter((e) => e.digest !== live.digest);
+    if (appState && p.watch) appState.watch = p.watch;
     const r = appState?.history.find((h) => h.id === live.deployId);
     if (r) r.imageId = live.imageId;
     if (r?.outcome === "running") finishDeploy(s, appName, live.deployId, { outcome: "succeeded", endedAt: (deps.now ?? (() => new Date()))().toISOString() });

@@ -80,6 +80,8 @@ export interface Run {
   routed: boolean;
   /** Set at the commit point (drain ended): green is recorded live and is never removed by a failure. */
   committed: boolean;
+  /** Set when the stop step stopped blue and kept it for the watch after the switch (config `watch`). */
+  keptBlue?: boolean;
   /** What the commit recorded as live. */
   live?: Live;
   log: Logger;

@@ -394,6 +394,7 @@ export class AgentService implements AgentApi {
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
       ...(liveProblem ? { liveProblem } : {}),
       ...this.#gates.status(name),
+      ...(s.watch ? { watch: { deployId: s.watch.deployId, until: s.watch.until, previous: `${s.watch.blue.version} (${s.watch.blue.name})` } } : {}),
     };
   }
 

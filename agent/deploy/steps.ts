@@ -6,10 +6,12 @@ import { parseEnvFile } from "../config/env-file.js";
 import { secretModeProblem } from "../config/secret-mode.js";
 import type { ContainerDetail } from "../docker/engine.js";
 import { AgentError, toAgentError } from "../errors.js";
+import { AGENT_LABELS } from "../labels.js";
 import { sleep } from "../sleep.js";
 import { allNetworks, containerName, greenCreateOptions, primaryNetwork } from "./plan.js";
 import { promote } from "./promote.js";
 import { emit, mustGreen, nowIso, short, type Run } from "./run.js";
+import { watchRecord } from "./watch-rules.js";
 
 /** Pull by digest, unless the image is already on the host (a rollback, or a re-deploy). */
 export async function pull(run: Run): Promise<string> {
@@ -122,6 +124,13 @@ export async function stopBlue(run: Run): Promise<string> {
   if (!run.blue) return "no previous release to stop";
   const name = run.blue.name;
   try {
+    // A blue whose labels do not name its digest (none of this agent's lack it) could not be recorded to go back to.
+    if (run.app.watch > 0 && /^sha256:[a-f0-9]{64}$/.test(run.blue.labels[AGENT_LABELS.digest] ?? "")) {
+      // Kept, stopped, for the watch after the switch: started again if green fails (watch.ts).
+      await run.deps.engine.stop(run.target.app, run.blue.id, run.app.stopTimeout);
+      run.keptBlue = true;
+      return `stopped ${name}; kept for the watch of ${run.app.watch / 1000}s`;
+    }
     await run.deps.engine.stopAndRemove(run.target.app, run.blue.id, run.app.stopTimeout);
   } catch (err) {
     // Green already serves; a blue that will not go is reported, and removed at the next reconcile.
@@ -136,7 +145,9 @@ export async function recordSuccess(run: Run): Promise<string> {
   const id = mustGreen(run);
   const at = nowIso(run);
   const live = run.live ?? { deployId: run.id, version: run.target.version, digest: run.digest, imageId: run.imageId ?? "", slot: run.slot, generation: run.generation, since: at };
-  const { keepTag, removed, problems } = await promote(run.deps, run.target.app, run.app, { containerId: id, live, indexDigest: run.indexDigest, at });
+  const until = new Date(Date.parse(at) + run.app.watch).toISOString();
+  const watch = run.keptBlue && run.blue ? watchRecord(run.blue, id, run.id, until) : undefined;
+  const { keepTag, removed, problems } = await promote(run.deps, run.target.app, run.app, { containerId: id, live, indexDigest: run.indexDigest, at, ...(watch ? { watch } : {}) });
   const done = [keepTag ? `kept ${keepTag}` : "", removed.length > 0 ? `removed old keep-tags ${removed.join(", ")}` : ""].filter(Boolean);
   return [...done, ...problems].join("; ");
 }

@@ -178,6 +178,12 @@ export class OwnedEngine {
     await ct.removeContainer(this.#c, id);
   }
 
+  /** Stops one of this agent's containers (SIGTERM, then SIGKILL after `stopTimeoutMs`) and keeps it: the watch after a switch may start it again. */
+  async stop(app: string, id: string, stopTimeoutMs: number): Promise<void> {
+    const d = await this.#mustOwn(app, id, "stop");
+    if (d?.running) await ct.stopContainer(this.#c, id, stopTimeoutMs);
+  }
+
   /** Removes one of this agent's containers at once (green after a failure, a probe); gone is done. */
   async remove(app: string, id: string): Promise<void> {
     if (!(await this.#mustOwn(app, id, "remove"))) return;

@@ -15,8 +15,11 @@ export type Slot = z.infer<typeof Slot>;
 export const Trigger = z.enum(["poll", "cli", "rollback"]);
 export type Trigger = z.infer<typeof Trigger>;
 
-/** `available`: a notify-mode app's new digest, recorded (no steps, nothing pulled) for `agentctl deploy`. */
-export const Outcome = z.enum(["running", "succeeded", "failed", "aborted", "available"]);
+/**
+ * `available`: a notify-mode app's new digest, recorded (no steps, nothing pulled) for `agentctl deploy`.
+ * `rolled-back`: it succeeded, then failed during the watch after the switch and was rolled back by the agent.
+ */
+export const Outcome = z.enum(["running", "succeeded", "failed", "aborted", "available", "rolled-back"]);
 export type Outcome = z.infer<typeof Outcome>;
 
 const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, "expected sha256:<64 hex>");
@@ -127,6 +130,29 @@ export const Seen = z.object({
 });
 export type Seen = z.infer<typeof Seen>;
 
+/**
+ * The watch after a switch (config `watch`): green serves, blue is stopped but kept until `until`
+ * (wall time), so the agent can start it again if green fails (deploy/watch.ts). `rollingBack` is
+ * written before blue is started again, so a restart finishes a rollback it finds begun.
+ */
+export const Watch = z.object({
+  deployId: z.string(),
+  until: Iso,
+  greenId: z.string(),
+  blue: z.object({
+    id: z.string(),
+    name: z.string(),
+    slot: Slot,
+    generation: z.number().int().nonnegative(),
+    deployId: z.string(),
+    version: z.string(),
+    digest: Digest,
+    imageId: z.string(),
+  }),
+  rollingBack: z.string().optional(),
+});
+export type Watch = z.infer<typeof Watch>;
+
 export const AppState = z.object({
   /** The highest generation ever used for this app; the next deploy uses generation + 1. */
   generation: z.number().int().nonnegative(),
@@ -134,6 +160,8 @@ export const AppState = z.object({
   /** Successful releases, newest first, bounded by the app's `keep`. */
   releases: z.array(Release),
   pin: Pin.optional(),
+  /** Absent in older files and whenever no watch is open. */
+  watch: Watch.optional(),
   skip: z.array(SkipEntry),
   /** Deploys, newest first, bounded by the config's `history`. */
   history: z.array(DeployRecord),

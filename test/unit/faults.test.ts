@@ -25,6 +25,7 @@ const EXPECTED: Record<ErrorCode, boolean> = {
   NO_RELEASE: false,
   DAEMON_UNAVAILABLE: false,
   ALREADY_RUNNING: false,
+  WATCH_FAILED: false,
 };
 
 describe("skipsRelease", () => {

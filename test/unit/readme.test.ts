@@ -57,6 +57,7 @@ describe("README", () => {
       drain: "drain",
       stopTimeout: "stopTimeout",
       settle: "settle",
+      watch: "watch",
       dockerTimeout: "docker.timeout",
       jitter: "poll.jitter",
       maxBackoff: "poll.maxBackoff",

@@ -82,6 +82,7 @@ function appBlock(a: AppStatus): string[] {
   for (const c of a.conflicts ?? []) {
     rows.push(["conflict", `container ${c.name} (${c.id}, ${c.state}) is ${c.reason}; the agent leaves it alone and cannot deploy into its slot: rename or remove it, or rename the app`]);
   }
+  if (a.watch) rows.push(["watch", `watching until ${formatTime(a.watch.until)} (#${a.watch.deployId}); ${a.watch.previous} is kept to roll back to`]);
   if (a.liveProblem) rows.push(["live state", `${a.liveProblem.words}, since ${formatTime(a.liveProblem.since)}`]);
   for (const w of a.warnings ?? []) rows.push(["warning", w]);
   for (const s of a.skip) rows.push(["skipped", `${shortDigest(s.digest)} ${s.version} (${skipReasonWords(s.reason)}, #${s.deployId}, ${formatTime(s.at)})`]);
