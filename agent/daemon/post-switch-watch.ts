@@ -7,7 +7,7 @@
 import { toAgentError } from "../errors.js";
 import type { DeployDeps } from "../deploy/run.js";
 import { endWatch, rollBackWatch } from "../deploy/watch.js";
-import { greenFailure } from "../deploy/watch-rules.js";
+import { greenFailure, greenPassesAgain, isFailedCheck } from "../deploy/watch-rules.js";
 import type { OwnContainerEvent } from "../docker/engine.js";
 
 /** How often a watched green is inspected when no event came. */
@@ -18,6 +18,8 @@ export class PostSwitchWatch {
   readonly #ends = new Map<string, { deployId: string; timer: NodeJS.Timeout }>();
   readonly #busy = new Set<string>();
   readonly #judging = new Set<string>();
+  /** Apps whose kept release was started in reserve after a failed health check of green, by watch (deploy id). */
+  readonly #reserve = new Map<string, string>();
   #stream: { close(): void } | undefined;
   #opening = false;
   #tick: NodeJS.Timeout | undefined;
@@ -53,6 +55,7 @@ export class PostSwitchWatch {
       this.#stream.close();
       this.#stream = undefined;
     }
+    for (const [app, deployId] of this.#reserve) if (this.#deps.store.app(app).watch?.deployId !== deployId) this.#reserve.delete(app);
     for (const [app, end] of this.#ends) {
       if (this.#deps.store.app(app).watch?.deployId !== end.deployId) {
         clearTimeout(end.timer);
@@ -66,10 +69,14 @@ export class PostSwitchWatch {
     if (this.#opening || this.#stopped) return;
     this.#opening = true;
     try {
-      const stream = await this.#deps.engine.watchOwnContainers((e) => this.#onEvent(e), () => {
-        this.#stream?.close();
-        this.#stream = undefined;
-      });
+      const stream = await this.#deps.engine.watchOwnContainers(
+        (e) => this.#onEvent(e),
+        () => {
+          this.#stream?.close();
+          this.#stream = undefined;
+        },
+        { healthChecks: true },
+      );
       if (this.#stopped) stream.close();
       else this.#stream = stream;
     } catch (err) {
@@ -82,7 +89,39 @@ export class PostSwitchWatch {
 
   #onEvent(e: OwnContainerEvent): void {
     const w = this.#deps.store.app(e.app).watch;
-    if (w && e.id === w.greenId) void this.#check(e.app);
+    if (!w || e.id !== w.greenId) return;
+    if (isFailedCheck(e)) void this.#startReserve(e.app, w.deployId);
+    else if (e.action !== "exec_die") void this.#check(e.app);
+  }
+
+  /**
+   * One of green's health checks failed. Docker calls green unhealthy only after `Retries` (3) of
+   * them, and from then until blue is healthy no release is routed; blue started now is healthy
+   * by then, so Traefik goes straight over to it. While green passes, blue's router ranks below
+   * green's and gets no request; blue is stopped again once green passes again (#check).
+   */
+  async #startReserve(app: string, deployId: string): Promise<void> {
+    const w = this.#deps.store.app(app).watch;
+    if (this.#stopped || this.#reserve.has(app) || this.#busy.has(app) || this.#deps.locks.current(app) || w?.deployId !== deployId || w.rollingBack) return;
+    this.#reserve.set(app, deployId);
+    try {
+      await this.#deps.engine.start(app, w.blue.id);
+      this.#deps.log.warn({ app, deployId, container: w.blue.name }, "a health check of the new release failed during the watch; the previous release is started in reserve");
+    } catch (err) {
+      this.#reserve.delete(app);
+      this.#deps.log.warn({ app, deployId, err: toAgentError(err).message }, "could not start the previous release in reserve; it is started if the new release fails");
+    }
+  }
+
+  /** Green passes again: the reserve goes back to being stopped. */
+  async #stopReserve(app: string): Promise<void> {
+    const w = this.#deps.store.app(app).watch;
+    if (!w || this.#reserve.get(app) !== w.deployId || !greenPassesAgain(await this.#deps.engine.inspect(w.greenId))) return;
+    await this.#locked(app, w.deployId, async () => {
+      await this.#deps.engine.stop(app, w.blue.id, this.#deps.config.apps[app]?.stopTimeout ?? 10_000);
+      this.#reserve.delete(app);
+      this.#deps.log.info({ app, deployId: w.deployId, container: w.blue.name }, "the new release passes its health checks again; the previous release is stopped again");
+    });
   }
 
   /** Arms the end of the app's watch, then judges green; a failure rolls back under the deploy lock. */
@@ -109,6 +148,7 @@ export class PostSwitchWatch {
       this.#judging.delete(app);
     }
     if (reason) await this.#locked(app, w.deployId, () => rollBackWatch(this.#deps, app, reason));
+    else if (this.#reserve.has(app)) await this.#stopReserve(app).catch((err: unknown) => this.#deps.log.debug({ app, err: toAgentError(err).message }, "the reserve could not be stopped; the next check tries again"));
   }
 
   /**

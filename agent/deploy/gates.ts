@@ -1,4 +1,4 @@
-// What service.ts does with a poll's gate decisions (poll-decision.ts): a notify-mode app's new
+// What polling.ts does with a poll's gate decisions (poll-decision.ts): a notify-mode app's new
 // digest is recorded as available; a digest held back by minAge or a closed window waits, with a
 // one-shot timer that polls again the moment it may deploy (not only at the next cron tick). Each
 // digest is announced once (`update-available`), and what was announced is in the state file, so

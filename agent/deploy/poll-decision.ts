@@ -1,5 +1,5 @@
 // What one poll of one app does, as a pure function of what is known: the app's state, the
-// deploy running now, the app's run of failures, the registry's answer, and the time. service.ts
+// deploy running now, the app's run of failures, the registry's answer, and the time. polling.ts
 // gathers these, asks, and does what the answer says; this file holds every rule.
 import type { AppState, ErrorRecord } from "../state/schema.js";
 import { isSkipped } from "../state/transitions.js";

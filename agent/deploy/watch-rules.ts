@@ -15,6 +15,7 @@ export interface WatchedContainer {
   restartCount: number;
   exitCode: number;
   health: string;
+  failingStreak?: number;
 }
 
 /** What the record step writes with `live`: green's id, and blue as its labels name it (what it really runs). */
@@ -70,4 +71,17 @@ export function watchOnStart(w: Pick<Watch, "until" | "rollingBack">, nowMs: num
   const remainingMs = Date.parse(w.until) - nowMs;
   if (!(remainingMs > 0)) return { action: "end" };
   return { action: "resume", remainingMs };
+}
+
+/**
+ * A reserve started when one of green's health checks failed (reserve.ts) may be stopped again
+ * once green passes again: healthy in Docker with no failed check since the last that passed.
+ */
+export function greenPassesAgain(c: Pick<WatchedContainer, "running" | "health" | "failingStreak"> | undefined): boolean {
+  return c !== undefined && c.running && c.health === "healthy" && (c.failingStreak ?? 0) === 0;
+}
+
+/** A health check of green that failed: Docker's `exec_die` with a non-zero exit code. */
+export function isFailedCheck(e: { action: string; exitCode?: number | undefined }): boolean {
+  return e.action === "exec_die" && e.exitCode !== undefined && e.exitCode !== 0;
 }

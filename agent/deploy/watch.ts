@@ -5,6 +5,7 @@
 import { AgentError, toAgentError } from "../errors.js";
 import { addSkip, ensureApp } from "../state/transitions.js";
 import type { Watch } from "../state/schema.js";
+import { sleep } from "../sleep.js";
 import { primaryNetwork } from "./plan.js";
 import type { DeployDeps } from "./run.js";
 import { greenFailure, watchOnStart } from "./watch-rules.js";
@@ -72,6 +73,11 @@ export async function rollBackWatch(deps: DeployDeps, app: string, reason: strin
     await blueFailed(deps, app, w, reason, e);
     return "blue-failed";
   }
+  // Traefik drops an unhealthy green only at its next reload after the event, up to `settle` later
+  // (docs/design.md#events-and-throttle); a green still running keeps getting requests until then,
+  // so it is stopped only after that. A green that exited gets none.
+  const green = await deps.engine.inspect(w.greenId).catch(() => undefined);
+  if (green?.running) await sleep(cfg.settle);
   try {
     await deps.engine.stopAndRemove(app, w.greenId, cfg.stopTimeout);
   } catch (err) {

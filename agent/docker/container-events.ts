@@ -25,6 +25,17 @@ interface RawEvent {
   timeNano?: number;
 }
 
+/** What the watches of containers follow: a container's life and its Docker health. */
+export const CONTAINER_ACTIONS = ["die", "start", "health_status"] as const;
+
+/**
+ * Each health check Docker runs is an exec in the container, which ends with `exec_die` and its
+ * exit code (https://docs.docker.com/reference/api/engine/version/v1.41/#tag/System/operation/SystemEvents):
+ * a failed check seen at once, before Docker counts `Retries` of them and calls the container unhealthy.
+ * One per container per health interval, so only a watch that needs it asks for it.
+ */
+export const HEALTH_CHECK_ACTIONS = [...CONTAINER_ACTIONS, "exec_die"] as const;
+
 /**
  * Opens the stream and calls `onEvent` for each event; `onEnd` once when the stream ends or breaks
  * by itself (dockerd went away), never after `close()`. Throws ENGINE_UNAVAILABLE when it cannot be
@@ -35,10 +46,11 @@ export async function watchOwnContainers(
   owner: Owner,
   onEvent: (e: OwnContainerEvent) => void,
   onEnd: (why: string) => void,
+  actions: readonly string[] = CONTAINER_ACTIONS,
 ): Promise<{ close(): void }> {
   const filters = {
     type: ["container" as const],
-    event: ["die", "start", "health_status"],
+    event: [...actions],
     label: [`${AGENT_LABELS.managed}=true`, `${AGENT_LABELS.owner}=${owner.agentId}`],
   };
   const { stream, close } = await c.stream("GET /events (own containers)", (abortSignal) =>

@@ -170,6 +170,7 @@ function detailOf(info: Docker.ContainerInspectInfo): ContainerDetail {
     running: st.Running,
     restarting: st.Restarting,
     restartCount: info.RestartCount,
+    failingStreak: st.Health?.FailingStreak ?? 0,
     exitCode: st.ExitCode,
     oomKilled: st.OOMKilled,
     image: info.Image,

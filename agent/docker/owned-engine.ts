@@ -4,7 +4,7 @@ import { AgentError } from "../errors.js";
 import { AGENT_LABELS, isControlLabel, isKeepTag, keepRepo, keepTag, refusedImageLabels, slotName } from "../labels.js";
 import { cleanText } from "../text.js";
 import type { EngineClient } from "./client.js";
-import { watchOwnContainers, type OwnContainerEvent } from "./container-events.js";
+import { CONTAINER_ACTIONS, HEALTH_CHECK_ACTIONS, watchOwnContainers, type OwnContainerEvent } from "./container-events.js";
 import * as ct from "./containers.js";
 import { checkRunning, chooseHealthcheck, waitHealthy, watchEvents, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
@@ -151,8 +151,9 @@ export class OwnedEngine {
   }
 
   /** Events (die, start, health) of every container this agent made; `onEnd` when the Engine ends the stream. */
-  watchOwnContainers(onEvent: (e: OwnContainerEvent) => void, onEnd: (why: string) => void): Promise<{ close(): void }> {
-    return watchOwnContainers(this.#c, this.#owner, onEvent, onEnd);
+  /** With `healthChecks`, each health check's end comes too (`exec_die` with its exit code). */
+  watchOwnContainers(onEvent: (e: OwnContainerEvent) => void, onEnd: (why: string) => void, opts: { healthChecks?: boolean } = {}): Promise<{ close(): void }> {
+    return watchOwnContainers(this.#c, this.#owner, onEvent, onEnd, opts.healthChecks ? HEALTH_CHECK_ACTIONS : CONTAINER_ACTIONS);
   }
 
   /** The container's last `lines` lines of output, cleaned and bounded; "" when they cannot be read. */

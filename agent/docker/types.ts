@@ -56,6 +56,8 @@ export interface ContainerDetail extends ContainerSummary {
   ips: Record<string, string>;
   /** The last health check's exit code and output (cleaned), when Docker ran one. */
   lastCheck?: { exitCode: number; output: string };
+  /** Health checks failed in a row (Docker's FailingStreak): above 0 on a container still healthy, it is failing. */
+  failingStreak?: number;
 }
 
 export interface ImageView {

@@ -1,7 +1,7 @@
 // The pure rules of the watch after the switch: what the record step writes, when the new release
 // counts as failed, and what a starting agent does with a watch it finds in the state file.
 import { describe, expect, it } from "vitest";
-import { greenFailure, watchOnStart, watchRecord } from "../../agent/deploy/watch-rules.js";
+import { greenFailure, greenPassesAgain, isFailedCheck, watchOnStart, watchRecord } from "../../agent/deploy/watch-rules.js";
 import { AGENT_LABELS } from "../../agent/labels.js";
 import { AppState, emptyAppState } from "../../agent/state/schema.js";
 
@@ -75,5 +75,23 @@ describe("a watch found at start", () => {
 
   it("reads an unreadable until as passed, so the watch ends rather than lasting for ever", () => {
     expect(watchOnStart({ until: "not a time" }, BEFORE, true, undefined)).toEqual({ action: "end" });
+  });
+});
+
+describe("the reserve during the watch", () => {
+  it("starts it on a health check of the new release that failed, not on one that passed or on other events", () => {
+    expect(isFailedCheck({ action: "exec_die", exitCode: 1 })).toBe(true);
+    expect(isFailedCheck({ action: "exec_die", exitCode: 137 })).toBe(true);
+    expect(isFailedCheck({ action: "exec_die", exitCode: 0 })).toBe(false);
+    expect(isFailedCheck({ action: "exec_die" })).toBe(false);
+    expect(isFailedCheck({ action: "die", exitCode: 1 })).toBe(false);
+  });
+
+  it("stops it again only once the new release is healthy with no failed check since its last pass", () => {
+    expect(greenPassesAgain({ running: true, health: "healthy", failingStreak: 0 })).toBe(true);
+    expect(greenPassesAgain({ running: true, health: "healthy", failingStreak: 2 })).toBe(false);
+    expect(greenPassesAgain({ running: true, health: "unhealthy", failingStreak: 0 })).toBe(false);
+    expect(greenPassesAgain({ running: false, health: "healthy", failingStreak: 0 })).toBe(false);
+    expect(greenPassesAgain(undefined)).toBe(false);
   });
 });
