@@ -25,6 +25,21 @@ const SOCKET_ERRORS = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET",
  * deadline instead; streams get one for their first answer only and keep their own after that.
  */
 export class EngineClient {
+  /**
+   * How many times an event stream of this client ended by itself or a call failed on the socket:
+   * dockerd went away. Read by health.ts to tell a container stopped by dockerd stopping from one
+   * that was stopped otherwise, even when dockerd is back before a ping of its own could see it gone.
+   */
+  #lost = 0;
+
+  get lostCount(): number {
+    return this.#lost;
+  }
+
+  noteLost(): void {
+    this.#lost++;
+  }
+
   constructor(
     readonly docker: Docker,
     readonly socketPath: string,
@@ -98,6 +113,7 @@ export class EngineClient {
     if (err instanceof AgentError) return err;
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if ((code && SOCKET_ERRORS.has(code)) || /socket hang up/.test(String((err as Error | undefined)?.message))) {
+      this.noteLost();
       return engineUnavailable(this.socketPath, err, what);
     }
     const status = statusOf(err);
@@ -110,12 +126,13 @@ export class EngineClient {
  * Calls `onEnd` once when an open Engine stream ends or breaks by itself (dockerd went away), never
  * after the returned `close()`, which gives the stream back (`close` from `EngineClient.stream`).
  */
-export function endOnce(stream: NodeJS.ReadableStream, close: () => void, onEnd: (why: string) => void): { close(): void; readonly closed: boolean } {
+export function endOnce(c: EngineClient, stream: NodeJS.ReadableStream, close: () => void, onEnd: (why: string) => void): { close(): void; readonly closed: boolean } {
   let closed = false;
   let ended = false;
   const end = (why: string) => {
     if (closed || ended) return;
     ended = true;
+    c.noteLost();
     onEnd(why);
   };
   stream.on("end", () => end("the Engine closed its event stream"));

@@ -56,7 +56,7 @@ export async function watchOwnContainers(
   const { stream, close } = await c.stream("GET /events (own containers)", (abortSignal) =>
     c.docker.getEvents({ filters, abortSignal }) as Promise<NodeJS.ReadableStream>,
   );
-  const watch = endOnce(stream, close, onEnd);
+  const watch = endOnce(c, stream, close, onEnd);
   let buffered = "";
   stream.on("data", (chunk: Buffer | string) => {
     buffered += typeof chunk === "string" ? chunk : chunk.toString("utf8");

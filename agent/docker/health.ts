@@ -235,26 +235,58 @@ const ENGINE_STOP_POLL_MS = 500;
 
 /**
  * When each container was last seen running here (performance.now()), for the last few seconds
- * only: a green that the agent was watching (health wait, drain) and that has just stopped. A
- * container found stopped by reconcile was not watched, and is judged at once.
+ * only, with the client's lost count then: a green that the agent was watching (health wait,
+ * drain) and that has just stopped. A container found stopped by reconcile was not watched, and
+ * is judged at once.
  */
-const seenRunning = new Map<string, number>();
+const seenRunning = new Map<string, { at: number; lost: number }>();
 const JUST_SEEN_MS = 5000;
 
-/** Records whether `id` runs now; returns whether it was seen running within JUST_SEEN_MS before. */
-function noteRunning(id: string, running: boolean): boolean {
+/**
+ * Records whether `id` runs now. Returns, when it was seen running within JUST_SEEN_MS before the
+ * look that found it so was asked (`askedAt`: an Engine that is stopping may take seconds to
+ * answer, which says nothing about whether the agent was watching), the client's lost count then.
+ */
+function noteRunning(c: EngineClient, id: string, running: boolean, askedAt: number): number | undefined {
+  const last = seenRunning.get(id);
+  const lostThen = last !== undefined && askedAt - last.at < JUST_SEEN_MS ? last.lost : undefined;
   const now = monotonicNow();
-  for (const [k, at] of seenRunning) if (now - at >= JUST_SEEN_MS) seenRunning.delete(k);
-  const watched = seenRunning.has(id);
-  if (running) seenRunning.set(id, now);
+  for (const [k, seen] of seenRunning) if (now - seen.at >= JUST_SEEN_MS) seenRunning.delete(k);
+  if (running) seenRunning.set(id, { at: now, lost: c.lostCount });
   else seenRunning.delete(id);
-  return watched;
+  return lostThen;
 }
 
-/** True when the Engine stops answering within ENGINE_STOP_WAIT_MS: green was stopped by dockerd stopping. */
-async function engineGoesAway(c: EngineClient): Promise<boolean> {
+/**
+ * Containers judged stopped by dockerd stopping: every later look says so again (until one sees the
+ * container run), so that a deploy that goes on after it (finishForward) does not judge the same
+ * exit as the release's own once the Engine is back. Bounded: the oldest goes first.
+ */
+const stoppedByEngine = new Set<string>();
+const STOPPED_BY_ENGINE_MAX = 64;
+
+function engineStoppedIt(label: string, exitCode: number): AgentError {
+  return new AgentError(
+    "ENGINE_UNAVAILABLE",
+    `${label} was stopped (exit code ${exitCode}) by dockerd stopping, which stops every container (no live-restore); the release is not judged by that`,
+    { hint: "check `systemctl status docker` and the journal of docker.service; the agent deploys the release again once the Engine is back" },
+  );
+}
+
+/** A look other than checkRunning's (the start step's inspect) saw `id` running: it counts as watched from now. */
+export function noteSeenRunning(c: EngineClient, id: string): void {
+  seenRunning.set(id, { at: monotonicNow(), lost: c.lostCount });
+}
+
+/**
+ * True when the Engine goes away within ENGINE_STOP_WAIT_MS (green was stopped by dockerd stopping):
+ * a ping fails, or one of the client's event streams ends by itself (the daemon's Engine watch has
+ * one open all the time), which also catches a dockerd that is back before a ping could fail.
+ */
+async function engineGoesAway(c: EngineClient, lostBefore: number): Promise<boolean> {
   const until = monotonicNow() + ENGINE_STOP_WAIT_MS;
   while (monotonicNow() < until) {
+    if (c.lostCount !== lostBefore) return true;
     try {
       await ping(c);
     } catch {
@@ -270,15 +302,17 @@ async function engineGoesAway(c: EngineClient): Promise<boolean> {
  * health status ("none" without a health check).
  */
 export async function checkRunning(c: EngineClient, id: string, label: string, imageRef?: string): Promise<string> {
+  const askedAt = monotonicNow();
   const info = await inspectContainer(c, id);
   if (!info) throw new AgentError("GREEN_EXITED", `${label} is gone: the container ${id.slice(0, 12)} was removed from the Engine`);
-  const watched = noteRunning(id, info.running);
-  if (!info.running && watched && !info.oomKilled && STOPPED_BY_SIGNAL.has(info.exitCode) && (await engineGoesAway(c))) {
-    throw new AgentError(
-      "ENGINE_UNAVAILABLE",
-      `${label} was stopped (exit code ${info.exitCode}) by dockerd stopping, which stops every container (no live-restore); the release is not judged by that`,
-      { hint: "check `systemctl status docker` and the journal of docker.service; the agent deploys the release again once the Engine is back" },
-    );
+  // Counted from when green was last seen running: dockerd drops its streams as it stops, maybe before this look.
+  const lostThen = noteRunning(c, id, info.running, askedAt);
+  if (info.running) stoppedByEngine.delete(id);
+  else if (stoppedByEngine.has(id)) throw engineStoppedIt(label, info.exitCode);
+  if (!info.running && lostThen !== undefined && !info.oomKilled && STOPPED_BY_SIGNAL.has(info.exitCode) && (await engineGoesAway(c, lostThen))) {
+    stoppedByEngine.add(id);
+    if (stoppedByEngine.size > STOPPED_BY_ENGINE_MAX) stoppedByEngine.delete(stoppedByEngine.values().next().value as string);
+    throw engineStoppedIt(label, info.exitCode);
   }
   if (!info.running || info.restarting || info.restartCount > 0) {
     const logs = await tailLogs(c, id, 20);

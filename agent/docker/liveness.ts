@@ -20,6 +20,6 @@ export async function watchEngine(c: EngineClient, onEnd: (why: string) => void)
     c.docker.getEvents({ filters: { type: ["daemon"] }, abortSignal }) as Promise<NodeJS.ReadableStream>,
   );
   stream.on("data", () => {});
-  const watch = endOnce(stream, close, onEnd);
+  const watch = endOnce(c, stream, close, onEnd);
   return { close: () => watch.close() };
 }

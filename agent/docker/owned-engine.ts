@@ -6,7 +6,7 @@ import { cleanText } from "../text.js";
 import type { EngineClient } from "./client.js";
 import { CONTAINER_ACTIONS, HEALTH_CHECK_ACTIONS, watchOwnContainers, type OwnContainerEvent } from "./container-events.js";
 import * as ct from "./containers.js";
-import { checkRunning, chooseHealthcheck, waitHealthy, watchEvents, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
+import { checkRunning, chooseHealthcheck, noteSeenRunning, waitHealthy, watchEvents, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
 import { ping, watchEngine } from "./liveness.js";
 import { foreignReason, isOwn, isProbe, ownerLabels } from "./ownership.js";
@@ -135,6 +135,8 @@ export class OwnedEngine {
     await ct.startContainer(this.#c, id);
     const d = await ct.inspectContainer(this.#c, id);
     if (!d) throw new AgentError("GREEN_EXITED", `container ${id.slice(0, 12)} of ${app} vanished right after it was started`);
+    // Seen running: if dockerd stops it before the health wait's first look, that is dockerd's doing.
+    if (d.running) noteSeenRunning(this.#c, id);
     return d;
   }
 

@@ -77,7 +77,7 @@ describe("dockerd stopped and started again", { timeout: CELL_TIMEOUT_MS }, () =
     await restartDockerd(w, s.agent, s.agent.lines.length);
     const record = (await deployHistory(s.agent, s.app)).find((r) => r.id === interrupted);
     expect(record?.outcome).toBe("failed");
-    expect(record?.error?.code).toBe("ENGINE_UNAVAILABLE");
+    expect(record?.error?.code, record?.error?.message).toBe("ENGINE_UNAVAILABLE");
     await expectSettled(w, s, "v2");
     await deploysAgain(w, s, "v3");
   });
@@ -89,7 +89,7 @@ describe("dockerd stopped and started again", { timeout: CELL_TIMEOUT_MS }, () =
     await restartDockerd(w, s.agent, s.agent.lines.length);
     // Green was routed: the failure branch finishes forward (agent/deploy/commit.ts) rather than remove it.
     const record = await waitFor("the interrupted deploy to end", async () => (await deployHistory(s.agent, s.app)).find((r) => r.id === interrupted && r.outcome !== "running"), 60_000);
-    expect(record.outcome).toBe("succeeded");
+    expect(record.outcome, JSON.stringify(record.error)).toBe("succeeded");
     await expectSettled(w, s, "v2");
     await deploysAgain(w, s, "v3");
   });
