@@ -35,18 +35,21 @@ const CredentialName = NonEmpty.refine((n) => !n.includes("/") && n !== "." && n
   message: 'must be the name of a systemd credential (LoadCredential=NAME:FILE), a file name without "/"',
 });
 
-/** Traefik's API answers over http, or https behind a TLS entrypoint; nothing else can confirm a switch. */
-const HttpUrl = z.string({ error: "expected an http(s) URL such as http://127.0.0.1:8080" }).refine(
-  (u) => URL.canParse(u) && ["http:", "https:"].includes(new URL(u).protocol),
-  {
-    // Only the scheme is echoed: the URL may carry a password.
+/**
+ * An http(s) URL; any other scheme is refused. `example` ends the messages (" such as …", or "").
+ * Only the scheme is echoed: the URL may carry a password or a webhook token.
+ */
+const httpUrl = (example: string) =>
+  z.string({ error: `expected an http(s) URL${example}` }).refine((u) => URL.canParse(u) && ["http:", "https:"].includes(new URL(u).protocol), {
     error: (issue) => {
       const u = String(issue.input);
       const got = URL.canParse(u) ? `, got ${new URL(u).protocol}//` : "";
-      return `expected an http:// or https:// URL such as http://127.0.0.1:8080${got}`;
+      return `expected an http:// or https:// URL${example}${got}`;
     },
-  },
-);
+  });
+
+/** Traefik's API answers over http, or https behind a TLS entrypoint; nothing else can confirm a switch. */
+const HttpUrl = httpUrl(" such as http://127.0.0.1:8080");
 
 export const HealthConfig = z
   .object({
@@ -173,13 +176,7 @@ export type RegistryCredentials = z.infer<typeof RegistryCredentials>;
  */
 export const NotifyTarget = z
   .object({
-    url: z.string({ error: "expected an http(s) URL" }).refine((u) => URL.canParse(u) && ["http:", "https:"].includes(new URL(u).protocol), {
-      error: (issue) => {
-        const u = String(issue.input);
-        const got = URL.canParse(u) ? `, got ${new URL(u).protocol}//` : "";
-        return `expected an http:// or https:// URL${got}`;
-      },
-    }),
+    url: httpUrl(""),
     format: z.enum(["json", "ntfy", "discord", "slack"]).default("json"),
     events: z
       .array(z.enum(NOTIFY_EVENTS, { error: `expected one of ${NOTIFY_EVENTS.join(", ")}` }))
