@@ -67,16 +67,6 @@ export type ResumeRequest = z.infer<typeof ResumeRequest>;
 export const NotifyRequest = z.object({ action: z.literal("test", { error: 'expected "test"' }) }).strict();
 export type NotifyRequest = z.infer<typeof NotifyRequest>;
 
-export const REQUEST_SCHEMAS = {
-  deploy: DeployRequest,
-  rollback: RollbackRequest,
-  check: CheckRequest,
-  status: StatusRequest,
-  history: HistoryRequest,
-  resume: ResumeRequest,
-  notify: NotifyRequest,
-} as const satisfies Record<Verb, z.ZodType>;
-
 /** The error body of both kinds of verb; `code` is an ErrorCode, kept a string so a newer daemon's code still parses. */
 export const WireError = z.object({ code: z.string().min(1), message: z.string(), hint: z.string().optional() });
 export type WireError = z.infer<typeof WireError>;
@@ -233,7 +223,6 @@ export const RESULT_SCHEMAS = {
   notify: NotifyResult,
 } as const satisfies Record<Verb, z.ZodType>;
 
-export type VerbRequest<V extends Verb> = z.infer<(typeof REQUEST_SCHEMAS)[V]>;
 export type VerbResult<V extends Verb> = z.infer<(typeof RESULT_SCHEMAS)[V]>;
 
 /** One line of a streaming answer, before the result is checked against its verb's schema. */

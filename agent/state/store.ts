@@ -7,7 +7,6 @@ import { dirname } from "node:path";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { errno, removeStaleTemps, writeAtomic } from "./atomic.js";
-import { allocateDeployId } from "./transitions.js";
 import { emptyAppState, emptyState, State, STATE_SCHEMA_VERSION, type AppState } from "./schema.js";
 
 const DIR_MODE = 0o700;
@@ -136,11 +135,6 @@ export class StateStore {
     const run = this.#chain.then(() => this.#apply(fn));
     this.#chain = run.catch(() => undefined);
     return run;
-  }
-
-  /** Allocates the next deploy id ("1", "2", …) durably as part of an update. */
-  allocateDeployId(): Promise<string> {
-    return this.update((draft) => allocateDeployId(draft));
   }
 
   async #apply<T>(fn: (draft: State) => T | Promise<T>): Promise<T> {

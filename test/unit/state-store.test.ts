@@ -9,7 +9,7 @@ import { AgentError, isAgentError } from "../../agent/errors.js";
 import { createLogger, silentLogger } from "../../agent/log.js";
 import { State } from "../../agent/state/schema.js";
 import { StateStore } from "../../agent/state/store.js";
-import { addSkip, beginDeploy, finishDeploy } from "../../agent/state/transitions.js";
+import { addSkip, allocateDeployId, beginDeploy, finishDeploy } from "../../agent/state/transitions.js";
 
 const T0 = "2025-01-01T00:00:00.000Z";
 const dirs: string[] = [];
@@ -344,7 +344,7 @@ describe("updates", () => {
   it("allocates deploy ids durably", async () => {
     const path = join(await tempDir(), "state.json");
     const store = await openStore(path);
-    expect([await store.allocateDeployId(), await store.allocateDeployId()]).toEqual(["1", "2"]);
+    expect([await store.update((d) => allocateDeployId(d)), await store.update((d) => allocateDeployId(d))]).toEqual(["1", "2"]);
     expect((await openStore(path)).snapshot().nextDeployId).toBe(3);
   });
 });
