@@ -65,7 +65,16 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     const p = liveWatch.problem(app);
     return p ? { condition: p.condition, since: new Date(p.since).toISOString(), ...(p.exitCode !== undefined ? { exitCode: p.exitCode } : {}), words: liveProblemWords(p) } : undefined;
   };
-  const service = new AgentService(deps, { version, startedAt, shutdown: shutdown.signal, nextPoll: (app) => poller?.nextRun(app), daemonStats, liveProblem });
+  // The gates' timers poll as the schedules do, so they too wait while the Engine is away (`poll` below).
+  const service = new AgentService(deps, {
+    version,
+    startedAt,
+    shutdown: shutdown.signal,
+    nextPoll: (app) => poller?.nextRun(app),
+    daemonStats,
+    liveProblem,
+    timerPoll: (app) => poll(app),
+  });
   const watch = new EngineWatch({
     ping: () => deps.engine.ping(),
     watch: (onEnd) => deps.engine.watchEngine(onEnd),

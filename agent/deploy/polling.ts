@@ -52,13 +52,14 @@ export class Polling {
   /** Runs of failed polls, for `poll-failing` and `poll-recovered` (one each per run). */
   readonly #episodes = new PollEpisodes();
 
-  constructor(deps: ServiceDeps, shutdown: AbortSignal, now: MonotonicClock) {
+  /** `timerPoll`: what the gates' timers run; a plain poll of the app unless the daemon gives its own. */
+  constructor(deps: ServiceDeps, shutdown: AbortSignal, now: MonotonicClock, timerPoll?: (app: string) => Promise<unknown>) {
     this.#deps = deps;
     this.#shutdown = shutdown;
     this.#pollSlots = limitConcurrency(deps.config.poll.concurrency);
     this.#now = now;
     this.#backoff = { ...DEFAULT_FAILURE_BACKOFF, maxMs: deps.config.poll.maxBackoff };
-    this.#gates = new PollGates(deps, (app) => this.poll(app));
+    this.#gates = new PollGates(deps, timerPoll ?? ((app) => this.poll(app)));
     shutdown.addEventListener("abort", () => this.#gates.stop(), { once: true });
   }
 

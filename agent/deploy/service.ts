@@ -20,6 +20,11 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 export interface ServiceOptions extends ReportOptions {
   /** Aborted on SIGTERM: running deploys stop at their next safe point. */
   shutdown: AbortSignal;
+  /**
+   * How a gate's timer polls (a window opening, a digest turning old enough): the daemon's own
+   * scheduled poll, which waits while the Engine is away, rather than a bare one that would only fail.
+   */
+  timerPoll?: (app: string) => Promise<unknown>;
 }
 
 export class AgentService implements AgentApi {
@@ -33,7 +38,7 @@ export class AgentService implements AgentApi {
     this.#opts = opts;
     // One clock for the backoffs and for `status` saying when they end.
     const now = deps.clock ?? monotonicNow;
-    this.#polling = new Polling(deps, opts.shutdown, now);
+    this.#polling = new Polling(deps, opts.shutdown, now, opts.timerPoll);
     this.#report = new StatusReporter(deps, opts, this.#polling, now);
   }
 
