@@ -69,6 +69,11 @@ export function formatTime(iso: string | undefined): string {
 
 const STEP_WIDTH = 9;
 
+/** The step column; a longer name (predeploy, postdeploy) keeps one space after it rather than widening every line. */
+function stepColumn(name: string): string {
+  return name.length >= STEP_WIDTH ? `${name} ` : name.padEnd(STEP_WIDTH);
+}
+
 function prefix(app: string, deployId: string): string {
   return `${app} #${deployId}  `;
 }
@@ -93,14 +98,14 @@ export class EventPrinter {
     const step = this.#openSteps.get(o.deployId);
     if (step === undefined || (o.outcome !== "failed" && o.outcome !== "aborted")) return;
     this.#openSteps.delete(o.deployId);
-    this.out.line(`${prefix(o.app, o.deployId)}${step.padEnd(STEP_WIDTH)}${o.outcome}`);
+    this.out.line(`${prefix(o.app, o.deployId)}${stepColumn(step)}${o.outcome}`);
   }
 
   print(e: DeployEvent): void {
     const p = prefix(e.app, e.deployId);
     switch (e.type) {
       case "started":
-        this.out.line(`${p}${"deploy".padEnd(STEP_WIDTH)}${e.version} (trigger ${e.trigger})`);
+        this.out.line(`${p}${stepColumn("deploy")}${e.version} (trigger ${e.trigger})`);
         return;
       case "step": {
         const key = `${e.deployId}/${e.step}`;
@@ -108,11 +113,11 @@ export class EventPrinter {
         if (e.phase === "start") {
           this.#stepStarts.set(key, e.at);
           this.#openSteps.set(e.deployId, e.step);
-          this.out.line(`${p}${e.step.padEnd(STEP_WIDTH)}started${detail}`);
+          this.out.line(`${p}${stepColumn(e.step)}started${detail}`);
         } else {
           this.#openSteps.delete(e.deployId);
           const took = this.#stepStarts.has(key) ? ` (${durationBetween(this.#stepStarts.get(key), e.at)})` : "";
-          this.out.line(`${p}${e.step.padEnd(STEP_WIDTH)}done${took}${detail}`);
+          this.out.line(`${p}${stepColumn(e.step)}done${took}${detail}`);
         }
         return;
       }

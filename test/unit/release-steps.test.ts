@@ -6,6 +6,7 @@ import { Output, printHooks } from "../../agent/cli/output.js";
 import { parseConfig } from "../../agent/config/load.js";
 import { oneOffCreateOptions } from "../../agent/deploy/one-off.js";
 import { postdeployEvent } from "../../agent/deploy/notify-outcome.js";
+import { greenWasRouted } from "../../agent/deploy/reconcile.js";
 import { render, type NotifyDocument } from "../../agent/notify/render.js";
 import { isOneOff } from "../../agent/docker/ownership.js";
 import { appYaml, configProblems } from "../support/config-text.js";
@@ -133,5 +134,14 @@ describe("the postdeploy-failed notification", () => {
     expect(ntfy.body).toContain("last output lines:\npurge failed");
     expect(render("discord", doc).body).toContain("exit code");
     expect(render("slack", doc).body).toContain("its postdeploy exited 4");
+  });
+});
+
+describe("a deploy the agent stopped in a release step", () => {
+  const at = "2026-01-01T00:00:00.000Z";
+  it("counts as switched in postdeploy (finished at restart) and not in predeploy (undone)", () => {
+    expect(greenWasRouted({ steps: [{ name: "postdeploy", startedAt: at }] })).toBe(true);
+    expect(greenWasRouted({ steps: [{ name: "predeploy", startedAt: at }] })).toBe(false);
+    expect(greenWasRouted({ steps: [{ name: "predeploy", startedAt: at, endedAt: at }] })).toBe(false);
   });
 });
