@@ -20,6 +20,9 @@ const scope = storyScope("da-hk-steps-");
 const docker = new Dockerode();
 const dir = scope.dir();
 
+// Where a command writes to stdout and then stderr, it pauses between them so that the Engine's
+// log keeps the two streams' lines in the order they were written.
+
 /** `sh -c` that does `then` only in release v2 (the image serves its version from /www/version). */
 const inV2 = (then: string) => ["sh", "-c", `if [ "$(cat /www/version)" = v2 ]; then ${then}; fi`];
 
@@ -33,9 +36,9 @@ const apps = {
       predeploy: { command: ["sh", "-c", 'echo "migrated $DB_NAME $(cat /www/version)" >> /data/migrations'] },
     },
   },
-  fail: { name: `hk-fail-${run}`, extra: { predeploy: { command: inV2('echo "migrating users"; echo "no such table: users" >&2; exit 3') } } },
+  fail: { name: `hk-fail-${run}`, extra: { predeploy: { command: inV2('echo "migrating users"; sleep 0.1; echo "no such table: users" >&2; exit 3') } } },
   hang: { name: `hk-hang-${run}`, extra: { predeploy: { command: inV2("exec sleep 60"), timeout: "2s" } } },
-  post: { name: `hk-post-${run}`, extra: { postdeploy: { command: ["sh", "-c", 'echo "purging cdn"; echo "purge refused: 403" >&2; exit 4'] } } },
+  post: { name: `hk-post-${run}`, extra: { postdeploy: { command: ["sh", "-c", 'echo "purging cdn"; sleep 0.1; echo "purge refused: 403" >&2; exit 4'] } } },
   // v2's predeploy hangs on its first run only (the daemon is killed then), and passes the next time.
   kill: { name: `hk-kill-${run}`, extra: { predeploy: { command: inV2("echo run >> /data/runs; [ -f /data/hung ] || { touch /data/hung; exec sleep 60; }") } } },
 } as const;
