@@ -103,7 +103,8 @@ export async function postdeploy(run: Run): Promise<string> {
     return `${commandWords(cfg)} ${hookWords(hook, cfg.timeout)}; the new release stays live (postdeploy never rolls back)`;
   } catch (err) {
     const e = toAgentError(err);
-    if (run.notes) run.notes.postdeploy = { error: e.toJSON() };
+    // Stopped by the agent's own SIGTERM: like any deploy cut off by a stop, nothing is sent for it.
+    if (run.notes && e.code !== "DEPLOY_ABORTED") run.notes.postdeploy = { error: e.toJSON() };
     run.log.warn({ code: e.code, err: e.message }, "the postdeploy command could not run; the new release stays live");
     return `${commandWords(cfg)} could not run: ${e.message}; the new release stays live`;
   }
