@@ -14,7 +14,10 @@ export const AGENT_LABELS = {
   version: "deploy-agent.version",
   digest: "deploy-agent.digest",
   deployId: "deploy-agent.deploy-id",
-  /** Marks short-lived containers the agent creates only to look inside an image. */
+  /**
+   * What the container is for: "probe" (short-lived, only to look inside an image), "predeploy" or
+   * "postdeploy" (a release step's one-off); absent on the web containers.
+   */
   role: "deploy-agent.role",
 } as const;
 
@@ -27,6 +30,10 @@ export function slotName(app: string, slot: "blue" | "green"): string {
 
 /** The value of `role` on the containers that only look inside an image. */
 export const PROBE_ROLE = "probe";
+
+/** The values of `role` on a release step's one-off container, named after the step and its config key. */
+export const ONE_OFF_ROLES = ["predeploy", "postdeploy"] as const;
+export type OneOffRole = (typeof ONE_OFF_ROLES)[number];
 
 /**
  * Label prefixes an image may not carry: the Engine copies an image's LABELs onto its containers, so

@@ -3,7 +3,7 @@
 import type { z } from "zod";
 import { AgentError } from "../errors.js";
 import type { DeployEvent, DeployOutcome, Verb } from "../control/protocol.js";
-import { EventPrinter, outcomeExitCode, outcomeLine, printOutcomeError, type Output } from "./output.js";
+import { EventPrinter, outcomeExitCode, outcomeLine, printHooks, printOutcomeError, type Output } from "./output.js";
 
 export interface FlagSpec {
   /** What the value looks like, for messages and help: "version|digest", "N". */
@@ -179,6 +179,7 @@ export async function streamDeploy(ctx: CommandContext, verb: Verb, req: object,
     printer.stoppedIn(outcome);
     ctx.out.line(outcomeLine(outcome));
   }
+  printHooks(ctx.out, outcome);
   printOutcomeError(ctx.out, outcome);
   return outcomeExitCode(outcome);
 }

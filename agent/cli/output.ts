@@ -4,6 +4,7 @@
 // names come from the daemon, and through it from containers and registries, and must not be able to
 // clear a person's screen, retitle the window or hide text.
 import type { DeployEvent, DeployOutcome } from "../control/protocol.js";
+import type { HookRun } from "../state/schema.js";
 import { stripControls } from "../text.js";
 
 export interface Sink {
@@ -68,6 +69,11 @@ export function formatTime(iso: string | undefined): string {
 
 const STEP_WIDTH = 9;
 
+/** The step column; a longer name (predeploy, postdeploy) keeps one space after it rather than widening every line. */
+function stepColumn(name: string): string {
+  return name.length >= STEP_WIDTH ? `${name} ` : name.padEnd(STEP_WIDTH);
+}
+
 function prefix(app: string, deployId: string): string {
   return `${app} #${deployId}  `;
 }
@@ -92,14 +98,14 @@ export class EventPrinter {
     const step = this.#openSteps.get(o.deployId);
     if (step === undefined || (o.outcome !== "failed" && o.outcome !== "aborted")) return;
     this.#openSteps.delete(o.deployId);
-    this.out.line(`${prefix(o.app, o.deployId)}${step.padEnd(STEP_WIDTH)}${o.outcome}`);
+    this.out.line(`${prefix(o.app, o.deployId)}${stepColumn(step)}${o.outcome}`);
   }
 
   print(e: DeployEvent): void {
     const p = prefix(e.app, e.deployId);
     switch (e.type) {
       case "started":
-        this.out.line(`${p}${"deploy".padEnd(STEP_WIDTH)}${e.version} (trigger ${e.trigger})`);
+        this.out.line(`${p}${stepColumn("deploy")}${e.version} (trigger ${e.trigger})`);
         return;
       case "step": {
         const key = `${e.deployId}/${e.step}`;
@@ -107,11 +113,11 @@ export class EventPrinter {
         if (e.phase === "start") {
           this.#stepStarts.set(key, e.at);
           this.#openSteps.set(e.deployId, e.step);
-          this.out.line(`${p}${e.step.padEnd(STEP_WIDTH)}started${detail}`);
+          this.out.line(`${p}${stepColumn(e.step)}started${detail}`);
         } else {
           this.#openSteps.delete(e.deployId);
           const took = this.#stepStarts.has(key) ? ` (${durationBetween(this.#stepStarts.get(key), e.at)})` : "";
-          this.out.line(`${p}${e.step.padEnd(STEP_WIDTH)}done${took}${detail}`);
+          this.out.line(`${p}${stepColumn(e.step)}done${took}${detail}`);
         }
         return;
       }
@@ -134,6 +140,24 @@ export function outcomeLine(o: DeployOutcome): string {
     case "failed":
     case "aborted":
       return `${p}${o.outcome}: ${what} was not deployed; the previous release keeps serving`;
+  }
+}
+
+/** "exited with status 3", or "ran past its timeout and was killed", for a release step that did not exit 0 in time; undefined when it did. */
+export function hookFailure(h: HookRun | undefined): string | undefined {
+  if (!h || (!h.timedOut && h.exitCode === 0)) return undefined;
+  return h.timedOut ? "ran past its timeout and was killed" : `exited with status ${h.exitCode}`;
+}
+
+/** After the outcome line: a release step that failed, with its last output lines (a failed postdeploy as a warning: the release is live). */
+export function printHooks(out: Output, o: DeployOutcome): void {
+  for (const role of ["predeploy", "postdeploy"] as const) {
+    const h = o.hooks?.[role];
+    const failure = hookFailure(h);
+    if (!h || !failure) continue;
+    const tail = role === "postdeploy" ? "; the new release stays live" : "";
+    out.problem(`${role === "postdeploy" ? "warning: " : ""}${role} ${failure}${tail}${h.output ? "; its last output lines:" : ""}`);
+    for (const line of h.output.split("\n")) if (h.output) out.problem(`  ${line}`);
   }
 }
 

@@ -72,4 +72,6 @@ export const DURATION_BOUNDS = {
    * would not fit in what setTimeout holds (MAX_TIMER_MS above).
    */
   minAge: { minMs: 0, maxMs: 576 * 3_600_000 },
+  /** A release step (predeploy, postdeploy) runs under the app's deploy lock: a day would hold every deploy of the app up. */
+  hookTimeout: { minMs: 1_000, maxMs: 6 * 3_600_000 },
 } as const satisfies Record<string, DurationBounds>;

@@ -102,6 +102,21 @@ const DeployWindows = z
     return out;
   });
 
+/**
+ * A release step: a one-off container from the new release's image, with the app's env, volumes
+ * and networks (deploy/one-off.ts). `predeploy` runs before green is created, `postdeploy` after the switch.
+ */
+const releaseStep = (defaultTimeoutMs: number) =>
+  z
+    .object({
+      command: z
+        .array(z.string({ error: "expected a string" }), { error: 'expected a list of strings such as ["bin/rails", "db:migrate"]' })
+        .min(1, 'must not be empty: list the program and its arguments, such as ["bin/rails", "db:migrate"]'),
+      timeout: duration(B.hookTimeout).default(defaultTimeoutMs),
+    })
+    .strict();
+export type ReleaseStepConfig = z.infer<ReturnType<typeof releaseStep>>;
+
 export const AppConfig = z
   .object({
     image: z
@@ -152,6 +167,10 @@ export const AppConfig = z
     window: DeployWindows.optional(),
     /** How long polling waits after first seeing a digest on the tracked tag before deploying it; 0 is off. */
     minAge: duration(B.minAge).default(0),
+    /** Release step before green is created (migrations): its failure fails the deploy before anything serves. Not run by a rollback. */
+    predeploy: releaseStep(600_000).optional(),
+    /** Release step after the switch (notifications, cache purges): its failure is recorded and notified, never rolled back. */
+    postdeploy: releaseStep(120_000).optional(),
   })
   .strict();
 export type AppConfig = z.infer<typeof AppConfig>;

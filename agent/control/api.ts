@@ -1,6 +1,6 @@
 // What the daemon offers its control socket: the verbs agentctl calls, as one interface.
 // control/server.ts exposes an AgentApi over HTTP on a Unix socket; deploy/ implements it.
-import type { ErrorRecord, DeployRecord, Live, Pin, Release, SkipEntry, StepName, Trigger } from "../state/schema.js";
+import type { ErrorRecord, DeployRecord, HookRuns, Live, Pin, Release, SkipEntry, StepName, Trigger } from "../state/schema.js";
 import type { TargetResult } from "../notify/event.js";
 
 export type { DeployRecord, StepName, Trigger } from "../state/schema.js";
@@ -20,6 +20,8 @@ export interface DeployOutcome {
   slot?: "blue" | "green";
   generation?: number;
   error?: ErrorRecord;
+  /** The release steps that ran (predeploy, postdeploy): exit code and last output lines. */
+  hooks?: HookRuns;
 }
 
 /** A routed app's network as `status` saw it: whether a Traefik shares it, and whether switches are confirmed. */

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode } from "../errors.js";
 import { APP_NAME_RE } from "../config/schema.js";
-import { DeployRecord, ErrorRecord, Live, Pin, Release, SkipEntry, Slot, StepName, Trigger } from "../state/schema.js";
+import { DeployRecord, ErrorRecord, HookRuns, Live, Pin, Release, SkipEntry, Slot, StepName, Trigger } from "../state/schema.js";
 import type * as Api from "./api.js";
 
 /** Every request path starts with this; a breaking change to any verb gets a new prefix. */
@@ -101,6 +101,7 @@ export const DeployOutcome = z.object({
   slot: Slot.optional(),
   generation: z.number().int().optional(),
   error: ErrorRecord.optional(),
+  hooks: HookRuns.optional(),
 });
 export type DeployOutcome = z.infer<typeof DeployOutcome>;
 
@@ -262,6 +263,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case "NO_HEALTHCHECK":
     case "GREEN_UNHEALTHY":
     case "GREEN_EXITED":
+    case "PREDEPLOY_FAILED":
     case "WATCH_FAILED":
     case "DEPLOY_ABORTED":
     case "STATE_CORRUPT":

@@ -5,6 +5,7 @@ import type { DeployOutcome } from "../control/api.js";
 import { toAgentError, type AgentError } from "../errors.js";
 import type { Live } from "../state/schema.js";
 import { ensureApp, finishDeploy } from "../state/transitions.js";
+import { postdeploy } from "./one-off.js";
 import { drain, recordSuccess, stopBlue } from "./steps.js";
 import { endStepNow, mustGreen, nowIso, step, type Run } from "./run.js";
 
@@ -43,10 +44,11 @@ export async function commitLive(run: Run): Promise<void> {
   run.log.info({ slot: run.slot, generation: run.generation }, "the new release is live; stopping the previous one");
 }
 
-/** From the commit point to the end: stop blue, then restart policy, keep-tag and pruning. */
+/** From the commit point to the end: stop blue, the postdeploy command, then restart policy, keep-tag and pruning. */
 export async function finishCommitted(run: Run): Promise<DeployOutcome> {
   await commitLive(run);
   await step(run, "stop", () => stopBlue(run));
+  if (run.app.postdeploy) await step(run, "postdeploy", () => postdeploy(run));
   await step(run, "record", () => recordSuccess(run));
   run.log.info({ slot: run.slot, generation: run.generation }, "deploy succeeded");
   return succeeded(run);

@@ -1,12 +1,12 @@
 // THE deploy sequence (docs/design.md#the-deploy-sequence), top to bottom:
-// resolve → pull → create → start → confirm → drain → stop → record.
+// resolve → pull → [predeploy] → create → start → confirm → drain → stop → [postdeploy] → record.
 // Any failure before green serves removes green and leaves blue serving; after the commit point
 // (drain ended) green is live whatever fails (commit.ts); the failure branch is in one place.
 import { abortReason } from "../abort.js";
 import type { AppConfig } from "../config/schema.js";
 import type { DeployOutcome } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
-import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
+import { AGENT_LABELS } from "../labels.js";
 import { addSkip, beginDeploy, finishDeploy, hasServed, startStep } from "../state/transitions.js";
 import { failedAfterCommit, finishCommitted, finishForward, isGreensFault } from "./commit.js";
 import { skipsRelease } from "./faults.js";
@@ -16,7 +16,8 @@ import { confirm, create, drain, pull, start } from "./steps.js";
 import { removeGreen } from "./undo.js";
 import { monotonicNow } from "../clock.js";
 import { LOG_TAIL_LINES } from "../notify/scrub.js";
-import { outcomeEvent, type OutcomeNotes } from "./notify-outcome.js";
+import { outcomeEvent, postdeployEvent, type OutcomeNotes } from "./notify-outcome.js";
+import { predeploy } from "./one-off.js";
 import { endWatch } from "./watch.js";
 
 export { short, type DeployDeps, type DeployTarget, type Registry } from "./run.js";
@@ -38,9 +39,12 @@ export async function runDeploy(deps: DeployDeps, target: DeployTarget): Promise
   const last = history[0];
   const notes: OutcomeNotes = {};
   try {
-    const outcome = await sequence(deps, target, app, notes);
-    const event = deps.notify ? outcomeEvent(outcome, { trigger: target.trigger, before, durationMs: clock() - began, notes, last }) : undefined;
+    const outcome = withHooks(deps, await sequence(deps, target, app, notes));
+    const facts = { trigger: target.trigger, before, durationMs: clock() - began, notes, last };
+    const event = deps.notify ? outcomeEvent(outcome, facts) : undefined;
     if (event) deps.notify?.send(event);
+    const hookEvent = deps.notify ? postdeployEvent(outcome, facts) : undefined;
+    if (hookEvent) deps.notify?.send(hookEvent);
     return outcome;
   } finally {
     release();
@@ -105,6 +109,8 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
     if (resolveError) throw resolveError;
     await endStepNow(run, "resolve", `${short(run.digest)} → slot ${run.slot}, generation ${run.generation}`);
     await step(run, "pull", () => pull(run));
+    // Migrations are forward-only: a rollback goes back to code that ran on them already.
+    if (app.predeploy && target.trigger !== "rollback") await step(run, "predeploy", () => predeploy(run));
     await step(run, "create", () => create(run));
     await step(run, "start", () => start(run));
     run.routed = true;
@@ -116,11 +122,18 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
   }
 }
 
+/** The outcome with the release steps' results from its record, for `agentctl deploy` to print. */
+function withHooks(deps: DeployDeps, o: DeployOutcome): DeployOutcome {
+  const hooks = deps.store.app(o.app).history.find((h) => h.id === o.deployId)?.hooks;
+  return hooks ? { ...o, hooks } : o;
+}
+
 /** This agent's containers of `app` as the Engine lists them, by slot. */
 async function slotHolders(deps: DeployDeps, app: string): Promise<SlotHolder[]> {
   const { own } = await deps.engine.summary(app);
   return own
-    .filter((c) => c.labels[AGENT_LABELS.role] !== PROBE_ROLE)
+    // Probes and one-offs carry a role; the slots' containers none.
+    .filter((c) => c.labels[AGENT_LABELS.role] === undefined)
     .map((c) => ({
       slot: c.labels[AGENT_LABELS.slot] === "green" ? "green" : "blue",
       running: c.state === "running",

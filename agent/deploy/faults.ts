@@ -16,6 +16,8 @@ const RELEASE_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // Not for this host's platform. (Content that does not match its digest is the registry's
   // fault, PULL_FAILED: pushing the same image again repairs it under the same digest.)
   "IMAGE_UNUSABLE",
+  // The release's predeploy command (its migrations) exited non-zero or ran past its timeout.
+  "PREDEPLOY_FAILED",
 ]);
 
 /** True when a deploy that failed with `code` should put its digest on the skip list. */

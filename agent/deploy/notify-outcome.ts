@@ -5,12 +5,14 @@
 // a backoff) sends nothing either: one failure of hours is one notification, not one per retry.
 import type { DeployOutcome } from "../control/api.js";
 import type { NotifyEvent, ReleaseRef } from "../notify/event.js";
-import type { DeployRecord, Live, Trigger } from "../state/schema.js";
+import type { DeployRecord, ErrorRecord, HookRun, Live, Trigger } from "../state/schema.js";
 
 /** What the failure branch keeps for the notification before green is removed. */
 export interface OutcomeNotes {
   /** The new release's last log lines, read before its container goes. */
   logTail?: string;
+  /** A postdeploy that failed (how it ended), or could not run (why): sent as `postdeploy-failed`. */
+  postdeploy?: { hook?: HookRun; error?: ErrorRecord };
 }
 
 export interface OutcomeFacts {
@@ -27,6 +29,25 @@ export interface OutcomeFacts {
 function repeatsFailure(o: DeployOutcome, f: OutcomeFacts): boolean {
   const last = f.last;
   return f.trigger === "poll" && last?.trigger === "poll" && last.outcome === "failed" && last.digest === o.digest && last.error?.code === o.error?.code;
+}
+
+/** `postdeploy-failed` when the deploy's postdeploy failed; the release is live all the same. */
+export function postdeployEvent(o: DeployOutcome, f: OutcomeFacts): NotifyEvent | undefined {
+  const failed = f.notes.postdeploy;
+  if (!failed || o.outcome !== "succeeded") return undefined;
+  const h = failed.hook;
+  const logTail = h?.output.split("\n").filter((l) => l.trim() !== "");
+  return {
+    event: "postdeploy-failed",
+    app: o.app,
+    deployId: o.deployId,
+    trigger: f.trigger,
+    release: { version: o.version, ...(o.digest ? { digest: o.digest } : {}) },
+    outcome: "succeeded",
+    ...(h ? { exitCode: h.exitCode, timedOut: h.timedOut } : {}),
+    ...(failed.error ? { error: failed.error } : {}),
+    ...(logTail?.length ? { logTail } : {}),
+  };
 }
 
 export function outcomeEvent(o: DeployOutcome, f: OutcomeFacts): NotifyEvent | undefined {

@@ -14,7 +14,7 @@ import { promote } from "./promote.js";
 import { reconcileWatch } from "./watch.js";
 
 /** In these steps green had passed its health gate, so Traefik routed to it (docs/design.md#slots-and-router-priorities). */
-const ROUTED: readonly StepName[] = ["confirm", "drain", "stop", "record"];
+const ROUTED: readonly StepName[] = ["confirm", "drain", "stop", "postdeploy", "record"];
 
 /**
  * Whether a deploy the agent stopped in had green serving: its start ended (green healthy) or it
@@ -46,6 +46,11 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
 
   const found = await engine.containers(appName);
   for (const p of found.probes) await engine.remove(appName, p.id);
+  // A release step the agent stopped in is not run again by itself: its deploy is undone or finished below, and the next poll or deploy runs it afresh.
+  for (const o of found.oneOffs) {
+    await engine.remove(appName, o.id);
+    note(`removed ${o.name}, the ${o.labels[AGENT_LABELS.role]} of deploy ${o.labels[AGENT_LABELS.deployId] ?? "?"} the agent stopped during; it is not run again by itself`);
+  }
   for (const c of found.conflicts) {
     log.warn({ container: c.name, state: c.state }, `container ${c.name} holds one of ${appName}'s slot names but is ${c.reason}; left alone`);
   }

@@ -114,7 +114,8 @@ export class StatusReporter {
         const digest = c.labels[AGENT_LABELS.digest];
         return {
           name: c.name,
-          slot: c.labels[AGENT_LABELS.slot] ?? "?",
+          // A release step's one-off (shown while it runs) has no slot: its role says what it is.
+          slot: c.labels[AGENT_LABELS.slot] ?? c.labels[AGENT_LABELS.role] ?? "?",
           state: c.state,
           health: c.health,
           ...(digest ? { digest } : {}),

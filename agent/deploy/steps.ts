@@ -191,7 +191,7 @@ function containerIp(info: ContainerDetail, network?: string): string | undefine
 }
 
 /** The env file as it is now: checked again at each deploy, since it may have changed since the start. */
-async function readEnvFile(app: string, path: string): Promise<Record<string, string>> {
+export async function readEnvFile(app: string, path: string): Promise<Record<string, string>> {
   const key = `apps.${app}.envFile`;
   let text: string;
   try {

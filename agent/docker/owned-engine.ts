@@ -9,7 +9,8 @@ import * as ct from "./containers.js";
 import { checkRunning, chooseHealthcheck, noteSeenRunning, waitHealthy, watchEvents, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
 import { ping, watchEngine } from "./liveness.js";
-import { foreignReason, isOwn, isProbe, ownerLabels } from "./ownership.js";
+import { runCreated, type OneOffOptions, type OneOffResult } from "./one-off.js";
+import { foreignReason, isOneOff, isOwn, isProbe, ownerLabels } from "./ownership.js";
 import { pullImage, type PullOptions } from "./pull.js";
 import { traefikPeers, type TraefikPeers } from "./traefik-peers.js";
 import type { AppContainers, Conflict, ContainerDetail, ContainerSpec, ContainerSummary, HealthConfig, ImageView, Owner } from "./types.js";
@@ -72,7 +73,12 @@ export class OwnedEngine {
       const d = await ct.inspectContainer(this.#c, s.id);
       if (d && isOwn(d.labels, app, this.#owner)) details.push(d);
     }
-    return { own: details.filter((d) => !isProbe(d.labels)), probes: details.filter((d) => isProbe(d.labels)), conflicts };
+    return {
+      own: details.filter((d) => d.labels[AGENT_LABELS.role] === undefined),
+      probes: details.filter((d) => isProbe(d.labels)),
+      oneOffs: details.filter((d) => isOneOff(d.labels)),
+      conflicts,
+    };
   }
 
   /**
@@ -128,6 +134,16 @@ export class OwnedEngine {
     }
     for (const net of extraNetworks) await ct.connectNetwork(this.#c, net, id);
     return id;
+  }
+
+  /**
+   * Runs a release step's one-off container (`spec.name` is `<app>-predeploy` or `<app>-postdeploy`):
+   * created as green is (a leftover of ours under that name goes first, anyone else's is a
+   * CONTAINER_CONFLICT, the image's labels are checked), run to its end or its timeout, and removed.
+   */
+  async runOneOff(app: string, spec: ContainerSpec, extraNetworks: string[], opts: OneOffOptions): Promise<OneOffResult> {
+    const id = await this.createGreen(app, spec, extraNetworks);
+    return runCreated(this.#c, id, opts);
   }
 
   async start(app: string, id: string): Promise<ContainerDetail> {

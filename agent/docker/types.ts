@@ -91,10 +91,12 @@ export interface Conflict {
 
 /** The containers of one app on the Engine, as this agent sees them. */
 export interface AppContainers {
-  /** Created by this agent, probes excluded. */
+  /** Created by this agent, without a role label: the web containers (probes and one-offs excluded). */
   own: ContainerDetail[];
   /** This agent's probe containers (created to look inside an image, never started). */
   probes: ContainerDetail[];
+  /** This agent's release-step containers (role predeploy or postdeploy), left over by a deploy the agent stopped in. */
+  oneOffs: ContainerDetail[];
   /** Containers holding one of the app's slot names that this agent did not create. */
   conflicts: Conflict[];
 }

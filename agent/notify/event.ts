@@ -3,7 +3,7 @@
 // are the interface users filter on (`notify[].events`) and must not change.
 import type { ErrorRecord, Trigger } from "../state/schema.js";
 
-export const NOTIFY_EVENTS = ["deployed", "failed", "rolled-back", "update-available", "poll-failing", "poll-recovered"] as const;
+export const NOTIFY_EVENTS = ["deployed", "failed", "rolled-back", "update-available", "poll-failing", "poll-recovered", "postdeploy-failed"] as const;
 export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
 
 /** A release as events name it. */
@@ -32,8 +32,11 @@ export interface NotifyEvent {
   durationMs?: number;
   /** Why, in words: the reason of a rollback, or what a poll failure is. */
   reason?: string;
-  /** On failure: the last lines of the new release's log, cleaned and bounded. */
+  /** On failure: the last lines of the new release's log (of the postdeploy command's output for `postdeploy-failed`), cleaned and bounded. */
   logTail?: string[];
+  /** `postdeploy-failed`: the command's exit code (137 when killed at its timeout), and whether it ran past its timeout. */
+  exitCode?: number;
+  timedOut?: boolean;
 }
 
 /** What one delivery to one target came to (`agentctl notify test` prints one per target). */

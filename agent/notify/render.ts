@@ -69,6 +69,8 @@ export function headline(doc: NotifyDocument): string {
       return `${doc.app}: polling the registry fails`;
     case "poll-recovered":
       return `${doc.app}: polling the registry works again`;
+    case "postdeploy-failed":
+      return `${doc.app}: ${v} is live, but its postdeploy ${doc.timedOut ? "timed out" : `exited ${doc.exitCode ?? "?"}`}`;
     case "test":
       return `deploy-agent on ${doc.host}: test notification`;
   }
@@ -86,6 +88,7 @@ export function facts(doc: NotifyDocument): [string, string][] {
   if (doc.durationMs !== undefined) out.push(["took", `${(doc.durationMs / 1000).toFixed(1)}s`]);
   if (doc.error) out.push(["error", `${doc.error.code}: ${doc.error.message}`]);
   if (doc.reason) out.push(["reason", doc.reason]);
+  if (doc.exitCode !== undefined) out.push(["exit code", `${doc.exitCode}${doc.timedOut ? " (killed at its timeout)" : ""}`]);
   return out;
 }
 
@@ -114,14 +117,15 @@ const NTFY_TAGS: Record<NotifyDocument["event"], string> = {
   "update-available": "package",
   "poll-failing": "warning",
   "poll-recovered": "ok",
+  "postdeploy-failed": "warning",
   test: "bell",
 };
 
 /** ntfy: POST to the topic URL, the message as plain text, Title/Tags/Priority headers (https://docs.ntfy.sh/publish/). */
 function renderNtfy(doc: NotifyDocument): Rendered {
   const lines = facts(doc).map(([k, v]) => `${k}: ${v}`);
-  if (doc.logTail?.length) lines.push("last log lines:", ...doc.logTail);
-  const urgent = doc.event === "failed" || doc.event === "rolled-back" || doc.event === "poll-failing";
+  if (doc.logTail?.length) lines.push(doc.event === "postdeploy-failed" ? "last output lines:" : "last log lines:", ...doc.logTail);
+  const urgent = doc.event === "failed" || doc.event === "rolled-back" || doc.event === "poll-failing" || doc.event === "postdeploy-failed";
   return {
     body: cut(lines.join("\n"), NTFY_MAX_BYTES, "bytes"),
     contentType: "text/plain; charset=utf-8",
@@ -136,6 +140,7 @@ const DISCORD_COLOUR: Record<NotifyDocument["event"], number> = {
   "update-available": 0x1565c0,
   "poll-failing": 0xf9a825,
   "poll-recovered": 0x2e7d32,
+  "postdeploy-failed": 0xf9a825,
   test: 0x757575,
 };
 

@@ -5,7 +5,8 @@ import { z } from "zod";
 export const STATE_SCHEMA_VERSION = 1;
 
 /** The deploy sequence's steps, named as in docs/design.md#the-deploy-sequence. */
-export const STEP_NAMES = ["resolve", "pull", "create", "start", "confirm", "drain", "stop", "record"] as const;
+/** `predeploy` and `postdeploy` run only for an app that configures them (deploy/one-off.ts). */
+export const STEP_NAMES = ["resolve", "pull", "predeploy", "create", "start", "confirm", "drain", "stop", "postdeploy", "record"] as const;
 export const StepName = z.enum(STEP_NAMES);
 export type StepName = z.infer<typeof StepName>;
 
@@ -36,6 +37,19 @@ export type StepRecord = z.infer<typeof StepRecord>;
 export const ErrorRecord = z.object({ code: z.string(), message: z.string(), hint: z.string().optional() });
 export type ErrorRecord = z.infer<typeof ErrorRecord>;
 
+/** How a release step's one-off container ended: its exit code (137 when killed at its timeout) and its last output lines, cleaned. */
+export const HookRun = z.object({
+  exitCode: z.number().int(),
+  timedOut: z.boolean(),
+  output: z.string(),
+  /** From the Engine's start to its exit (State.StartedAt, FinishedAt): the command's own run time. */
+  durationMs: z.number().nonnegative().optional(),
+});
+export type HookRun = z.infer<typeof HookRun>;
+
+export const HookRuns = z.object({ predeploy: HookRun.optional(), postdeploy: HookRun.optional() });
+export type HookRuns = z.infer<typeof HookRuns>;
+
 export const DeployRecord = z.object({
   id: z.string().min(1),
   app: z.string().min(1),
@@ -56,6 +70,8 @@ export const DeployRecord = z.object({
   steps: z.array(StepRecord),
   outcome: Outcome,
   error: ErrorRecord.optional(),
+  /** The release steps that ran (absent in older files and when none is configured). */
+  hooks: HookRuns.optional(),
   startedAt: Iso,
   endedAt: Iso.optional(),
 });

@@ -9,6 +9,7 @@ import type { FileCheckOptions } from "../../agent/config/files.js";
 import { secretModeProblem } from "../../agent/config/secret-mode.js";
 import { unsafeVolumeReason } from "../../agent/config/volumes.js";
 import { isAgentError } from "../../agent/errors.js";
+import { appYaml } from "../support/config-text.js";
 
 const dir = mkdtempSync(join(tmpdir(), "one-config-files-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,12 +27,7 @@ function check(yaml: string, opts: FileCheckOptions = daemon) {
   return checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", opts);
 }
 
-const app = (extra: string) => `apps:
-  web:
-    image: ghcr.io/acme/web
-    port: 8000
-    health: { path: /health }
-${extra}`;
+const app = appYaml;
 
 const registry = (entry: string) => `registries:
   ghcr.io: { username: bot, ${entry} }

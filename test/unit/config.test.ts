@@ -3,16 +3,9 @@ import { parseConfig } from "../../agent/config/load.js";
 import { DURATION_BOUNDS, MAX_TIMER_MS } from "../../agent/config/duration.js";
 import { parseDurationMs } from "../../agent/config/schema.js";
 import { isAgentError } from "../../agent/errors.js";
+import { configProblems } from "../support/config-text.js";
 
-function problems(yaml: string): string {
-  try {
-    parseConfig(yaml, "/etc/deploy-agent/agent.yaml");
-  } catch (err) {
-    if (isAgentError(err, "CONFIG_INVALID")) return err.message;
-    throw err;
-  }
-  throw new Error("config was accepted");
-}
+const problems = configProblems;
 
 describe("the hint of CONFIG_INVALID", () => {
   it("names the installed config path, the check command and the README section with every key", () => {

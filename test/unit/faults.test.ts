@@ -10,6 +10,7 @@ const EXPECTED: Record<ErrorCode, boolean> = {
   NO_HEALTHCHECK: true,
   IMAGE_REFUSED: true,
   IMAGE_UNUSABLE: true,
+  PREDEPLOY_FAILED: true,
   PULL_FAILED: false,
   REGISTRY_UNAVAILABLE: false,
   REGISTRY_UNAUTHORIZED: false,

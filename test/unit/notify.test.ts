@@ -246,7 +246,7 @@ describe("the notify config", () => {
 
   it("defaults to json and every event", () => {
     const c = parseConfig(`notify:\n  - url: https://ntfy.example/deploys\n${apps}`);
-    expect(c.notify).toEqual([{ url: "https://ntfy.example/deploys", format: "json", events: ["deployed", "failed", "rolled-back", "update-available", "poll-failing", "poll-recovered"] }]);
+    expect(c.notify).toEqual([{ url: "https://ntfy.example/deploys", format: "json", events: ["deployed", "failed", "rolled-back", "update-available", "poll-failing", "poll-recovered", "postdeploy-failed"] }]);
   });
 
   it("names the entry and field of each mistake", () => {
@@ -254,7 +254,7 @@ describe("the notify config", () => {
     // Paths are written as everywhere in agent.yaml's errors: list entries by index (apps.web.volumes.0).
     expect(msg).toContain("notify.0.url: expected an http:// or https:// URL, got ftp:// (agent.yaml line 2)");
     expect(msg).toMatch(/notify\.1\.format: .*"json"\|"ntfy"\|"discord"\|"slack" \(agent\.yaml line 4\)/);
-    expect(msg).toContain("notify.1.events.1: expected one of deployed, failed, rolled-back, update-available, poll-failing, poll-recovered (agent.yaml line 5)");
+    expect(msg).toContain("notify.1.events.1: expected one of deployed, failed, rolled-back, update-available, poll-failing, poll-recovered, postdeploy-failed (agent.yaml line 5)");
     expect(msg).toContain("notify.1.secretFile: must be an absolute path");
   });
 });

@@ -62,6 +62,8 @@ describe("README", () => {
       jitter: "poll.jitter",
       maxBackoff: "poll.maxBackoff",
       minAge: "minAge",
+      // postdeploy.timeout has the same bounds; its row states them too.
+      hookTimeout: "predeploy.timeout",
     };
     const wrong = Object.entries(DURATION_BOUNDS).flatMap(([k, b]) => {
       const row = configSection.split("\n").find((l) => l.startsWith(`| \`${keys[k as keyof typeof keys]}\` |`)) ?? "";

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { CheckRequest, CheckResult } from "../../control/protocol.js";
 import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
-import { EventPrinter, outcomeLine, printOutcomeError, shortDigest } from "../output.js";
+import { EventPrinter, outcomeLine, printHooks, printOutcomeError, shortDigest } from "../output.js";
 
 export const checkCommand: Command = {
   verb: "check",
@@ -26,6 +26,7 @@ printed as they happen, then one line per app. Exit status 1 when any app's chec
       if (!ctx.json) ctx.out.line(`${r.app}  ${r.result.padEnd(9)}  ${shortDigest(r.digest)}  ${r.detail}`);
       if (r.deploy) {
         if (!ctx.json) ctx.out.line(`  ${outcomeLine(r.deploy)}`);
+        printHooks(ctx.out, r.deploy);
         printOutcomeError(ctx.out, r.deploy);
       }
     }

@@ -1,14 +1,22 @@
 // `agentctl history [app] [--limit N]`: recent deploys, newest first, as a table.
 import { HistoryRequest, RESULT_SCHEMAS } from "../../control/protocol.js";
 import { checkPositionals, dropUndefined, parsePositiveInt, validateRequest, type Command } from "../command.js";
-import { durationBetween, formatTime, shortDigest, table, truncate } from "../output.js";
+import type { HookRun } from "../../state/schema.js";
+import { durationBetween, formatTime, hookFailure, shortDigest, table, truncate } from "../output.js";
+
+/** A live release whose postdeploy failed: said in the error column, as nothing else failed. */
+function postdeployWords(h: HookRun | undefined): string {
+  const failure = hookFailure(h);
+  return failure ? `postdeploy ${failure}` : "";
+}
 
 export const historyCommand: Command = {
   verb: "history",
   usage: "history [app] [--limit N]",
   summary: "recent deploys, newest first",
   help: `Prints the recorded deploys of every app (or only app's), newest first: id, start time,
-trigger (poll, cli, rollback), version, digest, outcome, duration and error.`,
+trigger (poll, cli, rollback), version, digest, outcome, duration and error (or a failed
+postdeploy). --json adds each release step's exit code and last output lines (hooks).`,
   flags: { limit: { value: "N", description: "show at most N deploys (a positive integer)" } },
   maxPositionals: 1,
   async run(args, ctx) {
@@ -34,7 +42,7 @@ trigger (poll, cli, rollback), version, digest, outcome, duration and error.`,
       shortDigest(r.digest),
       r.outcome,
       durationBetween(r.startedAt, r.endedAt),
-      r.error ? truncate(`${r.error.code}: ${r.error.message}`, 80) : "",
+      r.error ? truncate(`${r.error.code}: ${r.error.message}`, 80) : postdeployWords(r.hooks?.postdeploy),
     ]);
     for (const line of table(["ID", "APP", "WHEN", "TRIGGER", "VERSION", "DIGEST", "OUTCOME", "DURATION", "ERROR"], rows)) ctx.out.line(line);
     return 0;
