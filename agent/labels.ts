@@ -28,6 +28,15 @@ export function slotName(app: string, slot: "blue" | "green"): string {
 /** The value of `role` on the containers that only look inside an image. */
 export const PROBE_ROLE = "probe";
 
+/** The values of `role` on one-off containers (predeploy, postdeploy); any other value names one of an app's roles. */
+export const ONE_OFF_ROLES: readonly string[] = ["predeploy", "postdeploy"];
+
+/** The app role a container is of (`worker`), from its labels; undefined for web (no role label), probes and one-offs. */
+export function appRoleOf(labels: Record<string, string> | null | undefined): string | undefined {
+  const role = labels?.[AGENT_LABELS.role];
+  return role === undefined || role === PROBE_ROLE || ONE_OFF_ROLES.includes(role) ? undefined : role;
+}
+
 /**
  * Label prefixes an image may not carry: the Engine copies an image's LABELs onto its containers, so
  * `traefik.*` would route other domains to it and `deploy-agent.*` would disguise it as something the

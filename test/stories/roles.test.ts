@@ -1,0 +1,170 @@
+// Roles (docs/design.md#roles): an app's web and its worker move together, one digest for every
+// role, on the real Engine and registry, with the routing model in front. The cells run at once,
+// one app each, on one daemon: a pair that deploys (and a role without a health check, which
+// counts after 10 s of running), a worker that never turns healthy, a worker that exits, and an
+// `overlap: false` worker followed through the Engine's events, then rolled back.
+import Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { agentctl, agentYaml, appStatus, requestLoop, settledDeploy, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { expectOneServing } from "../support/end-state.js";
+import { publishVariant } from "../support/image-variant.js";
+import { publishVersion, testRunId } from "../support/images.js";
+import { followRole } from "../support/role-events.js";
+import { storyScope } from "../support/story-scope.js";
+import { startTraefikModel, type TraefikModel } from "../support/traefik-model.js";
+
+const run = testRunId();
+const docker = new Dockerode();
+const scope = storyScope("rl-");
+const app = { pair: `rl-pair-${run}`, sick: `rl-sick-${run}`, exits: `rl-exit-${run}`, solo: `rl-solo-${run}` };
+const repo = (a: string) => `stories/${a}`;
+
+/** A worker that marks itself alive; a variant "exit" build of the image exits after 2 s instead. */
+const WORKER = `["sh", "-c", "if [ \\"$VARIANT\\" = exit ]; then sleep 2; exit 3; fi; mkdir -p /tmp; touch /tmp/worker-alive; while true; do sleep 1; done"]`;
+const ALIVE = `{ command: "test -f /tmp/worker-alive", startTimeout: 10s, interval: 500ms }`;
+/** Healthy unless the image is the variant "sick". */
+const SICK_UNLESS_GOOD = `{ command: "test -f /tmp/worker-alive && [ \\"$VARIANT\\" != sick ]", startTimeout: 4s, interval: 500ms }`;
+
+const roles: Record<string, string> = {
+  [app.pair]: `
+      worker: { command: ${WORKER}, health: ${ALIVE}, env: { QUEUE: default } }
+      idle: { command: ${WORKER} }`,
+  [app.sick]: `
+      worker: { command: ${WORKER}, health: ${SICK_UNLESS_GOOD} }`,
+  [app.exits]: `
+      worker: { command: ${WORKER} }`,
+  [app.solo]: `
+      worker: { command: ${WORKER}, health: ${ALIVE}, overlap: false }`,
+};
+
+let agent: AgentProcess;
+let traefik: TraefikModel;
+const v1: Record<string, string> = {};
+
+/** The app's containers on the Engine: name, state and the labels that say release and role. */
+async function containersOf(a: string): Promise<{ name: string; state: string; digest: string; role: string; traefik: string }[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`deploy-agent.app=${a}`] } });
+  return list
+    .map((c) => ({ name: c.Names[0]!.slice(1), state: c.State, digest: c.Labels["deploy-agent.digest"] ?? "", role: c.Labels["deploy-agent.role"] ?? "web", traefik: c.Labels["traefik.enable"] ?? "" }))
+    .sort((x, y) => x.name.localeCompare(y.name));
+}
+
+beforeAll(async () => {
+  const dir = scope.dir();
+  writeConfig(dir, agentYaml(dir, ...Object.values(app).map((a) => `${storyApp(a, `127.0.0.1:5000/${repo(a)}`, run)}\n    env: { QUEUE: main, APP: ${a} }\n    roles:${roles[a]}`)));
+  traefik = await startTraefikModel({ docker });
+  for (const a of Object.values(app)) {
+    await publishVersion({ repo: repo(a), tag: "v1", behaviour: "good", version: "v1" });
+    v1[a] = (await publishVersion({ repo: repo(a), tag: "latest", behaviour: "good", version: "v1" })).digest;
+  }
+  agent = scope.track(await startAgent(dir));
+  for (const a of Object.values(app)) {
+    await waitFor(`${a} to serve v1`, async () => traefik.servingContainer(`${a}.test`) !== undefined && (await appStatus(agent, a)).live?.digest === v1[a], 120_000);
+  }
+}, 240_000);
+
+afterAll(async () => {
+  await traefik?.close();
+  await scope.close();
+});
+
+describe.concurrent("an app with roles", () => {
+  it("deploys web and every role onto the new digest in one deploy, removes every old container, serves without a failed request, and lists the roles in status", async ({ expect }) => {
+    const a = app.pair;
+    const loop = requestLoop(traefik.url, `${a}.test`);
+    const v2 = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "pair-v2" });
+    await waitFor(`${a} to deploy v2`, async () => (await appStatus(agent, a)).live?.digest === v2, 120_000);
+    const record = await settledDeploy(agent, a);
+    expect(record).toMatchObject({ outcome: "succeeded", digest: v2 });
+    // The steps' details name the roles; the one without a health check ran its 10 s.
+    const detail = (name: string) => record.steps.find((s) => s.name === name)?.detail ?? "";
+    expect(detail("create")).toContain(`${a}-worker-`);
+    expect(detail("start")).toMatch(/worker healthy.*idle ran 10s|idle ran 10s.*worker healthy/);
+    expect(detail("stop")).toMatch(new RegExp(`removed ${a}-(worker|idle)-`));
+    const live = (await appStatus(agent, a)).live!;
+    const cs = await containersOf(a);
+    expect(cs.map((c) => [c.name, c.state, c.digest, c.role])).toEqual([
+      [`${a}-${live.slot}`, "running", v2, "web"],
+      [`${a}-idle-${live.slot}`, "running", v2, "idle"],
+      [`${a}-worker-${live.slot}`, "running", v2, "worker"],
+    ]);
+    expect(cs.filter((c) => c.role !== "web").map((c) => c.traefik)).toEqual(["false", "false"]);
+    // The role's env is merged over the app's.
+    const env = (await docker.getContainer(`${a}-worker-${live.slot}`).inspect()).Config.Env;
+    expect(env).toEqual(expect.arrayContaining(["QUEUE=default", `APP=${a}`]));
+    const policy = (await docker.getContainer(`${a}-worker-${live.slot}`).inspect()).HostConfig.RestartPolicy?.Name;
+    expect(policy).toBe("unless-stopped");
+    await expectOneServing(agent, a, traefik.url, docker);
+    const seen = await loop.stop();
+    expect(seen.ok).toBeGreaterThan(0);
+    expect(seen.failed).toEqual([]);
+
+    const status = await appStatus(agent, a);
+    expect(status.containers.map((c) => c.name)).toEqual([`${a}-${live.slot}`]);
+    expect(status.roles?.map((r) => [r.role, r.name, r.state]).sort()).toEqual([
+      ["idle", `${a}-idle-${live.slot}`, "running"],
+      ["worker", `${a}-worker-${live.slot}`, "running"],
+    ]);
+    const text = await agentctl(agent, ["status", a]);
+    expect(text.stdout).toMatch(/\n {2}roles\n {4}ROLE +NAME +SLOT +STATE +HEALTH/);
+    expect(text.stdout).toMatch(new RegExp(`\\n {4}worker +${a}-worker-${live.slot} +${live.slot} +running +healthy `));
+    expect(text.stdout).toMatch(new RegExp(`\\n {4}idle +${a}-idle-${live.slot} +${live.slot} +running +none `));
+  }, 180_000);
+
+  it("fails the whole deploy when a worker never turns healthy: every new container is removed, web and worker keep running the old release, and the digest is skipped", async ({ expect }) => {
+    const a = app.sick;
+    const before = await containersOf(a);
+    const loop = requestLoop(traefik.url, `${a}.test`);
+    const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "sick" });
+    await waitFor(`${a} to fail deploying the sick worker`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000);
+    const record = await settledDeploy(agent, a);
+    expect(record).toMatchObject({ outcome: "failed", digest: bad, error: { code: "GREEN_UNHEALTHY" } });
+    expect(record.error?.message).toContain(`${a}-worker-`);
+    expect(record.steps.at(-1)?.name).toBe("start");
+    expect(await containersOf(a)).toEqual(before);
+    expect(before.map((c) => [c.role, c.state, c.digest])).toEqual([
+      ["web", "running", v1[a]],
+      ["worker", "running", v1[a]],
+    ]);
+    const seen = await loop.stop();
+    expect(seen.failed).toEqual([]);
+  }, 180_000);
+
+  it("fails the deploy when a worker without a health check exits within 10 s of starting, and keeps the old release running", async ({ expect }) => {
+    const a = app.exits;
+    const before = await containersOf(a);
+    const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "exit" });
+    await waitFor(`${a} to fail deploying the exiting worker`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000);
+    const record = await settledDeploy(agent, a);
+    expect(record).toMatchObject({ outcome: "failed", digest: bad, error: { code: "GREEN_EXITED" } });
+    expect(record.error?.message).toMatch(new RegExp(`${a}-worker-(blue|green) exited .*exit code 3`));
+    expect(await containersOf(a)).toEqual(before);
+    expect(before.map((c) => [c.role, c.state, c.digest])).toEqual([
+      ["web", "running", v1[a]],
+      ["worker", "running", v1[a]],
+    ]);
+  }, 180_000);
+
+  it("never runs two containers of an overlap: false worker at once, through a deploy and a rollback, and the rollback moves the worker back too", async ({ expect }) => {
+    const a = app.solo;
+    const follow = await followRole(docker, a, "worker");
+    try {
+      const v2 = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "solo-v2" });
+      await waitFor(`${a} to deploy v2`, async () => (await appStatus(agent, a)).live?.digest === v2, 120_000);
+      expect(await settledDeploy(agent, a)).toMatchObject({ outcome: "succeeded", digest: v2 });
+      const rb = await agentctl(agent, ["rollback", a]);
+      expect(rb.code, rb.stdout + rb.stderr).toBe(0);
+      const cs = await containersOf(a);
+      expect(cs.map((c) => [c.role, c.state, c.digest])).toEqual([
+        ["web", "running", v1[a]],
+        ["worker", "running", v1[a]],
+      ]);
+      // The old worker died before the new one started, at the deploy and at the rollback.
+      const events = follow.seen();
+      expect(events.filter((e) => e.startsWith("start")).length, events.join(", ")).toBe(2);
+      expect(follow.maxAtOnce(), events.join(", ")).toBe(1);
+    } finally {
+      follow.stop();
+    }
+  }, 180_000);
+});
