@@ -1,8 +1,8 @@
 // Roles (docs/design.md#roles): an app's web and its worker move together, one digest for every
 // role, on the real Engine and registry, with the routing model in front. The cells run at once,
 // one app each, on one daemon: a pair that deploys (and a role without a health check, which
-// counts after 10 s of running), a worker that never turns healthy, a worker that exits, and an
-// `overlap: false` worker followed through the Engine's events, then rolled back.
+// counts after 10 s of running), releases whose worker never turns healthy or whose role exits,
+// and an `overlap: false` worker followed through the Engine's events, then rolled back.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { agentctl, agentYaml, appStatus, requestLoop, settledDeploy, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
@@ -16,23 +16,22 @@ import { startTraefikModel, type TraefikModel } from "../support/traefik-model.j
 const run = testRunId();
 const docker = new Dockerode();
 const scope = storyScope("rl-");
-const app = { pair: `rl-pair-${run}`, sick: `rl-sick-${run}`, exits: `rl-exit-${run}`, solo: `rl-solo-${run}` };
+const app = { pair: `rl-pair-${run}`, fails: `rl-fail-${run}`, solo: `rl-solo-${run}` };
 const repo = (a: string) => `stories/${a}`;
 
 /** A worker that marks itself alive; a variant "exit" build of the image exits after 2 s instead. */
 const WORKER = `["sh", "-c", "if [ \\"$VARIANT\\" = exit ]; then sleep 2; exit 3; fi; mkdir -p /tmp; touch /tmp/worker-alive; while true; do sleep 1; done"]`;
-const ALIVE = `{ command: "test -f /tmp/worker-alive", startTimeout: 10s, interval: 500ms }`;
+const ALIVE = `{ command: "test -f /tmp/worker-alive", startTimeout: 10s, interval: 1s }`;
 /** Healthy unless the image is the variant "sick". */
-const SICK_UNLESS_GOOD = `{ command: "test -f /tmp/worker-alive && [ \\"$VARIANT\\" != sick ]", startTimeout: 4s, interval: 500ms }`;
+const SICK_UNLESS_GOOD = `{ command: "test -f /tmp/worker-alive && [ \\"$VARIANT\\" != sick ]", startTimeout: 4s, interval: 1s }`;
 
 const roles: Record<string, string> = {
   [app.pair]: `
       worker: { command: ${WORKER}, health: ${ALIVE}, env: { QUEUE: default } }
       idle: { command: ${WORKER} }`,
-  [app.sick]: `
-      worker: { command: ${WORKER}, health: ${SICK_UNLESS_GOOD} }`,
-  [app.exits]: `
-      worker: { command: ${WORKER} }`,
+  [app.fails]: `
+      worker: { command: ${WORKER}, health: ${SICK_UNLESS_GOOD} }
+      idle: { command: ${WORKER} }`,
   [app.solo]: `
       worker: { command: ${WORKER}, health: ${ALIVE}, overlap: false }`,
 };
@@ -111,38 +110,31 @@ describe.concurrent("an app with roles", () => {
     expect(text.stdout).toMatch(new RegExp(`\\n {4}idle +${a}-idle-${live.slot} +${live.slot} +running +none `));
   }, 180_000);
 
-  it("fails the whole deploy when a worker never turns healthy: every new container is removed, web and worker keep running the old release, and the digest is skipped", async ({ expect }) => {
-    const a = app.sick;
+  it("fails the whole deploy when a worker never turns healthy, and when a role without a health check exits within 10 s: every new container is removed, web and every role keep running the old release, and the digest is skipped", async ({ expect }) => {
+    const a = app.fails;
     const before = await containersOf(a);
+    expect(before.map((c) => [c.role, c.state, c.digest])).toEqual([
+      ["web", "running", v1[a]],
+      ["idle", "running", v1[a]],
+      ["worker", "running", v1[a]],
+    ]);
     const loop = requestLoop(traefik.url, `${a}.test`);
-    const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "sick" });
-    await waitFor(`${a} to fail deploying the sick worker`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000);
-    const record = await settledDeploy(agent, a);
-    expect(record).toMatchObject({ outcome: "failed", digest: bad, error: { code: "GREEN_UNHEALTHY" } });
-    expect(record.error?.message).toContain(`${a}-worker-`);
-    expect(record.steps.at(-1)?.name).toBe("start");
-    expect(await containersOf(a)).toEqual(before);
-    expect(before.map((c) => [c.role, c.state, c.digest])).toEqual([
-      ["web", "running", v1[a]],
-      ["worker", "running", v1[a]],
-    ]);
+    const cases = [
+      { variant: "sick", code: "GREEN_UNHEALTHY", message: new RegExp(`${a}-worker-(blue|green) not healthy after 4s`) },
+      { variant: "exit", code: "GREEN_EXITED", message: new RegExp(`${a}-(worker|idle)-(blue|green) exited .*exit code 3`) },
+    ];
+    for (const c of cases) {
+      const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: c.variant });
+      await waitFor(`${a} to fail deploying the ${c.variant} release`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000);
+      const record = await settledDeploy(agent, a);
+      expect(record, c.variant).toMatchObject({ outcome: "failed", digest: bad, error: { code: c.code } });
+      expect(record.error?.message).toMatch(c.message);
+      expect(record.steps.at(-1)?.name).toBe("start");
+      expect(await containersOf(a), c.variant).toEqual(before);
+    }
     const seen = await loop.stop();
+    expect(seen.ok).toBeGreaterThan(0);
     expect(seen.failed).toEqual([]);
-  }, 180_000);
-
-  it("fails the deploy when a worker without a health check exits within 10 s of starting, and keeps the old release running", async ({ expect }) => {
-    const a = app.exits;
-    const before = await containersOf(a);
-    const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "exit" });
-    await waitFor(`${a} to fail deploying the exiting worker`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000);
-    const record = await settledDeploy(agent, a);
-    expect(record).toMatchObject({ outcome: "failed", digest: bad, error: { code: "GREEN_EXITED" } });
-    expect(record.error?.message).toMatch(new RegExp(`${a}-worker-(blue|green) exited .*exit code 3`));
-    expect(await containersOf(a)).toEqual(before);
-    expect(before.map((c) => [c.role, c.state, c.digest])).toEqual([
-      ["web", "running", v1[a]],
-      ["worker", "running", v1[a]],
-    ]);
   }, 180_000);
 
   it("never runs two containers of an overlap: false worker at once, through a deploy and a rollback, and the rollback moves the worker back too", async ({ expect }) => {
