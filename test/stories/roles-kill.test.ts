@@ -43,7 +43,7 @@ describe("kill -9 in the middle of a roles deploy", () => {
   it("ends each time with web and every role on one release, one container per role, after kills at create:end, start:end and stop:start", async () => {
     const dir = scope.dir();
     const roles = `\n    roles:\n      worker: { command: ${WORKER}, health: ${ALIVE} }\n      solo: { command: ${WORKER}, health: ${ALIVE}, overlap: false }`;
-    writeConfig(dir, agentYaml(dir, storyApp(app, `127.0.0.1:5000/${repo}`, run) + roles));
+    writeConfig(dir, agentYaml(dir, storyApp(app, `127.0.0.1:5000/${repo}`, run, { settle: "3s" }) + roles));
     const traefik = await startTraefikModel({ docker });
     try {
       await publishVersion({ repo, tag: "v1", behaviour: "good", version: "v1" });
