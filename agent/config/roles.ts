@@ -68,17 +68,6 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** What one app's roles cannot be combined with. */
-export function rolesProblems(app: { roles: Record<string, unknown>; watch: number }): ConfigProblem[] {
-  if (Object.keys(app.roles).length === 0 || app.watch === 0) return [];
-  return [
-    {
-      path: ["watch"],
-      message: `watch is not supported together with roles yet (the watch keeps only web's previous release to go back to); set watch: 0s or remove roles`,
-    },
-  ];
-}
-
 /**
  * Two containers that would get the same name: every app's `<app>-blue|green` and every role's
  * `<app>-<role>-blue|green`, across apps (app "web-worker" and app "web" with role "worker" both

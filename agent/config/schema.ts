@@ -7,7 +7,7 @@ import { RESERVED_LABEL_KEYS } from "../labels.js";
 import { NOTIFY_EVENTS } from "../notify/event.js";
 import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
 import { EnvMap } from "./env-map.js";
-import { Roles, rolesProblems, slotNameCollisions } from "./roles.js";
+import { Roles, slotNameCollisions } from "./roles.js";
 import { parseWindow, type DeployWindow } from "./window.js";
 
 export { parseDurationMs } from "./duration.js";
@@ -148,10 +148,7 @@ export const AppConfig = z
     /** Other containers of the app from the same image (a worker), on the same release as web (config/roles.ts, deploy/roles.ts). */
     roles: Roles.default({}),
   })
-  .strict()
-  .superRefine((app, ctx) => {
-    for (const p of rolesProblems(app)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
-  });
+  .strict();
 export type AppConfig = z.infer<typeof AppConfig>;
 
 export const RegistryCredentials = z

@@ -13,11 +13,12 @@ import type { DeployDeps } from "./run.js";
  * configured role of the live release that has no container: it is not recreated here, but the
  * next poll deploys the live digest again with every role (deploy.ts, roles.ts `rolesMissing`).
  */
-export async function settleRoles(deps: DeployDeps, appName: string, note: (m: string) => void): Promise<void> {
+export async function settleRoles(deps: DeployDeps, appName: string, note: (m: string) => void, keptDeployId?: string): Promise<void> {
   const app = deps.config.apps[appName];
   const live = deps.store.app(appName).live;
   const { engine } = deps;
-  const roles = (await engine.containers(appName)).roles;
+  // The previous release's role containers, kept stopped with its web container while a watch goes on.
+  const roles = (await engine.containers(appName)).roles.filter((c) => keptDeployId === undefined || c.labels[AGENT_LABELS.deployId] !== keptDeployId);
   const kept = new Set<string>();
   for (const c of roles) {
     const role = c.labels[AGENT_LABELS.role] ?? "?";

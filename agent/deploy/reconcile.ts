@@ -79,7 +79,7 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
   // A watch after a switch keeps blue stopped on purpose: settled here first, and left alone while it goes on.
   const kept = await reconcileWatch(deps, appName, note);
   const serving = await settleOneServing(deps, appName, (await engine.containers(appName)).own.filter((c) => c.id !== kept), note);
-  await settleRoles(deps, appName, note);
+  await settleRoles(deps, appName, note, kept ? deps.store.app(appName).watch?.blue.deployId : undefined);
   return { app: appName, actions, ...(serving ? { serving } : {}) };
 }
 

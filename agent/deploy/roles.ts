@@ -103,14 +103,22 @@ export async function undoRoles(run: Run): Promise<void> {
 
 /**
  * After the commit point: every role container of the app that is not this deploy's goes (the
- * old releases', and those of roles no longer in the config). "" when there were none.
+ * old releases', and those of roles no longer in the config), but the previous release's are only
+ * stopped when the stop step kept web's for the watch. "" when there were none.
  */
 export async function stopRoleBlues(run: Run): Promise<string> {
   const app = run.target.app;
   const old = (await run.deps.engine.containers(app)).roles.filter((c) => c.labels[AGENT_LABELS.deployId] !== run.id);
+  // Kept with web's previous release for the watch after the switch (watch-roles.ts).
+  const kept = run.keptBlue ? run.blue?.labels[AGENT_LABELS.deployId] : undefined;
   const done: string[] = [];
   for (const c of old) {
     try {
+      if (kept !== undefined && c.labels[AGENT_LABELS.deployId] === kept) {
+        await run.deps.engine.stop(app, c.id, run.app.stopTimeout);
+        done.push(`stopped ${c.name}, kept for the watch`);
+        continue;
+      }
       await run.deps.engine.stopAndRemove(app, c.id, run.app.stopTimeout);
       done.push(`removed ${c.name}`);
     } catch (err) {

@@ -2,10 +2,12 @@
 // role, on the real Engine and registry, with the routing model in front. The cells run at once,
 // one app each, on one daemon: a pair that deploys (and a role without a health check, which
 // counts after 10 s of running), releases whose worker never turns healthy or whose role exits,
-// and an `overlap: false` worker followed through the Engine's events, then rolled back.
+// an `overlap: false` worker followed through the Engine's events, then rolled back, and a watch
+// after the switch that rolls web and its worker back together.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { agentctl, agentYaml, appStatus, requestLoop, settledDeploy, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, agentYaml, appStatus, deployHistory, requestLoop, settledDeploy, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { exitRelease, faultyRelease } from "../support/container-faults.js";
 import { expectOneServing } from "../support/end-state.js";
 import { publishVariant } from "../support/image-variant.js";
 import { publishVersion, testRunId } from "../support/images.js";
@@ -16,7 +18,7 @@ import { startTraefikModel, type TraefikModel } from "../support/traefik-model.j
 const run = testRunId();
 const docker = new Dockerode();
 const scope = storyScope("rl-");
-const app = { pair: `rl-pair-${run}`, fails: `rl-fail-${run}`, solo: `rl-solo-${run}` };
+const app = { pair: `rl-pair-${run}`, fails: `rl-fail-${run}`, solo: `rl-solo-${run}`, watch: `rl-watch-${run}` };
 const repo = (a: string) => `stories/${a}`;
 
 /** A worker that marks itself alive; a variant "exit" build of the image exits after 2 s instead. */
@@ -34,7 +36,10 @@ const roles: Record<string, string> = {
       idle: { command: ${WORKER}, overlap: false }`,
   [app.solo]: `
       worker: { command: ${WORKER}, health: ${ALIVE}, overlap: false }`,
+  [app.watch]: `
+      worker: { command: ${WORKER}, health: ${ALIVE} }`,
 };
+const watchKey: Record<string, string> = { [app.watch]: "\n    watch: 60s" };
 
 // settle 3s: the routing model, like Traefik, applies a change up to its 2 s throttle late.
 let agent: AgentProcess;
@@ -51,7 +56,7 @@ async function containersOf(a: string): Promise<{ name: string; state: string; d
 
 beforeAll(async () => {
   const dir = scope.dir();
-  writeConfig(dir, agentYaml(dir, ...Object.values(app).map((a) => `${storyApp(a, `127.0.0.1:5000/${repo(a)}`, run, { settle: "3s" })}\n    env: { QUEUE: main, APP: ${a} }\n    roles:${roles[a]}`)));
+  writeConfig(dir, agentYaml(dir, ...Object.values(app).map((a) => `${storyApp(a, `127.0.0.1:5000/${repo(a)}`, run, { settle: "3s" })}${watchKey[a] ?? ""}\n    env: { QUEUE: main, APP: ${a} }\n    roles:${roles[a]}`)));
   traefik = await startTraefikModel({ docker });
   for (const a of Object.values(app)) {
     await publishVersion({ repo: repo(a), tag: "v1", behaviour: "good", version: "v1" });
@@ -162,5 +167,33 @@ describe.concurrent("an app with roles", () => {
     } finally {
       follow.stop();
     }
+  }, 180_000);
+
+  it("keeps every role's previous container stopped with web's during the watch, and moves them back with web when the watch rolls back", async ({ expect }) => {
+    const a = app.watch;
+    const v2 = await faultyRelease(repo(a), "v1", ["latest"], "watch-v2");
+    const open = await waitFor(`the watch after the deploy of ${a} v2`, async () => {
+      const st = await appStatus(agent, a);
+      return st.live?.digest === v2 && st.watch ? st : undefined;
+    }, 120_000);
+    const green = open.live!.slot;
+    const blue = green === "blue" ? "green" : "blue";
+    expect((await containersOf(a)).map((c) => [c.name, c.state, c.digest])).toEqual([
+      [`${a}-blue`, blue === "blue" ? "exited" : "running", blue === "blue" ? v1[a] : v2],
+      [`${a}-green`, blue === "green" ? "exited" : "running", blue === "green" ? v1[a] : v2],
+      [`${a}-worker-blue`, blue === "blue" ? "exited" : "running", blue === "blue" ? v1[a] : v2],
+      [`${a}-worker-green`, blue === "green" ? "exited" : "running", blue === "green" ? v1[a] : v2],
+    ]);
+    await exitRelease(docker, `${a}-${green}`);
+    await waitFor(`the watch of ${a} to roll back`, async () => ((await appStatus(agent, a)).live?.digest === v1[a] ? true : undefined), 120_000);
+    expect((await deployHistory(agent, a))[0]).toMatchObject({ digest: v2, outcome: "rolled-back" });
+    const after = await waitFor(`${a}'s worker to be back on v1`, async () => {
+      const cs = await containersOf(a);
+      return cs.length === 2 && cs.every((c) => c.state === "running") ? cs : undefined;
+    }, 60_000);
+    expect(after.map((c) => [c.name, c.digest])).toEqual([
+      [`${a}-${blue}`, v1[a]],
+      [`${a}-worker-${blue}`, v1[a]],
+    ]);
   }, 180_000);
 });

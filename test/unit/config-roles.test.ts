@@ -68,10 +68,6 @@ describe("roles in agent.yaml", () => {
     );
   });
 
-  it("refuses watch together with roles, naming both", () => {
-    expect(problems(`apps:${app("shop", "\n    watch: 1m\n    roles: { worker: {} }")}`)).toContain("apps.shop.watch: watch is not supported together with roles");
-  });
-
   it("refuses an app whose role container would take another app's slot name, naming both", () => {
     const msg = problems(`apps:${app("web", "\n    roles: { worker: {} }")}${app("web-worker")}`);
     expect(msg).toContain('role "worker" of app "web" and app "web-worker" would both be named web-worker-blue');
