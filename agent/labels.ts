@@ -35,6 +35,12 @@ export const PROBE_ROLE = "probe";
 export const ONE_OFF_ROLES = ["predeploy", "postdeploy"] as const;
 export type OneOffRole = (typeof ONE_OFF_ROLES)[number];
 
+/** The app role a container is of (`worker`), from its labels; undefined for web (no role label), probes and one-offs. */
+export function appRoleOf(labels: Record<string, string> | null | undefined): string | undefined {
+  const role = labels?.[AGENT_LABELS.role];
+  return role === undefined || role === PROBE_ROLE || (ONE_OFF_ROLES as readonly string[]).includes(role) ? undefined : role;
+}
+
 /**
  * Label prefixes an image may not carry: the Engine copies an image's LABELs onto its containers, so
  * `traefik.*` would route other domains to it and `deploy-agent.*` would disguise it as something the

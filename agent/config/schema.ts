@@ -6,6 +6,8 @@ import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";
 import { NOTIFY_EVENTS } from "../notify/event.js";
 import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
+import { EnvMap } from "./env-map.js";
+import { Roles, slotNameCollisions } from "./roles.js";
 import { parseWindow, type DeployWindow } from "./window.js";
 
 export { parseDurationMs } from "./duration.js";
@@ -23,9 +25,7 @@ const NonEmpty = z.string().min(1, "must not be empty");
 /** A file the daemon reads: relative paths would depend on its working directory (/ under systemd). */
 const AbsolutePath = NonEmpty.refine((p) => isAbsolute(p), 'must be an absolute path (starting with "/")');
 
-/** What a shell (and `docker run -e`) accepts as a variable name. */
-export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const ENV_NAME_RULE = "letters, digits and _, not starting with a digit";
+export { ENV_NAME_RE, ENV_NAME_RULE } from "./env-map.js";
 
 /**
  * A systemd credential name is a file name in $CREDENTIALS_DIRECTORY: no "/", not "." or ".."
@@ -136,14 +136,7 @@ export const AppConfig = z
     /** After a switch, how long green is watched with blue kept stopped for an automatic rollback (deploy/watch.ts); 0 = none. */
     watch: duration(B.watch).default(0),
     keep: z.number().int().min(1).max(50).default(3),
-    env: z
-      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
-      .superRefine((env, ctx) => {
-        for (const key of Object.keys(env).filter((k) => !ENV_NAME_RE.test(k))) {
-          ctx.addIssue({ code: "custom", path: [key], message: `"${key}" is not a valid variable name (${ENV_NAME_RULE})` });
-        }
-      })
-      .default({}),
+    env: EnvMap.default({}),
     /** Checked at start with the file system (config/files.ts): present, private, valid names. */
     envFile: AbsolutePath.optional(),
     /** Bind mounts of the Docker socket or the host's system folders are refused (config/volumes.ts) unless `unsafeVolumes`. */
@@ -171,6 +164,8 @@ export const AppConfig = z
     predeploy: releaseStep(600_000).optional(),
     /** Release step after the switch (notifications, cache purges): its failure is recorded and notified, never rolled back. */
     postdeploy: releaseStep(120_000).optional(),
+    /** Other containers of the app from the same image (a worker), on the same release as web (config/roles.ts, deploy/roles.ts). */
+    roles: Roles.default({}),
   })
   .strict();
 export type AppConfig = z.infer<typeof AppConfig>;
@@ -261,7 +256,10 @@ export const Config = z
     history: z.number().int().min(5).max(1000).default(50),
     apps: z
       .record(z.string().regex(APP_NAME_RE, "app names use lowercase letters, digits and - (they name containers and Traefik routers)"), AppConfig)
-      .refine((apps) => Object.keys(apps).length > 0, "must define at least one app"),
+      .refine((apps) => Object.keys(apps).length > 0, "must define at least one app")
+      .superRefine((apps, ctx) => {
+        for (const c of slotNameCollisions(apps)) ctx.addIssue({ code: "custom", path: c.path, message: c.message });
+      }),
   })
   .strict();
 export type Config = z.infer<typeof Config>;

@@ -75,6 +75,8 @@ export interface AppStatus {
   nextPoll?: string;
   /** What the engine shows: the containers of this app and which one serves. */
   containers: { name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
+  /** The app's role containers (a worker, docs/design.md#roles), in the same shape with the role's name; absent without any. */
+  roles?: { role: string; name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
   /** Containers holding one of the app's slot names that this agent did not create: it leaves them alone and cannot deploy until they go. */
   conflicts?: { name: string; id: string; state: string; reason: string }[];
   /** Only for an app with a route, and left out when the Engine did not answer. */

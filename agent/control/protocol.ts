@@ -114,6 +114,16 @@ export const CheckResult = z.object({
 });
 export type CheckResult = z.infer<typeof CheckResult>;
 
+
+/** One container as `status` shows it. */
+const ContainerView = z.object({
+  name: z.string(),
+  slot: z.string(),
+  state: z.string(),
+  health: z.string(),
+  digest: z.string().optional(),
+  generation: z.number().optional(),
+});
 export const AppStatus = z.object({
   app: z.string(),
   image: z.string(),
@@ -140,16 +150,9 @@ export const AppStatus = z.object({
     })
     .optional(),
   nextPoll: z.string().optional(),
-  containers: z.array(
-    z.object({
-      name: z.string(),
-      slot: z.string(),
-      state: z.string(),
-      health: z.string(),
-      digest: z.string().optional(),
-      generation: z.number().optional(),
-    }),
-  ),
+  containers: z.array(ContainerView),
+  /** The app's role containers (docs/design.md#roles). */
+  roles: z.array(ContainerView.extend({ role: z.string() })).optional(),
   conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
   routing: z
     .object({

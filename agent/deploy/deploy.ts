@@ -13,6 +13,7 @@ import { skipsRelease } from "./faults.js";
 import { chooseSlots, type SlotHolder } from "./plan.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { confirm, create, drain, pull, start } from "./steps.js";
+import { rolesMissing, undoRoles } from "./roles.js";
 import { removeGreen } from "./undo.js";
 import { monotonicNow } from "../clock.js";
 import { LOG_TAIL_LINES } from "../notify/scrub.js";
@@ -67,7 +68,7 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
     }
   }
   const live = deps.store.app(target.app).live;
-  if (digest && live?.digest === digest && target.trigger !== "rollback") {
+  if (digest && live?.digest === digest && target.trigger !== "rollback" && (await rolesMissing(deps, target.app, live.deployId)).length === 0) {
     const found = digest;
     if (target.onLive) await deps.store.update((s) => target.onLive?.(s, { deployId: live.deployId, digest: found }));
     return { deployId: live.deployId, app: target.app, outcome: "unchanged", version: target.version, digest, slot: live.slot, generation: live.generation };
@@ -132,7 +133,7 @@ function withHooks(deps: DeployDeps, o: DeployOutcome): DeployOutcome {
 async function slotHolders(deps: DeployDeps, app: string): Promise<SlotHolder[]> {
   const { own } = await deps.engine.summary(app);
   return own
-    // Probes and one-offs carry a role; the slots' containers none.
+    // Web's containers only: probes, one-offs and roles carry a role label and hold no slot.
     .filter((c) => c.labels[AGENT_LABELS.role] === undefined)
     .map((c) => ({
       slot: c.labels[AGENT_LABELS.slot] === "green" ? "green" : "blue",
@@ -169,6 +170,7 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   // before its container goes. Not for other faults: an Engine that does not answer would hold the undo up.
   if (isGreensFault(err) && run.greenId && run.deps.notify && run.notes) run.notes.logTail = await run.deps.engine.logTail(run.greenId, LOG_TAIL_LINES);
   await removeGreen(run, err);
+  await undoRoles(run);
   const error = err.toJSON();
   await run.deps.store.update((s) => {
     // Already closed (by a step that failed after closing it): the original error is what is reported.

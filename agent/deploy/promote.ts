@@ -5,6 +5,7 @@ import { toAgentError } from "../errors.js";
 import { isKeepTag, keepTag } from "../labels.js";
 import type { Live, Release, Watch } from "../state/schema.js";
 import { finishDeploy, promoteLive } from "../state/transitions.js";
+import { promoteRoles } from "./roles.js";
 import type { DeployDeps } from "./run.js";
 
 export interface Promotion {
@@ -38,6 +39,7 @@ export async function promote(deps: DeployDeps, appName: string, app: AppConfig,
     }
   };
   await attempt(`set restart policy ${app.restart}`, () => deps.engine.setRestartPolicy(appName, p.containerId, app.restart));
+  if (Object.keys(app.roles).length > 0) problems.push(...((await attempt("list the roles' containers", () => promoteRoles(deps, appName, app.restart, live.deployId))) ?? []));
   // A release kept before (a rollback re-promotes one) keeps its tag; a new one is tagged after its generation.
   const kept = deps.store.app(appName).releases.find((r) => r.digest === live.digest && r.keepTag && isKeepTag(appName, r.keepTag))?.keepTag;
   const wanted = kept ?? keepTag(appName, live.generation);

@@ -11,6 +11,7 @@ import { sleep } from "../sleep.js";
 import { ensureApp, finishDeploy, stickRollback } from "../state/transitions.js";
 import type { DeployDeps } from "./deploy.js";
 import { promote } from "./promote.js";
+import { settleRoles } from "./reconcile-roles.js";
 import { reconcileWatch } from "./watch.js";
 
 /** In these steps green had passed its health gate, so Traefik routed to it (docs/design.md#slots-and-router-priorities). */
@@ -83,6 +84,7 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
   // A watch after a switch keeps blue stopped on purpose: settled here first, and left alone while it goes on.
   const kept = await reconcileWatch(deps, appName, note);
   const serving = await settleOneServing(deps, appName, (await engine.containers(appName)).own.filter((c) => c.id !== kept), note);
+  await settleRoles(deps, appName, note, kept ? deps.store.app(appName).watch?.blue.deployId : undefined);
   return { app: appName, actions, ...(serving ? { serving } : {}) };
 }
 

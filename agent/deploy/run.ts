@@ -14,6 +14,7 @@ import type { DeployRecord, Live, Slot, State, StepName, Trigger } from "../stat
 import { endStep, startStep } from "../state/transitions.js";
 import type { TraefikConfirm } from "../traefik/api.js";
 import type { DeployLocks } from "./lock.js";
+import type { RoleRun } from "./roles.js";
 
 /** What the deploy needs from the registry module (agent/registry/client.ts). */
 export interface Registry {
@@ -84,6 +85,8 @@ export interface Run {
   keptBlue?: boolean;
   /** What the commit recorded as live. */
   live?: Live;
+  /** The app's roles in this deploy (roles.ts); empty without roles. */
+  roles?: RoleRun[];
   log: Logger;
   /** Kept for the deploy's notification (notify-outcome.ts). */
   notes?: OutcomeNotes;

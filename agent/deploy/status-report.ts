@@ -4,7 +4,7 @@ import type { AppRouting, AppStatus, Retrying, DaemonStats, StatusReport } from 
 import type { MonotonicClock } from "../clock.js";
 import { toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
-import { AGENT_LABELS, PROBE_ROLE } from "../labels.js";
+import { AGENT_LABELS, appRoleOf } from "../labels.js";
 import type { DeployRecord, ErrorRecord } from "../state/schema.js";
 import type { RetryState } from "./poll-decision.js";
 import { appRouting, routingWarnings } from "./routing.js";
@@ -91,7 +91,8 @@ export class StatusReporter {
     const s = this.#deps.store.app(name);
     const poll = this.#polling.last(name);
     const running = this.#deps.locks.current(name);
-    const containers = seen.own.filter((c) => c.labels[AGENT_LABELS.role] !== PROBE_ROLE);
+    const containers = seen.own.filter((c) => c.labels[AGENT_LABELS.role] === undefined);
+    const roles = seen.own.filter((c) => appRoleOf(c.labels) !== undefined);
     const next = this.#opts.nextPoll?.(name);
     const liveProblem = s.live ? this.#opts.liveProblem?.(name) : undefined;
     return {
@@ -109,19 +110,8 @@ export class StatusReporter {
       ...(poll?.at ? { lastPoll: { at: poll.at, ...(poll.digest ? { digest: poll.digest } : {}), ...(poll.error ? { error: poll.error } : {}) } } : {}),
       ...(next ? { nextPoll: next } : {}),
       ...(poll?.retry ? { retrying: this.#retrying(name, poll.retry, next) } : {}),
-      containers: containers.map((c) => {
-        const gen = Number(c.labels[AGENT_LABELS.generation]);
-        const digest = c.labels[AGENT_LABELS.digest];
-        return {
-          name: c.name,
-          // A release step's one-off (shown while it runs) has no slot: its role says what it is.
-          slot: c.labels[AGENT_LABELS.slot] ?? c.labels[AGENT_LABELS.role] ?? "?",
-          state: c.state,
-          health: c.health,
-          ...(digest ? { digest } : {}),
-          ...(Number.isInteger(gen) ? { generation: gen } : {}),
-        };
-      }),
+      containers: containers.map(containerView),
+      ...(roles.length > 0 ? { roles: roles.map((c) => ({ role: appRoleOf(c.labels)!, ...containerView(c) })) } : {}),
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
       ...(liveProblem ? { liveProblem } : {}),
@@ -144,4 +134,19 @@ export class StatusReporter {
       ...(inMs !== undefined ? { nextTryAt: new Date(nowWall + inMs).toISOString(), nextTryInMs: Math.round(inMs) } : {}),
     };
   }
+}
+
+/** One container as `status` shows it, from the Engine's list. */
+function containerView(c: ContainerSummary): AppStatus["containers"][number] {
+  const gen = Number(c.labels[AGENT_LABELS.generation]);
+  const digest = c.labels[AGENT_LABELS.digest];
+  return {
+    name: c.name,
+    // A release step's one-off (shown while it runs) has no slot: its role says what it is.
+    slot: c.labels[AGENT_LABELS.slot] ?? c.labels[AGENT_LABELS.role] ?? "?",
+    state: c.state,
+    health: c.health,
+    ...(digest ? { digest } : {}),
+    ...(Number.isInteger(gen) ? { generation: gen } : {}),
+  };
 }

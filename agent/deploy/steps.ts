@@ -11,6 +11,7 @@ import { sleep } from "../sleep.js";
 import { allNetworks, containerName, greenCreateOptions, primaryNetwork } from "./plan.js";
 import { promote } from "./promote.js";
 import { emit, mustGreen, nowIso, short, type Run } from "./run.js";
+import { createRoles, startRoles } from "./roles.js";
 import { watchRecord } from "./watch-rules.js";
 
 /** Pull by digest, unless the image is already on the host (a rollback, or a re-deploy). */
@@ -65,13 +66,16 @@ export async function create(run: Run): Promise<string> {
     fileEnv,
   );
   run.greenId = await engine.createGreen(run.target.app, opts, allNetworks(run.app).slice(1));
-  return `${name} (${short(run.greenId)}), health check from ${hc.source}: ${hc.test.join(" ")}`;
+  const roles = await createRoles(run, image, fileEnv);
+  return `${name} (${short(run.greenId)}), health check from ${hc.source}: ${hc.test.join(" ")}${roles}`;
 }
 
 export async function start(run: Run): Promise<string> {
   const { engine } = run.deps;
   const id = mustGreen(run);
   const took = stopwatch(run.deps.clock);
+  // Roles first: once web's green is healthy Traefik routes to it, and then it cannot go at once.
+  const roles = await startRoles(run);
   const info = await engine.start(run.target.app, id);
   const ip = containerIp(info, primaryNetwork(run.app));
   await engine.waitHealthy(id, {
@@ -83,7 +87,7 @@ export async function start(run: Run): Promise<string> {
     onProgress: (message) => emit(run, { type: "progress", app: run.target.app, deployId: run.id, step: "start", message: `waiting for health: ${message}`, at: nowIso(run) }),
     ...(run.target.signal ? { signal: run.target.signal } : {}),
   });
-  return `healthy after ${took.seconds()}`;
+  return `healthy after ${took.seconds()}${roles}`;
 }
 
 /**
@@ -153,17 +157,16 @@ export async function recordSuccess(run: Run): Promise<string> {
 }
 
 /**
- * Waits `ms` while checking that green still runs and passes: at once on Docker's health_status
- * and die events, and every half second as the fallback.
+ * Waits `ms` while checking that green (or a role's new container) still runs and passes: at once
+ * on Docker's health_status and die events, and every half second as the fallback.
  */
-async function watchFor(run: Run, ms: number): Promise<void> {
-  const id = mustGreen(run);
+export async function watchFor(run: Run, ms: number, id = mustGreen(run), label = newRelease(run)): Promise<void> {
   const until = deadline(ms, run.deps.clock);
   let wake = new AbortController();
   const events = await run.deps.engine.containerEvents(id, () => wake.abort());
   try {
     for (;;) {
-      await run.deps.engine.checkRunning(id, newRelease(run), run.imageRef);
+      await run.deps.engine.checkRunning(id, label, run.imageRef);
       if (until.passed()) return;
       await sleep(Math.min(500, until.remainingMs()), wake.signal);
       if (wake.signal.aborted) wake = new AbortController();

@@ -9,6 +9,7 @@ import { sleep } from "../sleep.js";
 import { primaryNetwork } from "./plan.js";
 import type { DeployDeps } from "./run.js";
 import { greenFailure, watchOnStart } from "./watch-rules.js";
+import { endWatchRoles, rollBackRoles } from "./watch-roles.js";
 
 /**
  * Ends the watch: blue goes (stopped already; removed now) and `watch` is cleared. With
@@ -27,6 +28,7 @@ export async function endWatch(deps: DeployDeps, app: string, why: string, opts:
     if (opts.keepOnEngineError && e.code === "ENGINE_UNAVAILABLE") throw e;
     deps.log.error({ app, container: w.blue.name, err: e.message }, "could not remove the previous release at the end of the watch");
   }
+  await endWatchRoles(deps, app, w.blue.deployId, deps.log);
   await clearWatch(deps, app, w.deployId);
   deps.log.info({ app, deployId: w.deployId, container: w.blue.name }, `the watch after the switch ended: ${why}; the previous release was removed`);
 }
@@ -83,6 +85,7 @@ export async function rollBackWatch(deps: DeployDeps, app: string, reason: strin
   } catch (err) {
     log.error({ err: toAgentError(err).message }, "could not remove the failed new release; reconcile will");
   }
+  await rollBackRoles(deps, app, w, log);
   const greenDigest = await recordRolledBack(deps, app, w, reason);
   log.warn({ container: w.blue.name, reason }, "rolled back by the watch: the previous release serves again");
   const record = deps.store.app(app).history.find((h) => h.id === w.deployId);

@@ -91,8 +91,10 @@ export interface Conflict {
 
 /** The containers of one app on the Engine, as this agent sees them. */
 export interface AppContainers {
-  /** Created by this agent, without a role label: the web containers (probes and one-offs excluded). */
+  /** Created by this agent, web's only: no role label (probes, one-offs and roles excluded). */
   own: ContainerDetail[];
+  /** The app's role containers (a worker): role label set to a role's name (docs/design.md#roles). */
+  roles: ContainerDetail[];
   /** This agent's probe containers (created to look inside an image, never started). */
   probes: ContainerDetail[];
   /** This agent's release-step containers (role predeploy or postdeploy), left over by a deploy the agent stopped in. */

@@ -98,6 +98,11 @@ function appBlock(a: AppStatus): string[] {
     const cells = a.containers.map((c) => [c.name, c.slot, c.state, c.health, shortDigest(c.digest), c.generation === undefined ? "-" : `gen ${c.generation}`]);
     for (const line of table(["NAME", "SLOT", "STATE", "HEALTH", "DIGEST", "GENERATION"], cells)) lines.push(`    ${line}`);
   }
+  if (a.roles) {
+    lines.push("  roles");
+    const cells = a.roles.map((c) => [c.role, c.name, c.slot, c.state, c.health, shortDigest(c.digest), c.generation === undefined ? "-" : `gen ${c.generation}`]);
+    for (const line of table(["ROLE", "NAME", "SLOT", "STATE", "HEALTH", "DIGEST", "GENERATION"], cells)) lines.push(`    ${line}`);
+  }
   return lines;
 }
 
