@@ -9,7 +9,7 @@ import { AGENT_LABELS } from "../labels.js";
 import { allNetworks } from "./plan.js";
 import { roleCreateOptions } from "./role-plan.js";
 import { emit, nowIso, short, type DeployDeps, type Run } from "./run.js";
-import { watchFor } from "./steps.js";
+import { watchFor } from "./watch-for.js";
 
 /** One role in one deploy: its new container, and the old one it replaces. */
 export interface RoleRun {
@@ -130,15 +130,24 @@ export async function stopRoleBlues(run: Run): Promise<string> {
   return done.length > 0 ? `; roles: ${done.join(", ")}` : "";
 }
 
-/** The release's role containers get the app's restart policy as it goes live (promote.ts); what failed is returned. */
+/**
+ * The release's role containers get the app's restart policy as it goes live (promote.ts). One
+ * that stopped after it was judged (in confirm or drain, which watch only web's) is started again
+ * now: its restart policy was still "no", so nothing else would. What went wrong is returned.
+ */
 export async function promoteRoles(deps: DeployDeps, appName: string, restart: string, deployId: string): Promise<string[]> {
   const problems: string[] = [];
   const roles = (await deps.engine.containers(appName)).roles.filter((c) => c.labels[AGENT_LABELS.deployId] === deployId);
   for (const c of roles) {
     try {
       await deps.engine.setRestartPolicy(appName, c.id, restart);
+      if (!c.running) {
+        await deps.engine.start(appName, c.id);
+        deps.log.error({ app: appName, container: c.name, exitCode: c.exitCode }, "a role's new container had stopped before the release went live; started again");
+        problems.push(`${c.name} had stopped (exit status ${c.exitCode}) before the release went live; started again`);
+      }
     } catch (err) {
-      problems.push(`could not set restart policy ${restart} on ${c.name}: ${toAgentError(err).message}`);
+      problems.push(`could not set restart policy ${restart} on ${c.name} or start it: ${toAgentError(err).message}`);
     }
   }
   return problems;

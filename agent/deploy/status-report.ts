@@ -4,7 +4,7 @@ import type { AppRouting, AppStatus, Retrying, DaemonStats, StatusReport } from 
 import type { MonotonicClock } from "../clock.js";
 import { toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
-import { AGENT_LABELS, appRoleOf } from "../labels.js";
+import { AGENT_LABELS, PROBE_ROLE, appRoleOf } from "../labels.js";
 import type { DeployRecord, ErrorRecord } from "../state/schema.js";
 import type { RetryState } from "./poll-decision.js";
 import { appRouting, routingWarnings } from "./routing.js";
@@ -91,7 +91,8 @@ export class StatusReporter {
     const s = this.#deps.store.app(name);
     const poll = this.#polling.last(name);
     const running = this.#deps.locks.current(name);
-    const containers = seen.own.filter((c) => c.labels[AGENT_LABELS.role] === undefined);
+    // Web's, and a release step's one-off while it runs; probes are not shown, roles have their own list.
+    const containers = seen.own.filter((c) => c.labels[AGENT_LABELS.role] !== PROBE_ROLE && appRoleOf(c.labels) === undefined);
     const roles = seen.own.filter((c) => appRoleOf(c.labels) !== undefined);
     const next = this.#opts.nextPoll?.(name);
     const liveProblem = s.live ? this.#opts.liveProblem?.(name) : undefined;

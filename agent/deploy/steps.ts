@@ -12,6 +12,7 @@ import { allNetworks, containerName, greenCreateOptions, primaryNetwork } from "
 import { promote } from "./promote.js";
 import { emit, mustGreen, nowIso, short, type Run } from "./run.js";
 import { createRoles, startRoles } from "./roles.js";
+import { newRelease, watchFor } from "./watch-for.js";
 import { watchRecord } from "./watch-rules.js";
 
 /** Pull by digest, unless the image is already on the host (a rollback, or a re-deploy). */
@@ -154,31 +155,6 @@ export async function recordSuccess(run: Run): Promise<string> {
   const { keepTag, removed, problems } = await promote(run.deps, run.target.app, run.app, { containerId: id, live, indexDigest: run.indexDigest, at, ...(watch ? { watch } : {}) });
   const done = [keepTag ? `kept ${keepTag}` : "", removed.length > 0 ? `removed old keep-tags ${removed.join(", ")}` : ""].filter(Boolean);
   return [...done, ...problems].join("; ");
-}
-
-/**
- * Waits `ms` while checking that green (or a role's new container) still runs and passes: at once
- * on Docker's health_status and die events, and every half second as the fallback.
- */
-export async function watchFor(run: Run, ms: number, id = mustGreen(run), label = newRelease(run)): Promise<void> {
-  const until = deadline(ms, run.deps.clock);
-  let wake = new AbortController();
-  const events = await run.deps.engine.containerEvents(id, () => wake.abort());
-  try {
-    for (;;) {
-      await run.deps.engine.checkRunning(id, label, run.imageRef);
-      if (until.passed()) return;
-      await sleep(Math.min(500, until.remainingMs()), wake.signal);
-      if (wake.signal.aborted) wake = new AbortController();
-    }
-  } finally {
-    events.close();
-  }
-}
-
-/** How messages name the container being deployed: "the new release web-green". */
-function newRelease(run: Run): string {
-  return `the new release ${containerName(run.target.app, run.slot)}`;
 }
 
 /** The container serving the app now: the slot the Engine showed running when the deploy began, if this agent made it. */

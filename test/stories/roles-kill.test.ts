@@ -1,7 +1,9 @@
-// kill -9 in the middle of a roles deploy (docs/design.md#roles): the daemon SIGKILLs itself
-// (test-only DEPLOY_AGENT_TEST_KILL_AT) at one step boundary after another, each time of a new
-// release, and is started again with the next boundary armed. After each restart every role runs
-// the release web runs, one container per role, and requests through the routing model never fail.
+// kill -9 in every step of a deploy of an app with roles and release steps (docs/design.md#roles,
+// #release-steps): the daemon SIGKILLs itself (test-only DEPLOY_AGENT_TEST_KILL_AT) at the start
+// of each step, and at the end of create and of start, each time during the deploy of a new
+// release, and is started again with the next boundary armed. After each restart web and every
+// role run one release (undone before the new one was routed, finished after), one container per
+// role and no one-off left, and requests through the routing model never fail.
 import Dockerode from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
 import { agentYaml, requestLoop, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
@@ -39,40 +41,53 @@ async function restart(dir: string, killed: AgentProcess, killAt?: string): Prom
   return scope.track(await startAgent(dir, { env: killAt ? { DEPLOY_AGENT_TEST_KILL_AT: killAt } : {} }));
 }
 
-describe("kill -9 in the middle of a roles deploy", () => {
-  it("ends each time with web and every role on one release, one container per role, after kills at create:end, start:end and stop:start", async () => {
+/** Where the daemon is killed, in order, and whether reconcile undoes that deploy (before the new release was routed) or finishes it. */
+const CELLS = [
+  { at: "resolve:start", undone: true },
+  { at: "pull:start", undone: true },
+  { at: "predeploy:start", undone: true },
+  { at: "create:start", undone: true },
+  { at: "create:end", undone: true },
+  { at: "start:start", undone: true },
+  { at: "start:end", undone: false },
+  { at: "confirm:start", undone: false },
+  { at: "drain:start", undone: false },
+  { at: "stop:start", undone: false },
+  { at: "postdeploy:start", undone: false },
+  { at: "record:start", undone: false },
+] as const;
+
+describe("kill -9 in every step of a roles deploy", () => {
+  it(`ends each time with web and every role on one release, one container per role, after kills at ${CELLS.map((c) => c.at).join(", ")}`, async () => {
     const dir = scope.dir();
+    const steps = `\n    predeploy: { command: ["true"] }\n    postdeploy: { command: ["true"] }`;
     const roles = `\n    roles:\n      worker: { command: ${WORKER}, health: ${ALIVE} }\n      solo: { command: ${WORKER}, health: ${ALIVE}, overlap: false }`;
-    writeConfig(dir, agentYaml(dir, storyApp(app, `127.0.0.1:5000/${repo}`, run, { settle: "3s" }) + roles));
+    writeConfig(dir, agentYaml(dir, storyApp(app, `127.0.0.1:5000/${repo}`, run, { settle: "3s" }) + steps + roles));
     const traefik = await startTraefikModel({ docker });
     try {
       await publishVersion({ repo, tag: "v1", behaviour: "good", version: "v1" });
       const v1 = (await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v1" })).digest;
-      let agent = scope.track(await startAgent(dir, { env: { DEPLOY_AGENT_TEST_KILL_AT: "create:end:2" } }));
+      // The first deploy (v1) crosses the first boundary once; the kill is at its second crossing.
+      let agent = scope.track(await startAgent(dir, { env: { DEPLOY_AGENT_TEST_KILL_AT: `${CELLS[0].at}:2` } }));
       const slotNames = (slot: string) => [`${app}-${slot}`, `${app}-solo-${slot}`, `${app}-worker-${slot}`];
-      const first = await oneRelease(agent, v1);
-      expect(first).toEqual(slotNames("blue"));
+      let slot = "blue";
+      expect(await oneRelease(agent, v1)).toEqual(slotNames(slot));
       await waitFor(`${app} to serve`, () => traefik.servingContainer(`${app}.test`), 30_000);
       const loop = requestLoop(traefik.url, `${app}.test`);
-
-      // Killed at create:end: undone. The tag goes back to v1 first, so the restart's poll finds nothing new.
-      await publishVariant({ repo, fromTag: "v1", tags: ["latest"], variant: "kill-create" });
-      await waitFor("the daemon to be killed at create:end", () => agent.lines.some((l) => l.includes("DEPLOY_AGENT_TEST_KILL_AT reached")), 60_000);
-      await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v1" });
-      agent = await restart(dir, agent, "start:end:1");
-      expect(await oneRelease(agent, v1)).toEqual(slotNames("blue"));
-
-      // Killed at start:end (every role and web healthy, web routed, not drained) and at stop:start (committed): finished forward.
-      const cells = [
-        { variant: "kill-start", next: "stop:start:1" },
-        { variant: "kill-stop", next: undefined },
-      ];
-      let slot = "blue";
-      for (const cell of cells) {
-        const digest = await publishVariant({ repo, fromTag: "v1", tags: ["latest"], variant: cell.variant });
-        agent = await restart(dir, agent, cell.next);
-        slot = slot === "blue" ? "green" : "blue";
-        expect(await oneRelease(agent, digest), cell.variant).toEqual(slotNames(slot));
+      // What serves, and how to point the tag back at it.
+      let live = { digest: v1, retag: (): Promise<unknown> => publishVersion({ repo, tag: "latest", behaviour: "good", version: "v1" }) };
+      for (const [i, cell] of CELLS.entries()) {
+        const variant = `kill-${i}`;
+        const digest = await publishVariant({ repo, fromTag: "v1", tags: ["latest"], variant });
+        await waitFor(`the daemon to be killed at ${cell.at}`, () => agent.lines.some((l) => l.includes("DEPLOY_AGENT_TEST_KILL_AT reached")), 60_000);
+        // Undone: the tag goes back to what serves, so the restarted daemon's poll finds nothing new.
+        if (cell.undone) await live.retag();
+        agent = await restart(dir, agent, CELLS[i + 1] ? `${CELLS[i + 1]!.at}:1` : undefined);
+        if (!cell.undone) {
+          slot = slot === "blue" ? "green" : "blue";
+          live = { digest, retag: () => publishVariant({ repo, fromTag: "v1", tags: ["latest"], variant }) };
+        }
+        expect(await oneRelease(agent, live.digest), cell.at).toEqual(slotNames(slot));
       }
       await waitFor(`${app} to serve from ${slot}`, () => traefik.servingContainer(`${app}.test`) === `${app}-${slot}` || undefined, 30_000);
       const seen = await loop.stop();
@@ -81,5 +96,5 @@ describe("kill -9 in the middle of a roles deploy", () => {
     } finally {
       await traefik.close();
     }
-  }, 300_000);
+  }, 600_000);
 });
