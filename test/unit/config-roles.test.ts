@@ -2,17 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config/load.js";
 import { slotNameCollisions } from "../../agent/config/roles.js";
-import { isAgentError } from "../../agent/errors.js";
+import { configProblems } from "../support/config-text.js";
 
-function problems(yaml: string): string {
-  try {
-    parseConfig(yaml, "agent.yaml");
-  } catch (err) {
-    if (isAgentError(err, "CONFIG_INVALID")) return err.message;
-    throw err;
-  }
-  throw new Error("config was accepted");
-}
 
 const app = (name: string, extra = "") => `
   ${name}:
@@ -47,29 +38,29 @@ describe("roles in agent.yaml", () => {
   });
 
   it.each(["web", "probe", "predeploy", "postdeploy", "blue", "green"])("refuses the reserved role name %s and says which names are reserved", (name) => {
-    const msg = problems(`apps:${app("shop", `\n    roles: { ${name}: {} }`)}`);
+    const msg = configProblems(`apps:${app("shop", `\n    roles: { ${name}: {} }`)}`);
     expect(msg).toContain(`apps.shop.roles.${name}`);
     expect(msg).toContain(`role name "${name}" is reserved`);
   });
 
   it("refuses a role name that is not DNS-like", () => {
-    expect(problems(`apps:${app("shop", "\n    roles: { Worker_1: {} }")}`)).toContain("role names use lowercase letters, digits and -");
+    expect(configProblems(`apps:${app("shop", "\n    roles: { Worker_1: {} }")}`)).toContain("role names use lowercase letters, digits and -");
   });
 
   it("refuses unknown keys in a role, an empty command and a bad variable name", () => {
-    expect(problems(`apps:${app("shop", "\n    roles: { worker: { route: {} } }")}`)).toMatch(/apps\.shop\.roles\.worker.*route/);
-    expect(problems(`apps:${app("shop", "\n    roles: { worker: { command: [] } }")}`)).toContain("apps.shop.roles.worker.command: must list the program and its arguments");
-    expect(problems(`apps:${app("shop", '\n    roles: { worker: { env: { "1X": a } } }')}`)).toContain('"1X" is not a valid variable name');
+    expect(configProblems(`apps:${app("shop", "\n    roles: { worker: { route: {} } }")}`)).toMatch(/apps\.shop\.roles\.worker.*route/);
+    expect(configProblems(`apps:${app("shop", "\n    roles: { worker: { command: [] } }")}`)).toContain("apps.shop.roles.worker.command: must list the program and its arguments");
+    expect(configProblems(`apps:${app("shop", '\n    roles: { worker: { env: { "1X": a } } }')}`)).toContain('"1X" is not a valid variable name');
   });
 
   it("refuses a role health interval not shorter than its startTimeout", () => {
-    expect(problems(`apps:${app("shop", '\n    roles: { worker: { health: { command: "true", startTimeout: 2s, interval: 2s } } }')}`)).toContain(
+    expect(configProblems(`apps:${app("shop", '\n    roles: { worker: { health: { command: "true", startTimeout: 2s, interval: 2s } } }')}`)).toContain(
       "apps.shop.roles.worker.health.interval: 2s must be shorter than startTimeout (2s)",
     );
   });
 
   it("refuses an app whose role container would take another app's slot name, naming both", () => {
-    const msg = problems(`apps:${app("web", "\n    roles: { worker: {} }")}${app("web-worker")}`);
+    const msg = configProblems(`apps:${app("web", "\n    roles: { worker: {} }")}${app("web-worker")}`);
     expect(msg).toContain('role "worker" of app "web" and app "web-worker" would both be named web-worker-blue');
   });
 
