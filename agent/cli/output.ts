@@ -4,7 +4,7 @@
 // names come from the daemon, and through it from containers and registries, and must not be able to
 // clear a person's screen, retitle the window or hide text.
 import type { DeployEvent, DeployOutcome } from "../control/protocol.js";
-import type { HookRun } from "../state/schema.js";
+import { hookFailureWords } from "../state/describe.js";
 import { stripControls } from "../text.js";
 
 export interface Sink {
@@ -143,17 +143,11 @@ export function outcomeLine(o: DeployOutcome): string {
   }
 }
 
-/** "exited with status 3", or "ran past its timeout and was killed", for a release step that did not exit 0 in time; undefined when it did. */
-export function hookFailure(h: HookRun | undefined): string | undefined {
-  if (!h || (!h.timedOut && h.exitCode === 0)) return undefined;
-  return h.timedOut ? "ran past its timeout and was killed" : `exited with status ${h.exitCode}`;
-}
-
 /** After the outcome line: a release step that failed, with its last output lines (a failed postdeploy as a warning: the release is live). */
 export function printHooks(out: Output, o: DeployOutcome): void {
   for (const role of ["predeploy", "postdeploy"] as const) {
     const h = o.hooks?.[role];
-    const failure = hookFailure(h);
+    const failure = hookFailureWords(h);
     if (!h || !failure) continue;
     const tail = role === "postdeploy" ? "; the new release stays live" : "";
     out.problem(`${role === "postdeploy" ? "warning: " : ""}${role} ${failure}${tail}${h.output ? "; its last output lines:" : ""}`);

@@ -6,6 +6,7 @@ import type { AppConfig, ReleaseStepConfig } from "../config/schema.js";
 import type { ContainerSpec } from "../docker/engine.js";
 import { AgentError, toAgentError } from "../errors.js";
 import { AGENT_LABELS, type OneOffRole } from "../labels.js";
+import { hookFailureWords } from "../state/describe.js";
 import type { HookRun } from "../state/schema.js";
 import { allNetworks, primaryNetwork, type GreenRelease } from "./plan.js";
 import { short, updateRecord, type Run } from "./run.js";
@@ -58,16 +59,6 @@ export function oneOffCreateOptions(appName: string, app: AppConfig, role: OneOf
   return opts;
 }
 
-/** A run that did not exit 0 in time. */
-export function hookFailed(h: HookRun): boolean {
-  return h.timedOut || h.exitCode !== 0;
-}
-
-/** "exited with status 3", "ran past its timeout of 2s and was killed". */
-export function hookWords(h: HookRun, timeoutMs: number): string {
-  return h.timedOut ? `ran past its timeout of ${timeoutMs / 1000}s and was killed` : `exited with status ${h.exitCode}`;
-}
-
 /**
  * Runs `predeploy` from the new release's image. A non-zero exit or a timeout is PREDEPLOY_FAILED:
  * a fault of the release, raised before green exists, so nothing of it ever served.
@@ -76,11 +67,12 @@ export async function predeploy(run: Run): Promise<string> {
   const cfg = run.app.predeploy;
   if (!cfg) return "not configured";
   const hook = await runHook(run, "predeploy", cfg);
-  if (!hookFailed(hook)) return `${commandWords(cfg)} exited 0 after ${seconds(hook)}`;
+  const failure = hookFailureWords(hook, cfg.timeout);
+  if (!failure) return `${commandWords(cfg)} exited 0 after ${seconds(hook)}`;
   const lastLine = hook.output.split("\n").filter((l) => l.trim() !== "").at(-1);
   throw new AgentError(
     "PREDEPLOY_FAILED",
-    `the predeploy of ${run.target.app} ${run.target.version} (${commandWords(cfg)}) ${hookWords(hook, cfg.timeout)}${lastLine ? `; its last line: ${lastLine}` : ""}; nothing of the new release was started and the previous release keeps serving`,
+    `the predeploy of ${run.target.app} ${run.target.version} (${commandWords(cfg)}) ${failure}${lastLine ? `; its last line: ${lastLine}` : ""}; nothing of the new release was started and the previous release keeps serving`,
     {
       hint: `its last output lines are in "agentctl history --json" (hooks.predeploy); polling skips ${short(run.digest)}: fix the release and push it again, or "agentctl deploy ${run.target.app} <tag>" to try it by hand`,
     },
@@ -97,10 +89,11 @@ export async function postdeploy(run: Run): Promise<string> {
   if (!cfg) return "not configured";
   try {
     const hook = await runHook(run, "postdeploy", cfg);
-    if (!hookFailed(hook)) return `${commandWords(cfg)} exited 0 after ${seconds(hook)}`;
+    const failure = hookFailureWords(hook, cfg.timeout);
+    if (!failure) return `${commandWords(cfg)} exited 0 after ${seconds(hook)}`;
     if (run.notes) run.notes.postdeploy = { hook };
     run.log.warn({ exitCode: hook.exitCode, timedOut: hook.timedOut }, "the postdeploy command failed; the new release stays live");
-    return `${commandWords(cfg)} ${hookWords(hook, cfg.timeout)}; the new release stays live (postdeploy never rolls back)`;
+    return `${commandWords(cfg)} ${failure}; the new release stays live (postdeploy never rolls back)`;
   } catch (err) {
     const e = toAgentError(err);
     // Stopped by the agent's own SIGTERM: like any deploy cut off by a stop, nothing is sent for it.

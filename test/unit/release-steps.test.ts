@@ -9,6 +9,7 @@ import { postdeployEvent } from "../../agent/deploy/notify-outcome.js";
 import { greenWasRouted } from "../../agent/deploy/reconcile.js";
 import { render, type NotifyDocument } from "../../agent/notify/render.js";
 import { isOneOff } from "../../agent/docker/ownership.js";
+import { hookFailureWords } from "../../agent/state/describe.js";
 import { appYaml, configProblems } from "../support/config-text.js";
 
 const app = appYaml;
@@ -104,6 +105,14 @@ describe("what agentctl prints of a release step", () => {
     const { out, stderr } = captured();
     printHooks(out, { ...base, outcome: "succeeded", hooks: { postdeploy: { exitCode: 137, timedOut: true, output: "" } } });
     expect(stderr.join("")).toBe("warning: postdeploy ran past its timeout and was killed; the new release stays live\n");
+  });
+
+  it("words a failure the same for the daemon's records, which know the timeout, and for agentctl, which does not", () => {
+    const timedOut = { exitCode: 137, timedOut: true, output: "" };
+    expect(hookFailureWords(timedOut, 2_000)).toBe("ran past its timeout of 2s and was killed");
+    expect(hookFailureWords(timedOut)).toBe("ran past its timeout and was killed");
+    expect(hookFailureWords({ exitCode: 3, timedOut: false, output: "" }, 2_000)).toBe("exited with status 3");
+    expect(hookFailureWords({ exitCode: 0, timedOut: false, output: "" })).toBeUndefined();
   });
 
   it("prints nothing for steps that exited 0", () => {

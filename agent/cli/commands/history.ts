@@ -2,11 +2,12 @@
 import { HistoryRequest, RESULT_SCHEMAS } from "../../control/protocol.js";
 import { checkPositionals, dropUndefined, parsePositiveInt, validateRequest, type Command } from "../command.js";
 import type { HookRun } from "../../state/schema.js";
-import { durationBetween, formatTime, hookFailure, shortDigest, table, truncate } from "../output.js";
+import { hookFailureWords } from "../../state/describe.js";
+import { durationBetween, formatTime, shortDigest, table, truncate } from "../output.js";
 
 /** A live release whose postdeploy failed: said in the error column, as nothing else failed. */
 function postdeployWords(h: HookRun | undefined): string {
-  const failure = hookFailure(h);
+  const failure = hookFailureWords(h);
   return failure ? `postdeploy ${failure}` : "";
 }
 
