@@ -16,7 +16,8 @@ export const AGENT_LABELS = {
   deployId: "deploy-agent.deploy-id",
   /**
    * What the container is for: "probe" (short-lived, only to look inside an image), "predeploy" or
-   * "postdeploy" (a release step's one-off); absent on the web containers.
+   * "postdeploy" (a release step's one-off), or the name of one of the app's roles ("worker");
+   * absent on the web containers.
    */
   role: "deploy-agent.role",
 } as const;
@@ -35,10 +36,20 @@ export const PROBE_ROLE = "probe";
 export const ONE_OFF_ROLES = ["predeploy", "postdeploy"] as const;
 export type OneOffRole = (typeof ONE_OFF_ROLES)[number];
 
+/** Whether a role label value names a release step's one-off container. */
+export function isOneOffRole(role: string | undefined): role is OneOffRole {
+  return (ONE_OFF_ROLES as readonly string[]).includes(role ?? "");
+}
+
+/** A web container: one with no role label (a slot holder; probes, one-offs and roles carry one). */
+export function isWebContainer(labels: Record<string, string> | null | undefined): boolean {
+  return labels?.[AGENT_LABELS.role] === undefined;
+}
+
 /** The app role a container is of (`worker`), from its labels; undefined for web (no role label), probes and one-offs. */
 export function appRoleOf(labels: Record<string, string> | null | undefined): string | undefined {
   const role = labels?.[AGENT_LABELS.role];
-  return role === undefined || role === PROBE_ROLE || (ONE_OFF_ROLES as readonly string[]).includes(role) ? undefined : role;
+  return role === undefined || role === PROBE_ROLE || isOneOffRole(role) ? undefined : role;
 }
 
 /**

@@ -2,6 +2,7 @@
 // the release web runs (docs/design.md#roles). The schema of one role, the names a role may not
 // take, and the container-name check across apps, which needs the whole `apps` map.
 import { z } from "zod";
+import { ONE_OFF_ROLES, PROBE_ROLE } from "../labels.js";
 import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
 import { EnvMap } from "./env-map.js";
 
@@ -14,7 +15,7 @@ export const ROLE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
  * Values the role label already means something else for, or that would read as a slot: the web
  * container carries no role label, probes and one-off containers carry these.
  */
-export const RESERVED_ROLE_NAMES: readonly string[] = ["web", "probe", "predeploy", "postdeploy", "blue", "green"];
+export const RESERVED_ROLE_NAMES: readonly string[] = ["web", PROBE_ROLE, ...ONE_OFF_ROLES, "blue", "green"];
 
 /** How long a role without `health` must run, neither exiting nor restarting, to count as healthy. */
 export const ROLE_RUNNING_MS = 10_000;

@@ -6,7 +6,7 @@ import { abortReason } from "../abort.js";
 import type { AppConfig } from "../config/schema.js";
 import type { DeployOutcome } from "../control/api.js";
 import { AgentError, toAgentError } from "../errors.js";
-import { AGENT_LABELS } from "../labels.js";
+import { AGENT_LABELS, isWebContainer } from "../labels.js";
 import { addSkip, beginDeploy, finishDeploy, hasServed, startStep } from "../state/transitions.js";
 import { failedAfterCommit, finishCommitted, finishForward, isGreensFault } from "./commit.js";
 import { skipsRelease } from "./faults.js";
@@ -133,8 +133,8 @@ function withHooks(deps: DeployDeps, o: DeployOutcome): DeployOutcome {
 async function slotHolders(deps: DeployDeps, app: string): Promise<SlotHolder[]> {
   const { own } = await deps.engine.summary(app);
   return own
-    // Web's containers only: probes, one-offs and roles carry a role label and hold no slot.
-    .filter((c) => c.labels[AGENT_LABELS.role] === undefined)
+    // Web's containers only: probes, one-offs and roles hold no slot.
+    .filter((c) => isWebContainer(c.labels))
     .map((c) => ({
       slot: c.labels[AGENT_LABELS.slot] === "green" ? "green" : "blue",
       running: c.state === "running",

@@ -1,7 +1,7 @@
 // The Engine as deploy/ sees it: operations on one app's containers and images, each of which
 // refuses to touch what this agent did not create. The raw client never leaves docker/.
 import { AgentError } from "../errors.js";
-import { AGENT_LABELS, appRoleOf, isControlLabel, isKeepTag, keepRepo, keepTag, refusedImageLabels, slotName } from "../labels.js";
+import { AGENT_LABELS, appRoleOf, isWebContainer, isControlLabel, isKeepTag, keepRepo, keepTag, refusedImageLabels, slotName } from "../labels.js";
 import { cleanText } from "../text.js";
 import type { EngineClient } from "./client.js";
 import { CONTAINER_ACTIONS, HEALTH_CHECK_ACTIONS, watchOwnContainers, type OwnContainerEvent } from "./container-events.js";
@@ -74,7 +74,7 @@ export class OwnedEngine {
       if (d && isOwn(d.labels, app, this.#owner)) details.push(d);
     }
     return {
-      own: details.filter((d) => d.labels[AGENT_LABELS.role] === undefined),
+      own: details.filter((d) => isWebContainer(d.labels)),
       probes: details.filter((d) => isProbe(d.labels)),
       oneOffs: details.filter((d) => isOneOff(d.labels)),
       roles: details.filter((d) => appRoleOf(d.labels) !== undefined),

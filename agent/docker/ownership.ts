@@ -1,5 +1,5 @@
 // Whether a container is this agent's: the only containers it may stop, remove or change. Pure.
-import { AGENT_LABELS, ONE_OFF_ROLES, PROBE_ROLE } from "../labels.js";
+import { AGENT_LABELS, isOneOffRole, PROBE_ROLE } from "../labels.js";
 import type { Owner } from "./types.js";
 
 /**
@@ -24,7 +24,7 @@ export function isProbe(labels: Record<string, string> | null | undefined): bool
 
 /** A release step's one-off container (predeploy, postdeploy): never a slot holder, removed when found left over. */
 export function isOneOff(labels: Record<string, string> | null | undefined): boolean {
-  return (ONE_OFF_ROLES as readonly string[]).includes(labels?.[AGENT_LABELS.role] ?? "");
+  return isOneOffRole(labels?.[AGENT_LABELS.role]);
 }
 
 /** Why a container is not this agent's, for the CONTAINER_CONFLICT message and `status`. */
