@@ -4,6 +4,7 @@
 // one-off sees what green sees (env, envFile, volumes, networks) and is removed when it ends.
 import type { AppConfig, ReleaseStepConfig } from "../config/schema.js";
 import type { ContainerSpec } from "../docker/engine.js";
+import { NO_HEALTHCHECK } from "../docker/healthcheck.js";
 import { AgentError, toAgentError } from "../errors.js";
 import { AGENT_LABELS, type OneOffRole } from "../labels.js";
 import { hookFailureWords } from "../state/describe.js";
@@ -45,7 +46,7 @@ export function oneOffCreateOptions(appName: string, app: AppConfig, role: OneOf
     },
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     ExposedPorts: {},
-    Healthcheck: { Test: ["NONE"], Interval: 0, Timeout: 0, StartPeriod: 0, Retries: 0 },
+    Healthcheck: NO_HEALTHCHECK,
     StopTimeout: Math.ceil(app.stopTimeout / 1000),
     Cmd: step.command,
     HostConfig: {

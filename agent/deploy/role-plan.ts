@@ -3,26 +3,14 @@
 import type { AppConfig } from "../config/schema.js";
 import { roleContainerName, type RoleConfig } from "../config/roles.js";
 import type { ContainerSpec, HealthConfig } from "../docker/engine.js";
+import { commandHealthcheck, NO_HEALTHCHECK } from "../docker/healthcheck.js";
 import { AGENT_LABELS } from "../labels.js";
 import type { Slot } from "../state/schema.js";
 import { greenCreateOptions, primaryNetwork, type GreenRelease } from "./plan.js";
 
-const NS_PER_MS = 1_000_000;
-
-/** Docker's way to switch off a HEALTHCHECK the image may carry: a role without `health` is judged by its process. */
-const NO_HEALTHCHECK: HealthConfig = { Test: ["NONE"], Interval: 0, Timeout: 0, StartPeriod: 0, Retries: 0 };
-
-/** The role's Docker health check: its command (CMD-SHELL), with the timing web's gets; none without `health`. */
+/** The role's Docker health check: its command, timed as web's is; none without `health` (the image's own is switched off). */
 export function roleHealthcheck(role: RoleConfig): HealthConfig {
-  if (!role.health) return NO_HEALTHCHECK;
-  const { command, interval, startTimeout } = role.health;
-  return {
-    Test: ["CMD-SHELL", command],
-    Interval: interval * NS_PER_MS,
-    Timeout: Math.max(interval, 10_000) * NS_PER_MS,
-    StartPeriod: startTimeout * NS_PER_MS,
-    Retries: 3,
-  };
+  return role.health ? commandHealthcheck(role.health.command, role.health.interval, role.health.startTimeout) : NO_HEALTHCHECK;
 }
 
 /**

@@ -11,9 +11,8 @@ import type { EngineClient } from "./client.js";
 import { ping } from "./liveness.js";
 import { createContainer, inspectContainer, pathExists, removeContainer, tailLogs } from "./containers.js";
 import { ownerLabels } from "./ownership.js";
+import { commandHealthcheck, healthTiming } from "./healthcheck.js";
 import type { HealthConfig, ImageView, Owner } from "./types.js";
-
-const NS_PER_MS = 1_000_000;
 
 export interface HealthSpec {
   path: string;
@@ -44,8 +43,6 @@ const PROBES: { paths: string[]; argv: (bin: string, url: string) => string[] }[
   },
 ];
 
-/** The least time Docker gives one health probe (its own default is 30 s). */
-export const PROBE_TIMEOUT_FLOOR_MS = 10_000;
 
 /**
  * The health check green is created with (docs/design.md#choosing-the-health-check): the
@@ -59,21 +56,10 @@ export async function chooseHealthcheck(
   app: string,
   spec: HealthSpec,
 ): Promise<{ healthcheck: HealthConfig; source: HealthSource; test: string[] }> {
-  const timing = {
-    Interval: spec.intervalMs * NS_PER_MS,
-    // A probe Docker cannot even start in time (runc under load, a stalled SD card) counts as a
-    // failure, and three make the live release unhealthy: Traefik then drops it and the whole site
-    // answers 404 while the app itself is fine. A generous limit absorbs stalls; a probe that
-    // fails (an HTTP error, a refused connection) still counts at once.
-    Timeout: Math.max(spec.intervalMs, PROBE_TIMEOUT_FLOOR_MS) * NS_PER_MS,
-    // Failures while still `starting` inside the start period do not count
-    // (https://docs.docker.com/reference/dockerfile/#healthcheck, "start period").
-    StartPeriod: spec.startTimeoutMs * NS_PER_MS,
-    Retries: 3,
-  };
+  const timing = healthTiming(spec.intervalMs, spec.startTimeoutMs);
   if (spec.command !== undefined) {
-    const test = ["CMD-SHELL", spec.command];
-    return { healthcheck: { Test: test, ...timing }, source: "config", test };
+    const healthcheck = commandHealthcheck(spec.command, spec.intervalMs, spec.startTimeoutMs);
+    return { healthcheck, source: "config", test: healthcheck.Test };
   }
   const own = image.healthcheck;
   if (own && own.length > 0 && own[0] !== "NONE") {
