@@ -75,3 +75,18 @@ export const DURATION_BOUNDS = {
   /** A release step (predeploy, postdeploy) runs under the app's deploy lock: a day would hold every deploy of the app up. */
   hookTimeout: { minMs: 1_000, maxMs: 6 * 3_600_000 },
 } as const satisfies Record<string, DurationBounds>;
+
+/**
+ * A health section (an app's, a role's) whose `interval` is not shorter than its `startTimeout`
+ * is refused: Docker runs the first check one interval in, so it never checks in time.
+ * `startTimeoutKey` and `subject` word the message for the section.
+ */
+export function checkedInTime<T extends z.ZodType<{ interval: number; startTimeout: number }>>(schema: T, startTimeoutKey: string, subject: string) {
+  return schema.refine((h) => h.interval < h.startTimeout, {
+    path: ["interval"],
+    error: (issue) => {
+      const h = issue.input as { interval: number; startTimeout: number };
+      return `${formatDurationMs(h.interval)} must be shorter than ${startTimeoutKey} (${formatDurationMs(h.startTimeout)}), or Docker never checks ${subject} in time`;
+    },
+  });
+}

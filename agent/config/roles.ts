@@ -3,7 +3,7 @@
 // take, and the container-name check across apps, which needs the whole `apps` map.
 import { z } from "zod";
 import { ONE_OFF_ROLES, PROBE_ROLE } from "../labels.js";
-import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
+import { checkedInTime, DURATION_BOUNDS, duration } from "./duration.js";
 import { EnvMap } from "./env-map.js";
 
 const B = DURATION_BOUNDS;
@@ -20,21 +20,18 @@ export const RESERVED_ROLE_NAMES: readonly string[] = ["web", PROBE_ROLE, ...ONE
 /** How long a role without `health` must run, neither exiting nor restarting, to count as healthy. */
 export const ROLE_RUNNING_MS = 10_000;
 
-const RoleHealth = z
-  .object({
-    /** A Docker health check command (CMD-SHELL form); the role's green must turn healthy with it. */
-    command: z.string().min(1, "must not be empty"),
-    startTimeout: duration(B.startTimeout).default(60_000),
-    interval: duration(B.interval).default(1_000),
-  })
-  .strict()
-  .refine((h) => h.interval < h.startTimeout, {
-    path: ["interval"],
-    error: (issue) => {
-      const h = issue.input as { interval: number; startTimeout: number };
-      return `${formatDurationMs(h.interval)} must be shorter than startTimeout (${formatDurationMs(h.startTimeout)}), or Docker never checks the role in time`;
-    },
-  });
+const RoleHealth = checkedInTime(
+  z
+    .object({
+      /** A Docker health check command (CMD-SHELL form); the role's green must turn healthy with it. */
+      command: z.string().min(1, "must not be empty"),
+      startTimeout: duration(B.startTimeout).default(60_000),
+      interval: duration(B.interval).default(1_000),
+    })
+    .strict(),
+  "startTimeout",
+  "the role",
+);
 
 export const RoleConfig = z
   .object({

@@ -5,7 +5,7 @@ import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 import { RESERVED_LABEL_KEYS } from "../labels.js";
 import { NOTIFY_EVENTS } from "../notify/event.js";
-import { DURATION_BOUNDS, duration, formatDurationMs } from "./duration.js";
+import { checkedInTime, DURATION_BOUNDS, duration } from "./duration.js";
 import { EnvMap } from "./env-map.js";
 import { Roles, slotNameCollisions } from "./roles.js";
 import { parseWindow, type DeployWindow } from "./window.js";
@@ -51,26 +51,23 @@ const httpUrl = (example: string) =>
 /** Traefik's API answers over http, or https behind a TLS entrypoint; nothing else can confirm a switch. */
 const HttpUrl = httpUrl(" such as http://127.0.0.1:8080");
 
-export const HealthConfig = z
-  .object({
-    path: z
-      .string({ error: 'expected a URL path such as "/health"' })
-      .refine((p) => p.startsWith("/"), 'must start with "/"'),
-    startTimeout: duration(B.startTimeout).default(60_000),
-    interval: duration(B.interval).default(1_000),
-    /** A Docker health check command (CMD-SHELL form) used instead of the one the agent builds. */
-    command: NonEmpty.optional(),
-    /** How many probes in a row must pass before green counts as healthy. */
-    successes: z.number().int().min(1).max(20).default(2),
-  })
-  .strict()
-  .refine((h) => h.interval < h.startTimeout, {
-    path: ["interval"],
-    error: (issue) => {
-      const h = issue.input as { interval: number; startTimeout: number };
-      return `${formatDurationMs(h.interval)} must be shorter than health.startTimeout (${formatDurationMs(h.startTimeout)}), or Docker never checks the new release in time`;
-    },
-  });
+export const HealthConfig = checkedInTime(
+  z
+    .object({
+      path: z
+        .string({ error: 'expected a URL path such as "/health"' })
+        .refine((p) => p.startsWith("/"), 'must start with "/"'),
+      startTimeout: duration(B.startTimeout).default(60_000),
+      interval: duration(B.interval).default(1_000),
+      /** A Docker health check command (CMD-SHELL form) used instead of the one the agent builds. */
+      command: NonEmpty.optional(),
+      /** How many probes in a row must pass before green counts as healthy. */
+      successes: z.number().int().min(1).max(20).default(2),
+    })
+    .strict(),
+  "health.startTimeout",
+  "the new release",
+);
 export type HealthConfig = z.infer<typeof HealthConfig>;
 
 export const RouteConfig = z
