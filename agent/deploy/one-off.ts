@@ -9,7 +9,7 @@ import { AgentError, toAgentError } from "../errors.js";
 import { AGENT_LABELS, type OneOffRole } from "../labels.js";
 import { hookFailureWords } from "../state/describe.js";
 import type { HookRun } from "../state/schema.js";
-import { allNetworks, primaryNetwork, type GreenRelease } from "./plan.js";
+import { allNetworks, releaseContainerOptions, type GreenRelease } from "./plan.js";
 import { short, updateRecord, type Run } from "./run.js";
 import { readEnvFile } from "./steps.js";
 
@@ -22,42 +22,16 @@ export function oneOffName(app: string, role: OneOffRole): string {
 }
 
 /**
- * Create options of a release step's one-off. As green's (plan.ts), minus what only a server needs:
- * no Traefik labels, no exposed port, no health check (the image's own HEALTHCHECK is turned off:
- * the command's exit is what counts), restart policy "no". The role label keeps it out of the
+ * Create options of a release step's one-off: the release's (plan.ts), minus what only a server
+ * needs: no slot, no Traefik labels, no exposed port, no health check (the image's own HEALTHCHECK
+ * is turned off: the command's exit is what counts). The role label keeps it out of the
  * slots and lets reconcile remove it when the agent stopped while it ran.
  */
 export function oneOffCreateOptions(appName: string, app: AppConfig, role: OneOffRole, release: GreenRelease, fileEnv: Record<string, string> = {}): ContainerSpec {
   const step = app[role];
   if (!step) throw new AgentError("INTERNAL", `apps.${appName}.${role} is not configured, so there is nothing to run`);
-  const env = { ...fileEnv, ...app.env };
-  const network = primaryNetwork(app);
-  const opts: ContainerSpec = {
-    name: oneOffName(appName, role),
-    Image: release.imageRef,
-    Labels: {
-      ...app.labels,
-      [AGENT_LABELS.managed]: "true",
-      [AGENT_LABELS.app]: appName,
-      [AGENT_LABELS.role]: role,
-      [AGENT_LABELS.version]: release.version,
-      [AGENT_LABELS.digest]: release.digest,
-      [AGENT_LABELS.deployId]: release.deployId,
-    },
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    ExposedPorts: {},
-    Healthcheck: NO_HEALTHCHECK,
-    StopTimeout: Math.ceil(app.stopTimeout / 1000),
-    Cmd: step.command,
-    HostConfig: {
-      Init: app.init,
-      Binds: app.volumes,
-      RestartPolicy: { Name: "no" },
-      ...(network ? { NetworkMode: network } : {}),
-    },
-  };
-  if (network) opts.NetworkingConfig = { EndpointsConfig: { [network]: {} } };
-  return opts;
+  const container = { name: oneOffName(appName, role), labels: { [AGENT_LABELS.role]: role }, healthcheck: NO_HEALTHCHECK, cmd: step.command };
+  return releaseContainerOptions(appName, app, release, container, fileEnv);
 }
 
 /**

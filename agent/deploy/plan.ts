@@ -58,14 +58,66 @@ export interface GreenRelease {
   imageRef: string;
 }
 
+/** One container of a release as its create options differ: the rest is the release's (`releaseContainerOptions`). */
+export interface ReleaseContainer {
+  name: string;
+  /** The container's own labels (its slot, router, role), over the app's `labels` and under the agent's release labels. */
+  labels: Record<string, string>;
+  healthcheck: HealthConfig;
+  /** The command; absent, the image's. */
+  cmd?: string[] | undefined;
+  /** The variables over the env file; the app's `env` unless given. */
+  env?: Record<string, string>;
+  exposedPorts?: ContainerSpec["ExposedPorts"];
+}
+
 /**
- * Create options for green. It starts with restart policy "no" so a crashing release cannot loop
- * while the agent judges it; the app's policy is applied once it serves (deploy.ts, record step).
- * No host port is ever published: two slots could not both bind it, and Traefik reaches the
- * container over its network. The Engine adds the image's own labels to these; docker/ refuses an
- * image whose labels could steer routing or pose as the agent's (traefik.*, deploy-agent.*), while
- * the rest (org.opencontainers.image.* and the like) are metadata nothing acts on and are harmless.
+ * What every container of a release shares (web's green, a role's, a release step's one-off): the
+ * image by digest, the env file under the env, the volumes, the app's primary network, init, the
+ * stop timeout, and restart policy "no" so a crashing release cannot loop while the agent judges
+ * it (the app's policy is applied once it serves, promote.ts). Its labels name the app and the
+ * release. No host port is ever published: two slots could not both bind it, and Traefik reaches
+ * the container over its network. The Engine adds the image's own labels to these; docker/ refuses
+ * an image whose labels could steer routing or pose as the agent's (traefik.*, deploy-agent.*),
+ * while the rest (org.opencontainers.image.* and the like) are metadata nothing acts on.
  */
+export function releaseContainerOptions(appName: string, app: AppConfig, release: GreenRelease, c: ReleaseContainer, fileEnv: Record<string, string> = {}): ContainerSpec {
+  const env = { ...fileEnv, ...(c.env ?? app.env) };
+  const network = primaryNetwork(app);
+  const opts: ContainerSpec = {
+    name: c.name,
+    Image: release.imageRef,
+    Labels: {
+      ...app.labels,
+      ...c.labels,
+      [AGENT_LABELS.managed]: "true",
+      [AGENT_LABELS.app]: appName,
+      [AGENT_LABELS.version]: release.version,
+      [AGENT_LABELS.digest]: release.digest,
+      [AGENT_LABELS.deployId]: release.deployId,
+    },
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ExposedPorts: c.exposedPorts ?? {},
+    Healthcheck: c.healthcheck,
+    StopTimeout: Math.ceil(app.stopTimeout / 1000),
+    HostConfig: {
+      Init: app.init,
+      Binds: app.volumes,
+      RestartPolicy: { Name: "no" },
+      ...(network ? { NetworkMode: network } : {}),
+    },
+  };
+  if (c.cmd) opts.Cmd = c.cmd;
+  if (network) opts.NetworkingConfig = { EndpointsConfig: { [network]: {} } };
+  return opts;
+}
+
+/** The labels that put a container in a slot: its slot and generation (reconcile and routing read them). */
+export function slotLabels(slot: Slot, generation: number): Record<string, string> {
+  return { [AGENT_LABELS.slot]: slot, [AGENT_LABELS.generation]: String(generation) };
+}
+
+/** Create options for green: the release's container in its slot, with the app's port, router and command. */
 export function greenCreateOptions(
   appName: string,
   app: AppConfig,
@@ -75,35 +127,12 @@ export function greenCreateOptions(
   healthcheck: HealthConfig,
   fileEnv: Record<string, string> = {},
 ): ContainerSpec {
-  const env = { ...fileEnv, ...app.env };
-  const labels: Record<string, string> = {
-    ...app.labels,
-    ...(app.route ? traefikLabels(appName, slot, generation, app.port, app.route) : {}),
-    [AGENT_LABELS.managed]: "true",
-    [AGENT_LABELS.app]: appName,
-    [AGENT_LABELS.slot]: slot,
-    [AGENT_LABELS.generation]: String(generation),
-    [AGENT_LABELS.version]: release.version,
-    [AGENT_LABELS.digest]: release.digest,
-    [AGENT_LABELS.deployId]: release.deployId,
-  };
-  const network = primaryNetwork(app);
-  const opts: ContainerSpec = {
-    name: containerName(appName, slot),
-    Image: release.imageRef,
-    Labels: labels,
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    ExposedPorts: { [`${app.port}/tcp`]: {} },
-    Healthcheck: healthcheck,
-    StopTimeout: Math.ceil(app.stopTimeout / 1000),
-    HostConfig: {
-      Init: app.init,
-      Binds: app.volumes,
-      RestartPolicy: { Name: "no" },
-      ...(network ? { NetworkMode: network } : {}),
-    },
-  };
-  if (app.command) opts.Cmd = app.command;
-  if (network) opts.NetworkingConfig = { EndpointsConfig: { [network]: {} } };
-  return opts;
+  const router = app.route ? traefikLabels(appName, slot, generation, app.port, app.route) : {};
+  return releaseContainerOptions(
+    appName,
+    app,
+    release,
+    { name: containerName(appName, slot), labels: { ...router, ...slotLabels(slot, generation) }, healthcheck, cmd: app.command, exposedPorts: { [`${app.port}/tcp`]: {} } },
+    fileEnv,
+  );
 }

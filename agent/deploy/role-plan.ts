@@ -6,7 +6,7 @@ import type { ContainerSpec, HealthConfig } from "../docker/engine.js";
 import { commandHealthcheck, NO_HEALTHCHECK } from "../docker/healthcheck.js";
 import { AGENT_LABELS } from "../labels.js";
 import type { Slot } from "../state/schema.js";
-import { greenCreateOptions, primaryNetwork, type GreenRelease } from "./plan.js";
+import { releaseContainerOptions, slotLabels, type GreenRelease } from "./plan.js";
 
 /** The role's Docker health check: its command, timed as web's is; none without `health` (the image's own is switched off). */
 export function roleHealthcheck(role: RoleConfig): HealthConfig {
@@ -14,11 +14,12 @@ export function roleHealthcheck(role: RoleConfig): HealthConfig {
 }
 
 /**
- * Create options for one role's new container: web's (image by digest, env file, env, volumes,
- * networks, init, restart "no" until it serves, labels naming app, slot, generation, release and
- * deploy) with the role's own name, command, env merged over the app's, health check, the role
- * label, no port, and no router: `traefik.enable=false`, as Traefik's docker provider exposes a
- * container by default (https://doc.traefik.io/traefik/providers/docker/#exposedbydefault).
+ * Create options for one role's new container: the release's (plan.ts), in web's slot and
+ * generation, with the role's own name, command (else the app's), env merged over the app's,
+ * health check, the role label, no port, and no router: `traefik.enable=false`, as Traefik's
+ * docker provider exposes a container by default
+ * (https://doc.traefik.io/traefik/providers/docker/#exposedbydefault). A worker joins web's
+ * networks, the route's first: it reaches what web reaches, but no router points at it.
  */
 export function roleCreateOptions(
   appName: string,
@@ -30,21 +31,7 @@ export function roleCreateOptions(
   release: GreenRelease,
   fileEnv: Record<string, string> = {},
 ): ContainerSpec {
-  const web = greenCreateOptions(appName, { ...app, route: undefined, env: { ...app.env, ...role.env } }, slot, generation, release, roleHealthcheck(role), fileEnv);
-  const opts: ContainerSpec = {
-    ...web,
-    name: roleContainerName(appName, roleName, slot),
-    Labels: { ...web.Labels, "traefik.enable": "false", [AGENT_LABELS.role]: roleName },
-    ExposedPorts: {},
-  };
-  // Web's networks, the route's first: a worker reaches what web reaches, but no router points at it.
-  const network = primaryNetwork(app);
-  if (network) {
-    opts.HostConfig = { ...web.HostConfig, NetworkMode: network };
-    opts.NetworkingConfig = { EndpointsConfig: { [network]: {} } };
-  }
-  const command = role.command ?? app.command;
-  if (command) opts.Cmd = command;
-  else delete opts.Cmd;
-  return opts;
+  const labels = { ...slotLabels(slot, generation), "traefik.enable": "false", [AGENT_LABELS.role]: roleName };
+  const container = { name: roleContainerName(appName, roleName, slot), labels, healthcheck: roleHealthcheck(role), cmd: role.command ?? app.command, env: { ...app.env, ...role.env } };
+  return releaseContainerOptions(appName, app, release, container, fileEnv);
 }
