@@ -5,7 +5,7 @@
 import { roleContainerName, ROLE_RUNNING_MS, type RoleConfig } from "../config/roles.js";
 import type { ContainerDetail, ImageView } from "../docker/engine.js";
 import { toAgentError } from "../errors.js";
-import { AGENT_LABELS } from "../labels.js";
+import { AGENT_LABELS, appRoleOf } from "../labels.js";
 import { allNetworks } from "./plan.js";
 import { roleCreateOptions } from "./role-plan.js";
 import { emit, nowIso, short, type DeployDeps, type Run } from "./run.js";
@@ -161,6 +161,8 @@ export async function promoteRoles(deps: DeployDeps, appName: string, restart: s
 export async function rolesMissing(deps: DeployDeps, appName: string, liveDeployId: string): Promise<string[]> {
   const wanted = Object.keys(deps.config.apps[appName]?.roles ?? {});
   if (wanted.length === 0) return [];
-  const have = (await deps.engine.containers(appName)).roles.filter((c) => c.labels[AGENT_LABELS.deployId] === liveDeployId).map((c) => c.labels[AGENT_LABELS.role]);
+  // Every poll that finds the live digest asks this: the Engine's list says enough, without an inspect per container.
+  const { own } = await deps.engine.summary(appName);
+  const have = own.filter((c) => c.labels[AGENT_LABELS.deployId] === liveDeployId).map((c) => appRoleOf(c.labels));
   return wanted.filter((r) => !have.includes(r));
 }
