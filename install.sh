@@ -11,6 +11,9 @@ readonly STATE_DIR=/var/lib/deploy-agent
 readonly UNIT_NAME=deploy-agent.service
 readonly UNIT="/etc/systemd/system/$UNIT_NAME"
 readonly BIN_DIR=/usr/local/bin
+# Where bash-completion loads a command's completion from on first Tab (bash-completion README).
+readonly COMPLETION_FILE=/usr/share/bash-completion/completions/agentctl
+readonly COMPLETION_MARK="# bash completion for agentctl (deploy-agent)"
 readonly SERVICE_USER=deploy-agent
 readonly NODE_MIN_MAJOR=20
 # Marks the wrappers as ours, so --uninstall never deletes a same-named file it did not write.
@@ -29,7 +32,8 @@ Installs deploy-agent from this checkout ($SRC_DIR):
   - builds dist/ if it is missing or older than agent/ (npm ci --ignore-scripts && npm run build)
   - copies the build to $PREFIX and installs production dependencies there
   - creates the system user $SERVICE_USER (member of group docker), home $STATE_DIR
-  - writes $BIN_DIR/agentctl and $BIN_DIR/deploy-agent
+  - writes $BIN_DIR/agentctl and $BIN_DIR/deploy-agent, and agentctl's bash completion
+    ($COMPLETION_FILE, printed by that agentctl)
   - writes $CONF.example and, only if absent, $CONF
   - installs $UNIT, enables it and, once $CONF is no longer the example, checks it
     (deploy-agent --check) and (re)starts the service only if it is valid
@@ -219,6 +223,11 @@ install_app() {
   for f in package.json package-lock.json README.md docs/design.md docs/reliability.md examples/traefik/compose.yaml; do
     if [[ -f "$SRC_DIR/$f" ]]; then install_file 0644 root:root "$SRC_DIR/$f" "$PREFIX/$f"; fi
   done
+  # The schemas of agentctl --json, which the README lists.
+  ensure_dir 0755 root:root "$PREFIX/docs/json"
+  for f in "$SRC_DIR"/docs/json/*.schema.json; do
+    if [[ -f "$f" ]]; then install_file 0644 root:root "$f" "$PREFIX/docs/json/${f##*/}"; fi
+  done
   # npm ci wipes node_modules; repeat it only when the lock file changed since the last install.
   local stamp="$PREFIX/node_modules/.deploy-agent-lock.sha256" want
   want="$(sha256sum "$PREFIX/package-lock.json" | cut -d' ' -f1)"
@@ -245,6 +254,21 @@ ensure_user() {
   ensure_dir 0750 "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR"
 }
 
+# Printed by the agentctl just installed, so it completes exactly that version's verbs and flags;
+# app names it asks agentctl for at each Tab. After install_unit: it never causes a restart.
+install_completion() {
+  local tmp
+  tmp="$(mktemp)"
+  if ! "$BIN_DIR/agentctl" completion bash >"$tmp" || ! head -n 1 "$tmp" | grep -qF "$COMPLETION_MARK"; then
+    rm -f "$tmp"
+    warn "agentctl completion bash failed; $COMPLETION_FILE not written (the agent is installed all the same)"
+    return
+  fi
+  mkdir -p "$(dirname "$COMPLETION_FILE")"
+  install_file 0644 root:root "$tmp" "$COMPLETION_FILE"
+  rm -f "$tmp"
+}
+
 write_wrapper() {
   local name="$1" script="$2" tmp
   tmp="$(mktemp)"
@@ -262,6 +286,7 @@ write_wrapper() {
 # those of examples/traefik/compose.yaml and the README's quick start: test/unit/examples.test.ts.
 example_config() {
   cat <<'EOF'
+# yaml-language-server: $schema=./agent.schema.json
 # deploy-agent configuration. Every key is documented in /opt/deploy-agent/README.md.
 # Traefik with the same names (network web, entrypoints web and websecure, certresolver le,
 # API on 127.0.0.1:8080): /opt/deploy-agent/examples/traefik/compose.yaml
@@ -304,6 +329,18 @@ install_config() {
   else
     say "keeping existing $CONF"
   fi
+}
+
+# The config's JSON Schema beside it, from the build just installed, so the example's first line
+# (yaml-language-server: $schema=./agent.schema.json) works in an editor without internet.
+install_schema() {
+  local tmp changed="$CHANGED"
+  tmp="$(mktemp)"
+  "$BIN_DIR/deploy-agent" schema >"$tmp" || { rm -f "$tmp"; die "deploy-agent schema failed; the build in $PREFIX is broken, re-run install.sh"; }
+  install_file 0644 root:root "$tmp" "$CONF_DIR/agent.schema.json"
+  rm -f "$tmp"
+  # The daemon never reads it: a new schema alone restarts nothing.
+  CHANGED="$changed"
 }
 
 config_is_example() { cmp -s "$CONF" "$CONF.example"; }
@@ -365,7 +402,9 @@ do_install() {
   write_wrapper agentctl cli/agentctl.js
   write_wrapper deploy-agent daemon/main.js
   install_config
+  install_schema
   install_unit
+  install_completion
   say "done"
 }
 
@@ -485,6 +524,9 @@ do_uninstall() {
     systemctl reset-failed "$UNIT_NAME" >/dev/null 2>&1 || true
   fi
   rm -rf "$PREFIX"
+  if [[ -f "$COMPLETION_FILE" ]] && head -n 1 "$COMPLETION_FILE" | grep -qF "$COMPLETION_MARK"; then
+    rm -f "$COMPLETION_FILE"
+  fi
   local name
   for name in agentctl deploy-agent; do
     if [[ -f "$BIN_DIR/$name" ]] && grep -qxF "$WRAPPER_MARK" "$BIN_DIR/$name"; then

@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { AgentError } from "../errors.js";
 import { Config } from "../config/schema.js";
 import {
-  DeployEvent,
+  EVENT_SCHEMAS,
   NDJSON_CONTENT_TYPE,
   PlainBody,
   StreamLine,
@@ -72,14 +72,17 @@ export interface CallOptions<T> {
   verb: Verb;
   body: object;
   result: z.ZodType<T>;
-  onEvent?: (e: DeployEvent) => void;
+  /** The events of a streaming verb, as its schema in EVENT_SCHEMAS reads them (a deploy's progress, a log's lines). */
+  onEvent?: (e: never) => void;
+  /** Replaces the deadline above: completion asks with a short one so a hung daemon never hangs a Tab. */
+  timeoutMs?: number;
 }
 
 /** Sends one request and returns its validated result; an `{"error":…}` answer is thrown as an AgentError. */
 export function call<T>(opts: CallOptions<T>): Promise<T> {
   const { socketPath, verb } = opts;
   const streaming = isStreamingVerb(verb);
-  const deadlineMs = streaming ? STREAM_ACCEPT_TIMEOUT_MS : PLAIN_TIMEOUT_MS;
+  const deadlineMs = opts.timeoutMs ?? (streaming ? STREAM_ACCEPT_TIMEOUT_MS : PLAIN_TIMEOUT_MS);
   const payload = JSON.stringify(opts.body);
 
   return new Promise<T>((resolve, reject) => {
@@ -137,8 +140,8 @@ function readStream<T>(res: IncomingMessage, opts: CallOptions<T>, settle: Settl
     const msg = parsed.data;
     if ("event" in msg) {
       // An event this agentctl does not know (a newer daemon) is skipped: progress is only shown, never acted on.
-      const event = DeployEvent.safeParse(msg.event);
-      if (event.success) opts.onEvent?.(event.data);
+      const event = isStreamingVerb(opts.verb) ? EVENT_SCHEMAS[opts.verb].safeParse(msg.event) : undefined;
+      if (event?.success) (opts.onEvent as ((e: unknown) => void) | undefined)?.(event.data);
       return;
     }
     finished = true;

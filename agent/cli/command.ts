@@ -6,20 +6,27 @@ import type { DeployEvent, DeployOutcome, Verb } from "../control/protocol.js";
 import { EventPrinter, outcomeExitCode, outcomeLine, printHooks, printOutcomeError, type Output } from "./output.js";
 
 export interface FlagSpec {
-  /** What the value looks like, for messages and help: "version|digest", "N". */
+  /** What the value looks like, for messages and help: "version|digest", "N"; "" for a switch. */
   value: string;
   description: string;
+  /** Takes no value: present or not (`status --watch`); parsed into the flags map as "true". */
+  switch?: true;
+  /** A one-letter form of a switch, written `-f` (`logs -f` for `logs --follow`). */
+  short?: string;
 }
 
 /** What one `agentctl <verb>` file exports. */
 export interface Command {
-  verb: Verb;
+  /** Left out of --help and of completion: agentctl's own plumbing (`__complete`). */
+  hidden?: true;
+  /** A protocol verb, or a verb agentctl answers itself without the daemon (completion). */
+  verb: string;
   /** "deploy [app] [version]" */
   usage: string;
   summary: string;
   /** The text of `agentctl help <verb>` after the usage line. */
   help: string;
-  /** The verb's own flags; each takes a value. */
+  /** The verb's own flags: each takes a value unless it is a switch. */
   flags: Record<string, FlagSpec>;
   maxPositionals: number;
   /** Validates `args` (throwing BAD_ARGUMENT before connecting), calls the daemon, prints; returns the exit status. */
@@ -34,8 +41,23 @@ export interface VerbArgs {
 export interface CommandContext {
   json: boolean;
   out: Output;
-  /** Sends one request; `onEvent` receives the events of a streaming verb as they arrive. */
-  call<T>(verb: Verb, body: object, result: z.ZodType<T>, onEvent?: (e: DeployEvent) => void): Promise<T>;
+  /**
+   * Sends one request; `onEvent` receives the events of a streaming verb as they arrive. `timeoutMs`
+   * shortens the client's deadline where a person is waiting on a keypress (completion).
+   */
+  /** `onEvent` gets the verb's events as EVENT_SCHEMAS reads them: a deploy's progress, a log's lines. */
+  call<T>(verb: Verb, body: object, result: z.ZodType<T>, onEvent?: (e: never) => void, timeoutMs?: number): Promise<T>;
+  /** The --config file given on the line, if any, and how to read it. */
+  configPath?: string;
+  readFile(path: string): string;
+  /** Ends a long-running verb (status --watch) when the person presses Ctrl-C. */
+  interrupted: AbortSignal;
+  /** Whether stdout is a terminal: --watch redraws the screen only there. */
+  isTTY: boolean;
+  /** Writes to stdout as is: the one caller is the screen clear of status --watch on a terminal. */
+  raw(text: string): void;
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
 export interface GlobalFlags {
@@ -53,12 +75,16 @@ export interface ParsedArgv {
   args: VerbArgs;
 }
 
-const GLOBAL_VALUE_FLAGS: Record<string, FlagSpec> = {
+export const GLOBAL_VALUE_FLAGS: Record<string, FlagSpec> = {
   socket: { value: "PATH", description: "the daemon's control socket" },
   config: { value: "PATH", description: "read the socket path from this agent.yaml" },
 };
-const GLOBAL_SWITCHES = new Set(["json", "help", "version"]);
-const SHORT_SWITCHES: Record<string, string> = { "-h": "help", "-V": "version" };
+export const GLOBAL_SWITCHES: Record<string, FlagSpec> = {
+  json: { value: "", description: "print one JSON document on stdout", switch: true },
+  help: { value: "", description: "print help", switch: true },
+  version: { value: "", description: "print agentctl's version", switch: true },
+};
+export const SHORT_SWITCHES: Record<string, string> = { "-h": "help", "-V": "version" };
 
 export function badArgument(message: string, hint?: string): AgentError {
   return new AgentError("BAD_ARGUMENT", message, hint === undefined ? {} : { hint });
@@ -91,18 +117,28 @@ export function parseArgv(argv: readonly string[], verbFlags: (verb: string) => 
       globals[short as "help" | "version"] = true;
       continue;
     }
-    if (!token.startsWith("--")) throw unknownFlag(token, verb, verbFlags);
+    if (!token.startsWith("--")) {
+      const own = verb === undefined ? undefined : Object.entries(verbFlags(verb) ?? {}).find(([, f]) => f.switch && f.short !== undefined && token === `-${f.short}`);
+      if (!own) throw unknownFlag(token, verb, verbFlags);
+      flags.set(own[0], "true");
+      continue;
+    }
     const eq = token.indexOf("=");
     const name = eq === -1 ? token.slice(2) : token.slice(2, eq);
     const inline = eq === -1 ? undefined : token.slice(eq + 1);
 
-    if (GLOBAL_SWITCHES.has(name)) {
+    if (Object.hasOwn(GLOBAL_SWITCHES, name)) {
       if (inline !== undefined) throw badArgument(`--${name} takes no value, got "${inline}"`);
       globals[name as "json" | "help" | "version"] = true;
       continue;
     }
     const spec = GLOBAL_VALUE_FLAGS[name] ?? (verb === undefined ? undefined : verbFlags(verb)?.[name]);
     if (spec === undefined) throw unknownFlag(`--${name}`, verb, verbFlags);
+    if (spec.switch) {
+      if (inline !== undefined) throw badArgument(`--${name} takes no value, got "${inline}"`);
+      flags.set(name, "true");
+      continue;
+    }
     let value = inline;
     if (value === undefined) {
       const next = argv[i + 1];

@@ -29,6 +29,18 @@ export class Output {
   }
 
   /**
+   * One line of a container's output (`agentctl logs`): its stream's own, as `docker logs` writes
+   * them; under --json one compact JSON object per line, on stdout.
+   */
+  logLine(l: { stream: "stdout" | "stderr"; time?: string | undefined; line: string }): void {
+    if (this.json) {
+      this.stdout.write(`${JSON.stringify({ stream: l.stream, ...(l.time ? { time: l.time } : {}), line: stripControls(l.line) })}\n`);
+      return;
+    }
+    (l.stream === "stderr" ? this.stderr : this.stdout).write(`${stripControls(l.line)}\n`);
+  }
+
+  /**
    * The one JSON document of a --json run. JSON.stringify already writes C0 controls as \u001b and
    * the like, but not DEL or the C1 controls (U+009B is a CSI to some terminals), and `jq -r` would
    * decode the rest back into live escapes; so every string is stripped here too.
@@ -53,6 +65,16 @@ export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** How long ago or how long until, for a person at a glance: 42s, 4m10s, 3h12m, 2d03h. */
+export function formatAge(ms: number): string {
+  if (!Number.isFinite(ms)) return "-";
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, "0")}h`;
 }
 
 export function durationBetween(from: string | undefined, to: string | undefined): string {

@@ -2,7 +2,8 @@
 // that could only fail later (a 0 s health deadline, a timer Node cannot hold) is refused at start.
 import { z } from "zod";
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+/** Surrounding blanks are allowed, as trim() would drop them; as a zod regex it also becomes the JSON Schema's pattern. */
+const DURATION_RE = /^\s*(\d+(?:\.\d+)?)(ms|s|m|h)\s*$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /**
@@ -15,7 +16,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Parses "500ms", "10s", "2m", "1h" into milliseconds; undefined when malformed. */
 export function parseDurationMs(text: string): number | undefined {
-  const m = DURATION_RE.exec(text.trim());
+  const m = DURATION_RE.exec(text);
   if (!m) return undefined;
   return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
 }
@@ -37,18 +38,19 @@ export interface DurationBounds {
 export function duration(bounds: DurationBounds) {
   if (bounds.maxMs > MAX_TIMER_MS) throw new RangeError(`duration bound ${bounds.maxMs}ms exceeds what a timer holds`);
   const range = `between ${formatDurationMs(bounds.minMs)} and ${formatDurationMs(bounds.maxMs)}`;
-  return z.string({ error: 'expected a duration such as "10s", "500ms" or "2m"' }).transform((text, ctx) => {
-    const ms = parseDurationMs(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `expected a duration such as "10s", "500ms" or "2m", got "${text}"` });
-      return z.NEVER;
-    }
-    if (ms < bounds.minMs || ms > bounds.maxMs) {
-      ctx.addIssue({ code: "custom", message: `must be ${range}, got ${text}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  return z
+    .string({ error: 'expected a duration such as "10s", "500ms" or "2m"' })
+    .regex(DURATION_RE, { error: (issue) => `expected a duration such as "10s", "500ms" or "2m", got "${String(issue.input)}"` })
+    .describe(`a duration such as "10s", "500ms" or "2m", ${range}`)
+    .transform((text, ctx) => {
+      // The regex above has matched, so the text parses.
+      const ms = parseDurationMs(text) ?? Number.NaN;
+      if (!(ms >= bounds.minMs && ms <= bounds.maxMs)) {
+        ctx.addIssue({ code: "custom", message: `must be ${range}, got ${text}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
 }
 
 /** Bounds per key, in one place so the README's table and the tests can name them. */

@@ -46,6 +46,8 @@ export function checkConfigFiles(raw: unknown, opts: FileCheckOptions): ConfigPr
     const secretFile = asAbsolute(asTree(entry)?.secretFile);
     if (secretFile !== undefined) problems.push(...checkPrivateFile(secretFile, ["notify", i, "secretFile"], "file", opts));
   }
+  const hookSecretFile = asAbsolute(asTree(root.http)?.hookSecretFile);
+  if (hookSecretFile !== undefined) problems.push(...checkPrivateFile(hookSecretFile, ["http", "hookSecretFile"], "file", opts));
   const dockerSocket = asAbsolute(asTree(root.docker)?.socket) ?? DEFAULT_DOCKER_SOCKETS[0];
   for (const [app, entry] of Object.entries(asTree(root.apps) ?? {})) {
     const cfg = asTree(entry) ?? {};

@@ -7,6 +7,7 @@ import { RESERVED_LABEL_KEYS } from "../labels.js";
 import { NOTIFY_EVENTS } from "../notify/event.js";
 import { checkedInTime, DURATION_BOUNDS, duration } from "./duration.js";
 import { EnvMap } from "./env-map.js";
+import { parseListen } from "./listen.js";
 import { Roles, slotNameCollisions } from "./roles.js";
 import { parseWindow, type DeployWindow } from "./window.js";
 
@@ -249,6 +250,27 @@ export const Config = z
     ),
     /** Where events (deployed, failed, rolled-back, …) are sent; none by default. */
     notify: section(z.array(NotifyTarget).default([])),
+    /**
+     * The opt-in HTTP listener (agent/http/): no TCP port is opened unless `listen` is set. Without
+     * `hookSecretFile` it serves /healthz and /metrics only, and /hooks/ answers 404.
+     */
+    http: section(
+      z
+        .object({
+          listen: z
+            .string({ error: 'expected host:port such as "127.0.0.1:9181"' })
+            .refine((s) => !("problem" in parseListen(s)), { error: (issue) => (parseListen(String(issue.input)) as { problem: string }).problem })
+            .optional(),
+          /** A file holding the key that signs hook bodies (HMAC-SHA256); checked at start like passwordFile. */
+          hookSecretFile: AbsolutePath.optional(),
+        })
+        .strict()
+        .refine((h) => h.hookSecretFile === undefined || h.listen !== undefined, {
+          path: ["hookSecretFile"],
+          message: "needs http.listen: hooks are served only by the HTTP listener; set listen, or leave hookSecretFile out",
+        })
+        .default({}),
+    ),
     /** Deploys kept in the state file per app. */
     history: z.number().int().min(5).max(1000).default(50),
     apps: z

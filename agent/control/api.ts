@@ -50,6 +50,14 @@ export interface Retrying {
   nextTryInMs?: number;
 }
 
+/** A live container (web's, or a role's) not serving by itself between deploys: how, since when, and in words. */
+export interface LiveProblemView {
+  condition: "exited" | "restarting" | "unhealthy";
+  since: string;
+  exitCode?: number;
+  words: string;
+}
+
 export interface AppStatus {
   app: string;
   image: string;
@@ -75,16 +83,19 @@ export interface AppStatus {
   nextPoll?: string;
   /** What the engine shows: the containers of this app and which one serves. */
   containers: { name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
-  /** The app's role containers (a worker, docs/design.md#roles), in the same shape with the role's name; absent without any. */
-  roles?: { role: string; name: string; slot: string; state: string; health: string; digest?: string; generation?: number }[];
+  /**
+   * The app's role containers (a worker, docs/design.md#roles), in the same shape with the role's
+   * name; absent without any. `liveProblem` on a role's live container that stopped serving by itself.
+   */
+  roles?: { role: string; name: string; slot: string; state: string; health: string; digest?: string; generation?: number; liveProblem?: LiveProblemView }[];
   /** Containers holding one of the app's slot names that this agent did not create: it leaves them alone and cannot deploy until they go. */
   conflicts?: { name: string; id: string; state: string; reason: string }[];
   /** Only for an app with a route, and left out when the Engine did not answer. */
   routing?: AppRouting;
   /** What a person should know, in words: e.g. no Traefik on the route's network. */
   warnings?: string[];
-  /** The live release stopped serving by itself between deploys (exited, restarting, unhealthy), since when, and in words. */
-  liveProblem?: { condition: "exited" | "restarting" | "unhealthy"; since: string; exitCode?: number; words: string };
+  /** The live release's web container stopped serving by itself between deploys (exited, restarting, unhealthy), since when, and in words. */
+  liveProblem?: LiveProblemView;
   /** Set for `mode: notify`: polling records new releases as available and deploys nothing. */
   mode?: "notify";
   /** A notify-mode app's release found by polling, not deployed: `agentctl deploy <app>` deploys it. */
@@ -140,6 +151,20 @@ export interface CheckResult {
   deploy?: DeployOutcome;
 }
 
+/** One line of a container's output, streamed to `agentctl logs`; `time` is the Engine's RFC 3339 timestamp. */
+export interface LogLine {
+  stream: "stdout" | "stderr";
+  time?: string;
+  line: string;
+}
+
+/** What `agentctl logs` ends with: whose output it was, and how many lines came. */
+export interface LogsResult {
+  app: string;
+  container: string;
+  lines: number;
+}
+
 export interface AgentApi {
   /** Deploy `version` (a tag) of `app`, or the tracked tag when absent. With a version, the app is pinned. */
   deploy(req: { app?: string; version?: string }, onEvent: (e: DeployEvent) => void): Promise<DeployOutcome>;
@@ -151,6 +176,11 @@ export interface AgentApi {
   resume(req: { app?: string }): Promise<{ app: string; wasPinned: boolean }>;
   /** `agentctl notify test`: a test event to every notify target, and each target's result (empty when none is configured). */
   notify(req: { action: "test" }): Promise<TargetResult[]>;
+  /**
+   * Streams the live release's output (web's container, or `role`'s) until it ends: at once without
+   * `follow`, when the container stops with it, or when `signal` aborts (the client went away).
+   */
+  logs(req: { app?: string; role?: string; follow?: boolean; sinceMs?: number; tail?: number }, onLine: (l: LogLine) => void, signal?: AbortSignal): Promise<LogsResult>;
   /** Poll now (all apps, or one), deploying what changed, as a scheduled poll would. */
   check(req: { app?: string }, onEvent: (e: DeployEvent) => void): Promise<CheckResult[]>;
 }

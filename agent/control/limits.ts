@@ -34,17 +34,17 @@ export type RefusedCheck = (socket: Socket) => boolean;
  * closed, without its request reaching a verb. Past twice `max`, Node drops connections at accept
  * (server.maxConnections) so even a flood of refusals stays bounded.
  */
-export function limitConnections(server: Server, max: number, log: Logger): RefusedCheck {
+export function limitConnections(server: Server, max: number, log: Logger, what = "control socket"): RefusedCheck {
   const refused = new WeakSet<Socket>();
   let open = 0;
   server.maxConnections = 2 * max;
-  server.on("drop", () => log.warn({ max: 2 * max }, "control socket flooded; dropping connections at accept"));
+  server.on("drop", () => log.warn({ max: 2 * max }, `${what} flooded; dropping connections at accept`));
   server.on("connection", (socket: Socket) => {
     open++;
     socket.once("close", () => open--);
     if (open <= max) return;
     refused.add(socket);
-    log.warn({ open, max }, "control socket at its connection limit; refusing a connection");
+    log.warn({ open, max }, `${what} at its connection limit; refusing a connection`);
   });
   return (socket) => refused.has(socket);
 }

@@ -14,7 +14,7 @@ export const JSON_CONTENT_TYPE = "application/json";
 /** Request bodies are a handful of short strings; anything larger is a mistake or an attack. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
-export const STREAMING_VERBS = ["deploy", "rollback", "check"] as const;
+export const STREAMING_VERBS = ["deploy", "rollback", "check", "logs"] as const;
 export const PLAIN_VERBS = ["status", "history", "resume", "notify"] as const;
 export const VERBS = [...STREAMING_VERBS, ...PLAIN_VERBS] as const;
 export type StreamingVerb = (typeof STREAMING_VERBS)[number];
@@ -67,6 +67,18 @@ export type ResumeRequest = z.infer<typeof ResumeRequest>;
 export const NotifyRequest = z.object({ action: z.literal("test", { error: 'expected "test"' }) }).strict();
 export type NotifyRequest = z.infer<typeof NotifyRequest>;
 
+/** `POST /v1/logs`: the live release's output, web's or a role's; `sinceMs` keeps the lines of the last so many ms, `tail` the last N. */
+export const LogsRequest = z
+  .object({
+    app: AppName.optional(),
+    role: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "expected a role name as in agent.yaml's roles (lowercase letters, digits and -)").optional(),
+    follow: z.boolean().optional(),
+    sinceMs: z.number().int("expected a positive number of milliseconds").positive("expected a positive number of milliseconds").optional(),
+    tail: z.number().int("expected a positive integer").positive("expected a positive integer").optional(),
+  })
+  .strict();
+export type LogsRequest = z.infer<typeof LogsRequest>;
+
 /** The error body of both kinds of verb; `code` is an ErrorCode, kept a string so a newer daemon's code still parses. */
 export const WireError = z.object({ code: z.string().min(1), message: z.string(), hint: z.string().optional() });
 export type WireError = z.infer<typeof WireError>;
@@ -91,6 +103,15 @@ export const DeployEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("progress"), app: z.string(), deployId: z.string(), step: StepName, message: z.string(), at: z.string() }),
 ]);
 export type DeployEvent = z.infer<typeof DeployEvent>;
+
+/** See LogLine in control/api.ts: the events of `logs`. */
+export const LogLine = z.object({ stream: z.enum(["stdout", "stderr"]), time: z.string().optional(), line: z.string() });
+export type LogLine = z.infer<typeof LogLine>;
+export const LogsResult = z.object({ app: z.string(), container: z.string(), lines: z.number().int() });
+export type LogsResult = z.infer<typeof LogsResult>;
+
+/** What a streaming verb's `{"event": …}` lines hold. */
+export const EVENT_SCHEMAS = { deploy: DeployEvent, rollback: DeployEvent, check: DeployEvent, logs: LogLine } as const satisfies Record<StreamingVerb, z.ZodType>;
 
 export const DeployOutcome = z.object({
   deployId: z.string(),
@@ -124,6 +145,10 @@ const ContainerView = z.object({
   digest: z.string().optional(),
   generation: z.number().optional(),
 });
+/** A live container (web's, or a role's) not serving by itself between deploys: how, since when, and in words. */
+export const LiveProblem = z.object({ condition: z.enum(["exited", "restarting", "unhealthy"]), since: z.string(), exitCode: z.number().int().optional(), words: z.string() });
+export type LiveProblem = z.infer<typeof LiveProblem>;
+
 export const AppStatus = z.object({
   app: z.string(),
   image: z.string(),
@@ -152,7 +177,7 @@ export const AppStatus = z.object({
   nextPoll: z.string().optional(),
   containers: z.array(ContainerView),
   /** The app's role containers (docs/design.md#roles). */
-  roles: z.array(ContainerView.extend({ role: z.string() })).optional(),
+  roles: z.array(ContainerView.extend({ role: z.string(), liveProblem: LiveProblem.optional() })).optional(),
   conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
   routing: z
     .object({
@@ -165,10 +190,8 @@ export const AppStatus = z.object({
     })
     .optional(),
   warnings: z.array(z.string()).optional(),
-  /** The live release stopped serving by itself between deploys, and is not back yet (agent/daemon/live-watch.ts). */
-  liveProblem: z
-    .object({ condition: z.enum(["exited", "restarting", "unhealthy"]), since: z.string(), exitCode: z.number().int().optional(), words: z.string() })
-    .optional(),
+  /** The live release's web container stopped serving by itself between deploys, and is not back yet (agent/daemon/live-watch.ts). */
+  liveProblem: LiveProblem.optional(),
   mode: z.literal("notify").optional(),
   available: z.object({ version: z.string(), digest: z.string(), since: z.string() }).optional(),
   waiting: z
@@ -225,6 +248,7 @@ export const RESULT_SCHEMAS = {
   history: z.array(DeployRecord),
   resume: ResumeResult,
   notify: NotifyResult,
+  logs: LogsResult,
 } as const satisfies Record<Verb, z.ZodType>;
 
 export type VerbResult<V extends Verb> = z.infer<(typeof RESULT_SCHEMAS)[V]>;
@@ -301,4 +325,7 @@ export type WireMatchesApi = [
   Expect<Same<ResumeResult, Awaited<ReturnType<Api.AgentApi["resume"]>>>>,
   Expect<Same<VerbResult<"history">, Awaited<ReturnType<Api.AgentApi["history"]>>>>,
   Expect<Same<NotifyResult, Awaited<ReturnType<Api.AgentApi["notify"]>>>>,
+  Expect<Same<LogLine, Api.LogLine>>,
+  Expect<Same<LogsResult, Api.LogsResult>>,
+  Expect<Same<LogsRequest, Parameters<Api.AgentApi["logs"]>[0]>>,
 ];

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { z } from "zod";
 import { AgentError, toAgentError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { AgentApi, DeployEvent } from "./api.js";
+import type { AgentApi } from "./api.js";
 import { listenPrivately, removeStaleSocket } from "./socket-file.js";
 import { DEFAULT_MAX_CONNECTIONS, busyError, clientErrorAnswer, limitConnections, requestTimeouts } from "./limits.js";
 import {
@@ -17,6 +17,7 @@ import {
   CheckRequest,
   DeployRequest,
   HistoryRequest,
+  LogsRequest,
   NotifyRequest,
   ResumeRequest,
   RollbackRequest,
@@ -55,6 +56,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     deploy: streaming(log, "deploy", DeployRequest, (req, onEvent) => api.deploy(req, onEvent)),
     rollback: streaming(log, "rollback", RollbackRequest, (req, onEvent) => api.rollback(req, onEvent)),
     check: streaming(log, "check", CheckRequest, (req, onEvent) => api.check(req, onEvent)),
+    // Reading logs is the one streaming verb whose work is only for the client: it stops when the client goes.
+    logs: streaming(log, "logs", LogsRequest, (req, onLine, gone) => api.logs(req, onLine, gone)),
     status: plain(log, "status", StatusRequest, (req) => api.status(req)),
     history: plain(log, "history", HistoryRequest, (req) => api.history(req)),
     resume: plain(log, "resume", ResumeRequest, (req) => api.resume(req)),
@@ -144,43 +147,47 @@ function plain<T>(log: Logger, verb: Verb, schema: z.ZodType<T>, call: (req: T) 
   };
 }
 
-function streaming<T>(
+function streaming<T, E>(
   log: Logger,
   verb: Verb,
   schema: z.ZodType<T>,
-  call: (req: T, onEvent: (e: DeployEvent) => void) => Promise<unknown>,
+  call: (req: T, onEvent: (e: E) => void, clientGone: AbortSignal) => Promise<unknown>,
 ): Handler {
   return async (body, res) => {
     const req = parseRequest(verb, schema, body);
     if (req instanceof AgentError) return sendError(res, req);
     res.writeHead(200, { "Content-Type": NDJSON_CONTENT_TYPE, "Cache-Control": "no-store" });
     res.flushHeaders();
-    // A client that goes away (Ctrl-C) only ends the stream: the deploy runs on, and lines for a gone
+    // A client that goes away (Ctrl-C) only ends the stream: a deploy runs on, and lines for a gone
     // client are dropped here rather than written, so nothing can fail the api call on its behalf.
-    let gone = false;
+    const gone = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) {
-        gone = true;
-        log.info({ verb }, "control client went away mid-stream; the work continues");
+        gone.abort();
+        log.info({ verb }, verb === "logs" ? "control client went away; its log stream is closed" : "control client went away mid-stream; the work continues");
       }
     });
     const writeLine = (line: unknown): void => {
-      if (!gone && !res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(line)}\n`);
+      if (!gone.signal.aborted && !res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(line)}\n`);
     };
     let last: string;
     try {
-      const result = await call(req, (event) => {
-        try {
-          writeLine({ event });
-        } catch (err) {
-          log.warn({ err, verb }, "could not send a deploy event");
-        }
-      });
+      const result = await call(
+        req,
+        (event) => {
+          try {
+            writeLine({ event });
+          } catch (err) {
+            log.warn({ err, verb }, "could not send an event");
+          }
+        },
+        gone.signal,
+      );
       last = JSON.stringify({ result });
     } catch (err) {
       last = JSON.stringify(errorBody(wireErrorFrom(log, verb, err)));
     }
-    if (!gone && !res.destroyed && !res.writableEnded) res.end(`${last}\n`);
+    if (!gone.signal.aborted && !res.destroyed && !res.writableEnded) res.end(`${last}\n`);
   };
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The daemon's entry: arguments, config (schema and files), then the one-daemon locks, and only
-// then the Engine and the state file (serve.ts). `--check` validates a config and exits.
+// then the Engine and the state file (serve.ts). `--check` validates a config and exits; `schema`
+// prints agent.yaml's JSON Schema and exits.
+import { configJsonSchema } from "../config/json-schema.js";
 import { loadDaemonConfig, DEFAULT_CONFIG_PATH } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { AgentError, toAgentError } from "../errors.js";
@@ -11,6 +13,7 @@ import { createNotifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
 
 const USAGE = `usage: deploy-agent [--check] [--config PATH]
+       deploy-agent schema
 
 Runs the deploy agent: polls the registry for each app in the config and rolls out new
 digests behind Traefik with zero downtime: the new release starts beside the live one and
@@ -21,9 +24,15 @@ control socket; a second one exits at once, naming the first one's pid.
   --check         check the config (and the state file, read only) without the Engine,
                   print a summary of the apps, and exit: 0 if the daemon would start, 78 if not
   --version       print the version
+  schema          print the JSON Schema of the config file (for editors: install.sh
+                  writes it beside the config as agent.schema.json), and exit
   --help          this text`;
 
 function parseArgs(argv: string[]): { configPath: string; check: boolean } | { exit: number; out: string } {
+  if (argv[0] === "schema") {
+    if (argv.length > 1) return { exit: 2, out: `deploy-agent: schema takes no arguments, got "${argv[1]}"\n${USAGE}` };
+    return { exit: 0, out: JSON.stringify(configJsonSchema(), null, 2) };
+  }
   let configPath = DEFAULT_CONFIG_PATH;
   let check = false;
   for (let i = 0; i < argv.length; i++) {

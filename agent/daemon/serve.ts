@@ -16,7 +16,6 @@ import { RegistryClient } from "../registry/client.js";
 import { StateStore } from "../state/store.js";
 import { traefikApi } from "../traefik/api.js";
 import { EngineWatch } from "./engine-watch.js";
-import { liveProblemWords } from "./live-rules.js";
 import { LiveWatch } from "./live-watch.js";
 import { PostSwitchWatch } from "./post-switch-watch.js";
 import { createPoller } from "./poller.js";
@@ -25,6 +24,7 @@ import { testKillHook } from "./test-kill.js";
 import { daemonStats } from "./stats.js";
 import type { Notifier } from "./sd-notify.js";
 import { agentVersion } from "../version.js";
+import { startHttp } from "./http.js";
 
 /** How long SIGTERM waits for running deploys to reach a safe point (below the unit's TimeoutStopSec). */
 const SHUTDOWN_GRACE_MS = 100_000;
@@ -34,12 +34,15 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   const startedAt = new Date().toISOString();
   const engine = await connectEngine(config.docker.socket, { timeoutMs: config.docker.timeout });
   const store = await StateStore.open(config.state, { log, historyLimit: config.history });
-  const registry = new RegistryClient({ config, log, platform: engine.platform });
+  // Counted from the start, so the first poll's requests are in GET /metrics (served by agent/http/).
+  // Only with a listener to serve them: prom-client costs about 5 MB of private memory loaded.
+  const metrics = config.http.listen ? (await import("../metrics/metrics.js")).createMetrics({ config, store }) : undefined;
+  const registry = new RegistryClient({ config, log, platform: engine.platform, ...(metrics ? { onAnswer: metrics.registryAnswered } : {}) });
   const locks = new DeployLocks();
   const shutdown = new AbortController();
   const onBoundary = testKillHook(process.env, log);
   const notify = await Notifications.open(config.notify, { log });
-  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined, onBoundary, notify };
+  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined, onBoundary, notify, ...(metrics ? { metrics } : {}) };
   log.info(
     { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
     "deploy-agent starting",
@@ -49,9 +52,10 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   for (const [i, app] of apps.entries()) {
     // Reconcile may stop the app's blue and green (stopTimeout each) among Engine calls (docker.timeout
     // each): systemd gets that long beyond TimeoutStartSec, one app at a time (see the unit).
-    // A deploy found routed but not drained gives blue its settle and drain first.
+    // A deploy found routed but not drained gives blue its settle and drain first, and runs the
+    // postdeploy it had not reached.
     const cfg = config.apps[app]!;
-    const budgetMs = 2 * cfg.stopTimeout + cfg.settle + cfg.drain + 8 * config.docker.timeout;
+    const budgetMs = 2 * cfg.stopTimeout + cfg.settle + cfg.drain + (cfg.postdeploy?.timeout ?? 0) + 8 * config.docker.timeout;
     await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
     const report = await reconcileApp(deps, app);
     log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
@@ -60,10 +64,15 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await warnAboutRouting(deps);
 
   let poller: ReturnType<typeof createPoller> | undefined;
-  const liveWatch = new LiveWatch({ engine: deps.engine, live: (app) => store.app(app).live, log });
-  const liveProblem = (app: string) => {
-    const p = liveWatch.problem(app);
-    return p ? { condition: p.condition, since: new Date(p.since).toISOString(), ...(p.exitCode !== undefined ? { exitCode: p.exitCode } : {}), words: liveProblemWords(p) } : undefined;
+  const liveWatch = new LiveWatch({
+    engine: deps.engine,
+    live: (app) => store.app(app).live,
+    roles: (app) => Object.entries(config.apps[app]?.roles ?? {}).map(([role, r]) => ({ role, checked: r.health !== undefined })),
+    log,
+  });
+  const liveProblem = (app: string, role?: string) => {
+    const p = liveWatch.problem(app, role);
+    return p ? { condition: p.condition, since: new Date(p.since).toISOString(), ...(p.exitCode !== undefined ? { exitCode: p.exitCode } : {}), words: liveWatch.words(app, p, role) } : undefined;
   };
   // The gates' timers poll as the schedules do, so they too wait while the Engine is away (`poll` below).
   const service = new AgentService(deps, {
@@ -75,6 +84,9 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     liveProblem,
     timerPoll: (app) => poll(app),
   });
+  // After reconcile, so /healthz never says ready for a daemon still settling its apps; before the
+  // watches start, so a port in use ends the start with nothing else running.
+  const http = await startHttp(config, { service, shutdown: shutdown.signal, log, ...(metrics ? { metrics: metrics.source } : {}) });
   const watch = new EngineWatch({
     ping: () => deps.engine.ping(),
     watch: (onEnd) => deps.engine.watchEngine(onEnd),
@@ -133,6 +145,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   stopWatchdog();
   await notify.close();
   await server.close();
+  await http?.close();
   await registry.close();
   await store.close();
   log.info("deploy-agent stopped");

@@ -19,6 +19,7 @@ import { monotonicNow } from "../clock.js";
 import { LOG_TAIL_LINES } from "../notify/scrub.js";
 import { outcomeEvent, postdeployEvent, type OutcomeNotes } from "./notify-outcome.js";
 import { predeploy } from "./one-off.js";
+import type { DeployEnded } from "../metrics/sink.js";
 import { endWatch } from "./watch.js";
 
 export { short, type DeployDeps, type DeployTarget, type Registry } from "./run.js";
@@ -42,6 +43,7 @@ export async function runDeploy(deps: DeployDeps, target: DeployTarget): Promise
   try {
     const outcome = withHooks(deps, await sequence(deps, target, app, notes));
     const facts = { trigger: target.trigger, before, durationMs: clock() - began, notes, last };
+    deps.metrics?.deployEnded(deployEnded(deps, outcome, facts));
     const event = deps.notify ? outcomeEvent(outcome, facts) : undefined;
     if (event) deps.notify?.send(event);
     const hookEvent = deps.notify ? postdeployEvent(outcome, facts) : undefined;
@@ -121,6 +123,12 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
   } catch (err) {
     return await fail(run, asAbortWhenStopping(run, toAgentError(err)));
   }
+}
+
+/** What the metrics count of a deploy; an `unchanged` outcome names the live release's deploy, whose steps are not this one's. */
+function deployEnded(deps: DeployDeps, o: DeployOutcome, f: { trigger: DeployTarget["trigger"]; durationMs: number }): DeployEnded {
+  const steps = o.outcome === "unchanged" ? [] : (deps.store.app(o.app).history.find((h) => h.id === o.deployId)?.steps ?? []);
+  return { app: o.app, trigger: f.trigger, outcome: o.outcome, durationMs: f.durationMs, steps };
 }
 
 /** The outcome with the release steps' results from its record, for `agentctl deploy` to print. */

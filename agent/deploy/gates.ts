@@ -53,11 +53,22 @@ export class PollGates {
     await this.#deps.store.update((draft) => void (ensureApp(draft, app).seen = seen));
   }
 
-  /** After every decision: a wait ends when the poll decides otherwise; an available release that went live (or the tag went back to) is cleared. */
+  /**
+   * After every decision: a wait ends when the poll decides otherwise; an available release that
+   * went live (or the tag went back to) is cleared, and so is a held digest the tag no longer names
+   * (it was taken back: should it come again, minAge counts from then).
+   */
   async settle(app: string, d: PollDecision): Promise<void> {
     if (d.kind === "unchanged" || d.kind === "skipped" || d.kind === "deploy" || d.kind === "backing-off") this.#endWait(app);
     const s = this.#deps.store.app(app);
     if (s.available && (d.kind === "unchanged" || s.live?.digest === s.available.digest)) await this.clearAvailable(app, s.available.digest);
+    if (d.kind === "unchanged" && s.seen && s.seen.digest !== d.digest) {
+      const gone = s.seen.digest;
+      await this.#deps.store.update((draft) => {
+        const a = draft.apps[app];
+        if (a?.seen?.digest === gone) delete a.seen;
+      });
+    }
   }
 
   async clearAvailable(app: string, digest: string): Promise<void> {

@@ -12,8 +12,11 @@ export interface OutcomeNotes {
   /** The new release's last log lines, read before its container goes. */
   logTail?: string;
   /** A postdeploy that failed (how it ended), or could not run (why): sent as `postdeploy-failed`. */
-  postdeploy?: { hook?: HookRun; error?: ErrorRecord };
+  postdeploy?: PostdeployFailure;
 }
+
+/** How a postdeploy that did not exit 0 ended: its run, or why it could not run. */
+export type PostdeployFailure = { hook?: HookRun; error?: ErrorRecord };
 
 export interface OutcomeFacts {
   trigger: Trigger;
@@ -35,14 +38,16 @@ function repeatsFailure(o: DeployOutcome, f: OutcomeFacts): boolean {
 export function postdeployEvent(o: DeployOutcome, f: OutcomeFacts): NotifyEvent | undefined {
   const failed = f.notes.postdeploy;
   if (!failed || o.outcome !== "succeeded") return undefined;
+  return postdeployFailed({ app: o.app, deployId: o.deployId, trigger: f.trigger, release: { version: o.version, ...(o.digest ? { digest: o.digest } : {}) } }, failed);
+}
+
+/** The `postdeploy-failed` event of a live release's deploy (a deploy's own, or one reconcile finished). */
+export function postdeployFailed(d: { app: string; deployId: string; trigger: Trigger; release: ReleaseRef }, failed: PostdeployFailure): NotifyEvent {
   const h = failed.hook;
   const logTail = h?.output.split("\n").filter((l) => l.trim() !== "");
   return {
     event: "postdeploy-failed",
-    app: o.app,
-    deployId: o.deployId,
-    trigger: f.trigger,
-    release: { version: o.version, ...(o.digest ? { digest: o.digest } : {}) },
+    ...d,
     outcome: "succeeded",
     ...(h ? { exitCode: h.exitCode, timedOut: h.timedOut } : {}),
     ...(failed.error ? { error: failed.error } : {}),

@@ -9,8 +9,9 @@ import { AgentError, toAgentError } from "../errors.js";
 import { AGENT_LABELS, type OneOffRole } from "../labels.js";
 import { hookFailureWords } from "../state/describe.js";
 import type { HookRun } from "../state/schema.js";
+import type { PostdeployFailure } from "./notify-outcome.js";
 import { allNetworks, releaseContainerOptions, type GreenRelease } from "./plan.js";
-import { short, updateRecord, type Run } from "./run.js";
+import { short, updateRecordOf, type DeployDeps, type Run } from "./run.js";
 import { readEnvFile } from "./steps.js";
 
 /** How many of the command's last output lines the record keeps (bounded to 4 KB by docker/ as well). */
@@ -41,7 +42,7 @@ export function oneOffCreateOptions(appName: string, app: AppConfig, role: OneOf
 export async function predeploy(run: Run): Promise<string> {
   const cfg = run.app.predeploy;
   if (!cfg) return "not configured";
-  const hook = await runHook(run, "predeploy", cfg);
+  const hook = await runHook(hookTarget(run), "predeploy", cfg);
   const failure = hookFailureWords(hook, cfg.timeout);
   if (!failure) return `${commandWords(cfg)} exited 0 after ${seconds(hook)}`;
   const lastLine = hook.output.split("\n").filter((l) => l.trim() !== "").at(-1);
@@ -55,6 +56,23 @@ export async function predeploy(run: Run): Promise<string> {
 }
 
 /**
+ * Runs `postdeploy` against `t` and never throws: the words for the step's detail and, when it
+ * failed or could not run, what the record and the notification say of it. Shared by the deploy's
+ * own step and by reconcile finishing a deploy at start (postdeploy-restart.ts).
+ */
+export async function tryPostdeploy(t: HookTarget, cfg: ReleaseStepConfig): Promise<{ detail: string; failed?: PostdeployFailure }> {
+  try {
+    const hook = await runHook(t, "postdeploy", cfg);
+    const failure = hookFailureWords(hook, cfg.timeout);
+    if (!failure) return { detail: `${commandWords(cfg)} exited 0 after ${seconds(hook)}` };
+    return { detail: `${commandWords(cfg)} ${failure}`, failed: { hook } };
+  } catch (err) {
+    const e = toAgentError(err);
+    return { detail: `${commandWords(cfg)} could not run: ${e.message}`, failed: { error: e.toJSON() } };
+  }
+}
+
+/**
  * Runs `postdeploy` after the switch. It never throws: the new release serves and stays live
  * whatever happens here; a failure is recorded in the step's detail and hooks.postdeploy, and kept
  * for the `postdeploy-failed` notification.
@@ -62,38 +80,49 @@ export async function predeploy(run: Run): Promise<string> {
 export async function postdeploy(run: Run): Promise<string> {
   const cfg = run.app.postdeploy;
   if (!cfg) return "not configured";
-  try {
-    const hook = await runHook(run, "postdeploy", cfg);
-    const failure = hookFailureWords(hook, cfg.timeout);
-    if (!failure) return `${commandWords(cfg)} exited 0 after ${seconds(hook)}`;
-    if (run.notes) run.notes.postdeploy = { hook };
-    run.log.warn({ exitCode: hook.exitCode, timedOut: hook.timedOut }, "the postdeploy command failed; the new release stays live");
-    return `${commandWords(cfg)} ${failure}; the new release stays live (postdeploy never rolls back)`;
-  } catch (err) {
-    const e = toAgentError(err);
-    // Stopped by the agent's own SIGTERM: like any deploy cut off by a stop, nothing is sent for it.
-    if (run.notes && e.code !== "DEPLOY_ABORTED") run.notes.postdeploy = { error: e.toJSON() };
-    run.log.warn({ code: e.code, err: e.message }, "the postdeploy command could not run; the new release stays live");
-    return `${commandWords(cfg)} could not run: ${e.message}; the new release stays live`;
+  const { detail, failed } = await tryPostdeploy(hookTarget(run), cfg);
+  if (!failed) return detail;
+  const e = failed.error;
+  if (!e) {
+    if (run.notes) run.notes.postdeploy = failed;
+    run.log.warn({ exitCode: failed.hook?.exitCode, timedOut: failed.hook?.timedOut }, "the postdeploy command failed; the new release stays live");
+    return `${detail}; the new release stays live (postdeploy never rolls back)`;
   }
+  // Stopped by the agent's own SIGTERM: like any deploy cut off by a stop, nothing is sent for it.
+  if (run.notes && e.code !== "DEPLOY_ABORTED") run.notes.postdeploy = failed;
+  run.log.warn({ code: e.code, err: e.message }, "the postdeploy command could not run; the new release stays live");
+  return `${detail}; the new release stays live`;
+}
+
+/** What a release step runs against: the app, the release it runs from, and the deploy it is recorded in. */
+export interface HookTarget {
+  deps: DeployDeps;
+  appName: string;
+  app: AppConfig;
+  release: GreenRelease;
+  signal?: AbortSignal | undefined;
+}
+
+function hookTarget(run: Run): HookTarget {
+  const release = { deployId: run.id, version: run.target.version, digest: run.digest, imageRef: run.imageRef ?? run.imageId ?? "" };
+  return { deps: run.deps, appName: run.target.app, app: run.app, release, signal: run.target.signal };
 }
 
 /** Runs the one-off to its end (docker/ removes it) and records how it ended in the deploy record. */
-async function runHook(run: Run, role: OneOffRole, cfg: ReleaseStepConfig): Promise<HookRun> {
-  const { engine } = run.deps;
-  const fileEnv = run.app.envFile ? await readEnvFile(run.target.app, run.app.envFile) : {};
-  const nets = allNetworks(run.app);
+export async function runHook(t: HookTarget, role: OneOffRole, cfg: ReleaseStepConfig): Promise<HookRun> {
+  const { engine } = t.deps;
+  const fileEnv = t.app.envFile ? await readEnvFile(t.appName, t.app.envFile) : {};
+  const nets = allNetworks(t.app);
   for (const net of nets) await engine.ensureNetwork(net);
-  const release = { deployId: run.id, version: run.target.version, digest: run.digest, imageRef: run.imageRef ?? run.imageId ?? "" };
-  const spec = oneOffCreateOptions(run.target.app, run.app, role, release, fileEnv);
-  const r = await engine.runOneOff(run.target.app, spec, nets.slice(1), {
+  const spec = oneOffCreateOptions(t.appName, t.app, role, t.release, fileEnv);
+  const r = await engine.runOneOff(t.appName, spec, nets.slice(1), {
     timeoutMs: cfg.timeout,
     tailLines: HOOK_OUTPUT_LINES,
-    label: `the ${role} of ${run.target.app} (${commandWords(cfg)})`,
-    signal: run.target.signal,
+    label: `the ${role} of ${t.appName} (${commandWords(cfg)})`,
+    signal: t.signal,
   });
   const hook: HookRun = { exitCode: r.exitCode, timedOut: r.timedOut, output: r.output, ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}) };
-  await updateRecord(run, (rec) => {
+  await updateRecordOf(t.deps, t.appName, t.release.deployId, (rec) => {
     rec.hooks = { ...rec.hooks, [role]: hook };
   });
   return hook;

@@ -96,6 +96,7 @@ export class Polling {
       (err: unknown): RegistryAnswer => ({ ok: false, error: toAgentError(err).toJSON() }),
     );
     this.#notePollAnswer(name, state, answer, log);
+    this.#deps.metrics?.pollAnswered(name, answer.ok ? undefined : answer.error.code);
     await this.#gates.noteSeen(name, answer);
     const episode = this.#episodes.note(name, answer);
     if (episode) this.#deps.notify?.send(episode);

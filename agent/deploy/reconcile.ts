@@ -10,6 +10,7 @@ import { deadline } from "../clock.js";
 import { sleep } from "../sleep.js";
 import { ensureApp, finishDeploy, stickRollback } from "../state/transitions.js";
 import type { DeployDeps } from "./deploy.js";
+import { postdeployAfterRestart } from "./postdeploy-restart.js";
 import { promote } from "./promote.js";
 import { settleRoles } from "./reconcile-roles.js";
 import { reconcileWatch } from "./watch.js";
@@ -63,8 +64,8 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
     const lastStep = record.steps.at(-1)?.name ?? "resolve";
     const healthy = green ? await isServing(deps, green) : false;
     if (green && healthy && greenWasRouted(record)) {
-      await finishForward(deps, app, appName, record, green);
-      note(`deploy ${record.id} was in step ${lastStep} when the agent stopped; the new release served, so the deploy was finished`);
+      const hook = await finishForward(deps, app, appName, record, green);
+      note(`deploy ${record.id} was in step ${lastStep} when the agent stopped; the new release served, so the deploy was finished${hook ? ` (postdeploy: ${hook})` : ""}`);
     } else {
       if (green) await engine.remove(appName, green.id);
       await deps.store.update((s) =>
@@ -90,9 +91,10 @@ export async function reconcileApp(deps: DeployDeps, appName: string): Promise<R
 
 /**
  * Green served when the agent stopped: make it live (a rollback's pin and skip with it), give blue
- * its drain if the deploy had not drained yet, then stop the others.
+ * its drain if the deploy had not drained yet, stop the others, then run the postdeploy the deploy
+ * had not reached yet.
  */
-async function finishForward(deps: DeployDeps, app: AppConfig, appName: string, record: DeployRecord, green: ContainerDetail): Promise<void> {
+async function finishForward(deps: DeployDeps, app: AppConfig, appName: string, record: DeployRecord, green: ContainerDetail): Promise<string | undefined> {
   const live = liveFromLabels(green, record.id);
   await deps.store.update((s) => {
     const a = ensureApp(s, appName);
@@ -106,7 +108,9 @@ async function finishForward(deps: DeployDeps, app: AppConfig, appName: string, 
   for (const c of (await deps.engine.containers(appName)).own) {
     if (c.id !== green.id) await deps.engine.stopAndRemove(appName, c.id, app.stopTimeout);
   }
+  const hook = await postdeployAfterRestart(deps, appName, app, record, live);
   await promote(deps, appName, app, { containerId: green.id, live, indexDigest: record.indexDigest, at: live.since });
+  return hook;
 }
 
 /**

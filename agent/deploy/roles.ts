@@ -9,7 +9,7 @@ import { AGENT_LABELS, appRoleOf } from "../labels.js";
 import { allNetworks } from "./plan.js";
 import { roleCreateOptions } from "./role-plan.js";
 import { emit, nowIso, short, type DeployDeps, type Run } from "./run.js";
-import { watchFor } from "./watch-for.js";
+import { roleLabel, watchFor } from "./watch-for.js";
 
 /** One role in one deploy: its new container, and the old one it replaces. */
 export interface RoleRun {
@@ -19,10 +19,6 @@ export interface RoleRun {
   blue?: ContainerDetail;
   /** Set when `overlap: false` stopped the old container: the undo starts it again. */
   blueStopped?: boolean;
-}
-
-function roleLabel(run: Run, role: RoleRun): string {
-  return `the new release's ${role.name} container ${roleContainerName(run.target.app, role.name, run.slot)}`;
 }
 
 /** Creates every role's new container next to web's green; "" when the app has no roles. */
@@ -69,7 +65,7 @@ async function startRole(run: Run, role: RoleRun): Promise<string> {
     await engine.stop(app, role.blue.id, run.app.stopTimeout);
   }
   await engine.start(app, id);
-  const label = roleLabel(run, role);
+  const label = roleLabel(run, role.name);
   const progress = (message: string) => emit(run, { type: "progress", app, deployId: run.id, step: "start", message: `${role.name}: ${message}`, at: nowIso(run) });
   const health = role.config.health;
   if (health) {
@@ -84,7 +80,7 @@ async function startRole(run: Run, role: RoleRun): Promise<string> {
     return `${role.name} healthy`;
   }
   progress(`no health check: must run ${ROLE_RUNNING_MS / 1000}s without exiting`);
-  await watchFor(run, ROLE_RUNNING_MS, id, label);
+  await watchFor(run, ROLE_RUNNING_MS, [{ id, label }]);
   return `${role.name} ran ${ROLE_RUNNING_MS / 1000}s`;
 }
 

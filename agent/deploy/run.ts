@@ -7,6 +7,7 @@ import type { EngineAuth } from "../engine-auth.js";
 import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { MetricsSink } from "../metrics/sink.js";
 import type { NotifySink } from "../notify/event.js";
 import type { OutcomeNotes } from "./notify-outcome.js";
 import type { StateStore } from "../state/store.js";
@@ -39,6 +40,8 @@ export interface DeployDeps {
   clock?: MonotonicClock;
   /** Where events for the `notify` targets go (agent/notify/); absent, nothing is sent. */
   notify?: NotifySink | undefined;
+  /** Where deploy and poll counts and durations go (agent/metrics/); absent, nothing is counted. */
+  metrics?: MetricsSink | undefined;
 }
 
 /** What to deploy. `digest` is known for polls and rollbacks; a CLI deploy of a tag resolves it. */
@@ -87,15 +90,22 @@ export interface Run {
   live?: Live;
   /** The app's roles in this deploy (roles.ts); empty without roles. */
   roles?: RoleRun[];
+  /** Set when a role's new container failed once the release was routed: undo.ts takes web's green out at once. */
+  failedRole?: string;
   log: Logger;
   /** Kept for the deploy's notification (notify-outcome.ts). */
   notes?: OutcomeNotes;
 }
 
 export async function updateRecord(run: Run, fn: (r: DeployRecord) => void): Promise<void> {
-  await run.deps.store.update((s) => {
-    const r = s.apps[run.target.app]?.history.find((h) => h.id === run.id);
-    if (!r) throw new AgentError("INTERNAL", `deploy ${run.id} of ${run.target.app} is missing from the state file`);
+  await updateRecordOf(run.deps, run.target.app, run.id, fn);
+}
+
+/** Changes deploy `id` of `app` in the state file: a deploy's steps, and reconcile finishing one (postdeploy-restart.ts). */
+export async function updateRecordOf(deps: Pick<DeployDeps, "store">, app: string, id: string, fn: (r: DeployRecord) => void): Promise<void> {
+  await deps.store.update((s) => {
+    const r = s.apps[app]?.history.find((h) => h.id === id);
+    if (!r) throw new AgentError("INTERNAL", `deploy ${id} of ${app} is missing from the state file`);
     fn(r);
   });
 }

@@ -1,7 +1,8 @@
 // The daemon's verbs (control/api.ts AgentApi) on top of the deploy sequence: which release to
 // deploy, pinning, and rollback that sticks. Polls (polling.ts) and `status` (status-report.ts)
 // are handed on, so AgentService stays the one object the control server calls.
-import type { AgentApi, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../control/api.js";
+import type { AgentApi, CheckResult, DeployEvent, DeployOutcome, LogLine, LogsResult, StatusReport } from "../control/api.js";
+import { appLogs } from "./app-logs.js";
 import { monotonicNow } from "../clock.js";
 import { AgentError } from "../errors.js";
 import type { DeployRecord, Pin, State } from "../state/schema.js";
@@ -130,6 +131,12 @@ export class AgentService implements AgentApi {
   async notify(_req: { action: "test" }): Promise<TargetResult[]> {
     const names = Object.keys(this.#deps.config.apps);
     return (await this.#deps.notify?.test?.(names.length === 1 ? names[0]! : "*")) ?? [];
+  }
+
+  logs(req: { app?: string; role?: string; follow?: boolean; sinceMs?: number; tail?: number }, onLine: (l: LogLine) => void, signal?: AbortSignal): Promise<LogsResult> {
+    // A followed log ends when the daemon stops, or the control socket would wait for it to close.
+    const until = signal ? AbortSignal.any([signal, this.#opts.shutdown]) : this.#opts.shutdown;
+    return appLogs(this.#deps, { ...req, app: this.pickApp(req.app) }, onLine, until);
   }
 
   async check(req: { app?: string }, onEvent: (e: DeployEvent) => void = () => {}): Promise<CheckResult[]> {

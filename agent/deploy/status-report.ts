@@ -31,8 +31,8 @@ export interface ReportOptions {
   nextPoll?: (app: string) => string | undefined;
   /** The process's own resources, for `status` to report. */
   daemonStats?: () => DaemonStats;
-  /** The live release not serving by itself, as the daemon's watch of the live releases sees it. */
-  liveProblem?: (app: string) => AppStatus["liveProblem"];
+  /** The live release's web container (or, with `role`, that role's) not serving by itself, as the daemon's watch of the live releases sees it. */
+  liveProblem?: (app: string, role?: string) => AppStatus["liveProblem"];
 }
 
 export class StatusReporter {
@@ -112,13 +112,20 @@ export class StatusReporter {
       ...(next ? { nextPoll: next } : {}),
       ...(poll?.retry ? { retrying: this.#retrying(name, poll.retry, next) } : {}),
       containers: containers.map(containerView),
-      ...(roles.length > 0 ? { roles: roles.map((c) => ({ role: appRoleOf(c.labels)!, ...containerView(c) })) } : {}),
+      ...(roles.length > 0 ? { roles: roles.map((c) => this.#roleView(name, c, s.live?.slot)) } : {}),
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
       ...(liveProblem ? { liveProblem } : {}),
       ...this.#polling.gateStatus(name),
       ...(s.watch ? { watch: { deployId: s.watch.deployId, until: s.watch.until, previous: `${s.watch.blue.version} (${s.watch.blue.name})` } } : {}),
     };
+  }
+
+  /** A role's container; the one in the live slot carries its problem while the watch sees one. */
+  #roleView(app: string, c: ContainerSummary, liveSlot: string | undefined): NonNullable<AppStatus["roles"]>[number] {
+    const role = appRoleOf(c.labels)!;
+    const problem = liveSlot !== undefined && c.labels[AGENT_LABELS.slot] === liveSlot ? this.#opts.liveProblem?.(app, role) : undefined;
+    return { role, ...containerView(c), ...(problem ? { liveProblem: problem } : {}) };
   }
 
   /** The app's run of failures for `status`, with the next try: the later of its backoff's end and the next poll. */

@@ -12,7 +12,7 @@ import { allNetworks, containerName, greenCreateOptions, primaryNetwork } from "
 import { promote } from "./promote.js";
 import { emit, mustGreen, nowIso, short, type Run } from "./run.js";
 import { createRoles, startRoles } from "./roles.js";
-import { newRelease, watchFor } from "./watch-for.js";
+import { checkRelease, watchFor } from "./watch-for.js";
 import { watchRecord } from "./watch-rules.js";
 
 /** Pull by digest, unless the image is already on the host (a rollback, or a re-deploy). */
@@ -108,7 +108,7 @@ export async function confirm(run: Run): Promise<string> {
     const url = `http://${ip}:${run.app.port}`;
     await run.deps.traefik.waitForServer(containerName(run.target.app, run.slot), url, {
       deadlineMs: Math.max(run.app.settle * 5, 15_000),
-      check: () => engine.checkRunning(id, newRelease(run), run.imageRef).then(() => undefined),
+      check: () => checkRelease(run),
       ...(run.target.signal ? { signal: run.target.signal } : {}),
     });
     return `Traefik serves ${url}`;

@@ -24,7 +24,12 @@ export async function removeGreen(run: Run, err: AgentError): Promise<void> {
   const { engine } = run.deps;
   try {
     if (!run.routed) return await engine.remove(run.target.app, id);
-    if (isGreensFault(err)) await outOfRouting(run, id);
+    if (run.failedRole !== undefined) {
+      // Web's green still passes, so Traefik keeps it until it stops: waiting for it to fail would
+      // wait for nothing. It goes at once, with SIGTERM; until Traefik's reload after its die event
+      // requests may still reach it, as when a release exits by itself.
+      run.log.warn({ role: run.failedRole }, "a role of the new release failed after it was routed; the new release is taken out at once");
+    } else if (isGreensFault(err)) await outOfRouting(run, id);
     await engine.stopAndRemove(run.target.app, id, run.app.stopTimeout);
     run.log.info({ container: containerName(run.target.app, run.slot) }, "the new release was taken out of routing and removed; the previous release serves");
   } catch (cleanupErr) {

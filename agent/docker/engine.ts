@@ -13,6 +13,7 @@ export type { OwnContainerEvent } from "./container-events.js";
 export { openEngineStreams } from "./client.js";
 export type * from "./types.js";
 export type { OneOffOptions, OneOffResult } from "./one-off.js";
+export type { LogLine, LogOptions } from "./logs.js";
 
 /** The newest Engine API version this agent was written against; the daemon's own maximum is used when lower. */
 const NEWEST_KNOWN_API = "1.47";

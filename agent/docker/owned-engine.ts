@@ -9,6 +9,7 @@ import * as ct from "./containers.js";
 import { checkRunning, chooseHealthcheck, noteSeenRunning, waitHealthy, watchEvents, type HealthSource, type HealthSpec, type WaitHealthyOptions } from "./health.js";
 import { inspectImage, removeImageRef, tagImage } from "./images.js";
 import { ping, watchEngine } from "./liveness.js";
+import { streamLogs, type LogLine, type LogOptions } from "./logs.js";
 import { runCreated, type OneOffOptions, type OneOffResult } from "./one-off.js";
 import { foreignReason, isOneOff, isOwn, isProbe, ownerLabels } from "./ownership.js";
 import { pullImage, type PullOptions } from "./pull.js";
@@ -22,6 +23,11 @@ const REFUSED_LABELS_SHOWN = 10;
 export class OwnedEngine {
   readonly #c: EngineClient;
   readonly #owner: Owner;
+  /**
+   * Containers the agent stopped (`stop`, `stopAndRemove`), so that their `die` is known as its own
+   * doing: until started again, or, once removed, for a minute (the Engine's event may come late).
+   */
+  readonly #stoppedOnPurpose = new Map<string, number>();
 
   constructor(client: EngineClient, owner: Owner) {
     this.#c = client;
@@ -148,7 +154,8 @@ export class OwnedEngine {
   }
 
   async start(app: string, id: string): Promise<ContainerDetail> {
-    await this.#mustOwn(app, id, "start");
+    const was = await this.#mustOwn(app, id, "start");
+    this.#stoppedOnPurpose.delete(was?.id ?? id);
     await ct.startContainer(this.#c, id);
     const d = await ct.inspectContainer(this.#c, id);
     if (!d) throw new AgentError("GREEN_EXITED", `container ${id.slice(0, 12)} of ${app} vanished right after it was started`);
@@ -180,6 +187,12 @@ export class OwnedEngine {
     return ct.tailLogs(this.#c, id, lines);
   }
 
+  /** Streams the output of one of the app's containers (`agentctl logs`), cleaned, until it ends or `signal` aborts. */
+  async logs(app: string, id: string, opts: LogOptions, onLine: (l: LogLine) => void, signal?: AbortSignal): Promise<void> {
+    await this.#mustOwn(app, id, "read the logs of");
+    await streamLogs(this.#c, id, opts, onLine, signal);
+  }
+
   /** Calls `onEvent` at each of the container's health_status and die events until closed; never throws. */
   containerEvents(id: string, onEvent: () => void): Promise<{ close(): void }> {
     return watchEvents(this.#c, id, onEvent);
@@ -194,20 +207,49 @@ export class OwnedEngine {
   async stopAndRemove(app: string, id: string, stopTimeoutMs: number): Promise<void> {
     const d = await this.#mustOwn(app, id, "stop");
     if (!d) return;
-    if (d.running) await ct.stopContainer(this.#c, id, stopTimeoutMs);
+    if (d.running) await this.#stopOnPurpose(d.id, stopTimeoutMs);
     await ct.removeContainer(this.#c, id);
+    this.#removed(d.id);
   }
 
   /** Stops one of this agent's containers (SIGTERM, then SIGKILL after `stopTimeoutMs`) and keeps it: the watch after a switch may start it again. */
   async stop(app: string, id: string, stopTimeoutMs: number): Promise<void> {
     const d = await this.#mustOwn(app, id, "stop");
-    if (d?.running) await ct.stopContainer(this.#c, id, stopTimeoutMs);
+    if (d?.running) await this.#stopOnPurpose(d.id, stopTimeoutMs);
+  }
+
+  async #stopOnPurpose(id: string, stopTimeoutMs: number): Promise<void> {
+    // Before the call: the Engine's die event can come before its answer.
+    this.#stoppedOnPurpose.set(id, Infinity);
+    try {
+      await ct.stopContainer(this.#c, id, stopTimeoutMs);
+    } catch (err) {
+      // Not stopped (or not known to be): an exit from now on is not the agent's doing.
+      this.#stoppedOnPurpose.delete(id);
+      throw err;
+    }
+  }
+
+  /**
+   * True while the container is stopped because the agent stopped it (an `overlap: false` role's
+   * old container during a deploy, say), so the live watch does not take its exit for a crash.
+   */
+  stoppedOnPurpose(id: string): boolean {
+    const now = Date.now();
+    for (const [k, until] of this.#stoppedOnPurpose) if (until < now) this.#stoppedOnPurpose.delete(k);
+    return this.#stoppedOnPurpose.has(id);
+  }
+
+  #removed(id: string): void {
+    if (this.#stoppedOnPurpose.has(id)) this.#stoppedOnPurpose.set(id, Date.now() + 60_000);
   }
 
   /** Removes one of this agent's containers at once (green after a failure, a probe); gone is done. */
   async remove(app: string, id: string): Promise<void> {
-    if (!(await this.#mustOwn(app, id, "remove"))) return;
+    const d = await this.#mustOwn(app, id, "remove");
+    if (!d) return;
     await ct.removeContainer(this.#c, id);
+    this.#removed(d.id);
   }
 
   /** Tags the release's image with the app's keep-tag for `generation`; returns the tag. */

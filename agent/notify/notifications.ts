@@ -2,11 +2,10 @@
 // on: delivery runs in the background, one event at a time per target, from a bounded queue, so a
 // target that is down or slow never fails or holds up a deploy or a poll, nor grows memory
 // (docs/design.md#notifications).
-import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { NotifyTarget } from "../config/schema.js";
-import { AgentError } from "../errors.js";
-import { Secret, type Logger } from "../log.js";
+import { readSigningKey } from "../config/secret-file.js";
+import type { Logger } from "../log.js";
 import { agentVersion } from "../version.js";
 import { deliver, targetName, type ArmedTarget } from "./deliver.js";
 import type { NotifyEvent, NotifySink, TargetResult } from "./event.js";
@@ -48,9 +47,7 @@ export async function armTargets(targets: NotifyTarget[]): Promise<ArmedTarget[]
   return Promise.all(
     targets.map(async (t, i) => {
       if (t.secretFile === undefined) return t;
-      const secret = (await readFile(t.secretFile, "utf8")).replace(/\r?\n$/, "");
-      if (secret === "") throw new AgentError("CONFIG_INVALID", `notify[${i}].secretFile: ${t.secretFile} is empty; put the signing key in it, or leave secretFile out`);
-      return { ...t, secret: new Secret(secret) };
+      return { ...t, secret: await readSigningKey(t.secretFile, `notify[${i}].secretFile`) };
     }),
   );
 }

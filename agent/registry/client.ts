@@ -9,7 +9,7 @@ import { Authenticator, describeIdentity, unauthorized, type Authorization } fro
 import { parseWwwAuthenticate } from "./challenge.js";
 import { findCredentials } from "./credentials.js";
 import { DOCKER_HUB_SERVER_KEY } from "./docker-config.js";
-import { RegistryHttp, header, type HttpResponse } from "./http.js";
+import { RegistryHttp, header, type HttpOptions, type HttpResponse } from "./http.js";
 import { DIGEST_RE, ImageIndex, MANIFEST_ACCEPT, bareMediaType, isIndexMediaType, sha256Digest } from "./manifests.js";
 import { formatPlatform, platformEntries, selectPlatform, type TargetPlatform } from "./platform.js";
 import { DOCKER_HUB_HOST, parseImageReference, registryOrigin, validateTag, type ImageReference } from "./reference.js";
@@ -51,6 +51,8 @@ export interface RegistryClientOptions {
   failureBackoff?: FailureBackoffPolicy;
   /** The clock backoffs and token lifetimes run on; monotonic unless a test injects its own. */
   now?: MonotonicClock;
+  /** Told of every registry HTTP answer (http.ts); the daemon counts them in its metrics. */
+  onAnswer?: HttpOptions["onAnswer"];
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -83,6 +85,7 @@ export class RegistryClient {
       // failureDelayMs caps every wait at maxMs, the first one too.
       failureBackoff: opts.failureBackoff ?? { ...DEFAULT_FAILURE_BACKOFF, maxMs: opts.config.poll.maxBackoff },
       now,
+      onAnswer: opts.onAnswer,
     });
     this.#auth = new Authenticator({ http: this.#http, credentials: (host) => this.#credentials(host), log: opts.log, now });
   }

@@ -47,6 +47,8 @@ export interface HttpOptions {
   now?: MonotonicClock;
   /** The wall clock, only to read a Retry-After given as an HTTP-date, itself a wall-clock time. */
   wallNow?: () => number;
+  /** Told of every request sent, retries included: the answer's status, or "error" when none came (the daemon's metrics). */
+  onAnswer?: ((url: URL, status: number | "error") => void) | undefined;
 }
 
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
@@ -65,9 +67,11 @@ export class RegistryHttp {
   readonly #retry: RetryPolicy;
   readonly #wallNow: () => number;
   readonly #backoff: HostBackoff;
+  readonly #onAnswer: HttpOptions["onAnswer"];
 
   constructor(opts: HttpOptions) {
     this.timeoutMs = opts.timeoutMs;
+    this.#onAnswer = opts.onAnswer;
     this.#log = opts.log;
     this.#retry = opts.retry ?? DEFAULT_RETRY_POLICY;
     this.#wallNow = opts.wallNow ?? Date.now;
@@ -167,12 +171,17 @@ export class RegistryHttp {
 
   async #once(req: HttpRequest): Promise<HttpResponse> {
     const signal = AbortSignal.timeout(this.timeoutMs);
+    let answered = false;
     try {
       const res = await request(req.url, { method: req.method, headers: req.headers, body: req.body ?? null, dispatcher: this.#agent, signal });
+      answered = true;
+      this.#onAnswer?.(req.url, res.statusCode);
       const body = await readCapped(res.body, req.maxBytes ?? DEFAULT_MAX_BYTES, describe(req));
       return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
       if (err instanceof AgentError) throw err;
+      // A body cut off by a reset or timeout after the status came was counted once, as that status.
+      if (!answered) this.#onAnswer?.(req.url, "error");
       throw this.#networkError(req, err, signal);
     }
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what the integration and story tests need on one Debian 12 host, run as root:
 # Docker Engine (docker.io), the distribution registry on 127.0.0.1:5000, static busybox for the
-# fixture images, skopeo, faketime (libfaketime, for the wall-clock jump story). Idempotent:
+# fixture images, skopeo, faketime (libfaketime, for the wall-clock jump story), zsh and fish (the
+# completion tests parse and run agentctl's scripts in them). Idempotent:
 # whatever already runs is left alone. No TTY needed.
 set -euo pipefail
 
@@ -9,7 +10,7 @@ REGISTRY_ADDR="127.0.0.1:5000"
 REGISTRY_STORAGE="/tmp/deploy-agent-test-registry"
 REGISTRY_LOG="/tmp/deploy-agent-test-registry.log"
 DOCKERD_LOG="/tmp/deploy-agent-dockerd.log"
-PACKAGES=(docker.io docker-registry busybox-static skopeo faketime)
+PACKAGES=(docker.io docker-registry busybox-static skopeo faketime zsh fish)
 WAIT_S=60
 
 say() { printf 'ensure: %s\n' "$*"; }

@@ -1,38 +1,23 @@
 // What a container prints reaches the agent's messages (and from there the state file, the journal
 // and agentctl) bounded and without terminal control: a release must not be able to clear a
 // person's screen, retitle their terminal or fill the state file through its logs or health output.
-import { randomBytes } from "node:crypto";
-import Dockerode from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectEngine, type OwnedEngine } from "../../agent/docker/engine.js";
+import { describe, expect, it } from "vitest";
 import { ownerLabels } from "../../agent/docker/ownership.js";
 import { AgentError } from "../../agent/errors.js";
-import { cleanupTestRun } from "../support/cleanup.js";
-import { TEST_RUN_LABEL, fixtureImage, testRunId } from "../support/images.js";
+import { TEST_RUN_LABEL } from "../support/images.js";
+import { ownedEngineSuite } from "../support/owned-engine.js";
 
-const run = testRunId();
-const docker = new Dockerode();
-const me = { agentId: randomBytes(16).toString("hex"), recordedDeploy: () => false };
+const t = ownedEngineSuite("txt");
+const { run, docker, me } = t;
 const APP = `txt-${run}`;
 /** Escapes a hostile release might print: clear screen, set the terminal title, an 8-bit CSI, a bell. */
 const HOSTILE = String.raw`\033[2J\033]0;pwned\007\302\2332J\a`;
-let engine: OwnedEngine;
-let image: string;
-
-beforeAll(async () => {
-  engine = (await connectEngine("/var/run/docker.sock")).ownedBy(me);
-  image = await fixtureImage(docker, "good", `txt-${run}`);
-});
-
-afterAll(async () => {
-  await cleanupTestRun();
-});
 
 /** Starts a container of ours running `script` under busybox sh, with an optional health check command. */
 async function runScript(name: string, script: string, health?: string): Promise<string> {
   const c = await docker.createContainer({
     name: `${APP}-${name}`,
-    Image: image,
+    Image: t.image,
     Entrypoint: ["/bin/sh", "-c", script],
     Labels: { [TEST_RUN_LABEL]: run, ...ownerLabels(APP, me) },
     ...(health ? { Healthcheck: { Test: ["CMD-SHELL", health], Interval: 200_000_000, Timeout: 1_000_000_000, Retries: 1 } } : {}),
@@ -56,7 +41,7 @@ describe("text from a container", () => {
     // One 200 KB line, then the escapes at the end, where the tail keeps them.
     const id = await runScript("exits", `yes 0123456789abcdef | head -c 200000 | tr -d '\\n'; printf '${HOSTILE}last words\\n'; exit 3`);
     await docker.getContainer(id).wait();
-    const err = await failure(engine.checkRunning(id, "green txt"));
+    const err = await failure(t.engine.checkRunning(id, "green txt"));
     expect(err.code).toBe("GREEN_EXITED");
     expect(err.message).toContain("exit code 3");
     expect(err.message).toContain("last words");
@@ -67,7 +52,7 @@ describe("text from a container", () => {
 
   it("reaches GREEN_UNHEALTHY with its health check output bounded and without escapes", async () => {
     const id = await runScript("unhealthy", "sleep 600", `yes 'unhealthy ' | head -c 50000; printf '${HOSTILE}'; exit 1`);
-    const err = await failure(engine.waitHealthy(id, { deadlineMs: 20_000, successes: 1, label: "green txt" }));
+    const err = await failure(t.engine.waitHealthy(id, { deadlineMs: 20_000, successes: 1, label: "green txt" }));
     expect(err.code).toBe("GREEN_UNHEALTHY");
     expect(err.message).toContain("unhealthy \nunhealthy");
     expect(Buffer.byteLength(err.message)).toBeLessThan(6 * 1024);

@@ -3,7 +3,7 @@
 // run on meanwhile, so the live release must serve every request through the routing model, while
 // idle and while a deploy is cut off in its health wait.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, deployHistory, requestLoop, waitFor } from "../support/agent.js";
+import { deployHistory, requestLoop, statusReport, waitFor } from "../support/agent.js";
 import { BACK, closeWorld, deploysAgain, endCells, type EngineFaultWorld, expectSettled, failedSummary, GONE, inHealthWait, logged, openWorld, servingV1, watchProbes } from "../support/engine-fault-story.js";
 import { publishVersion } from "../support/images.js";
 import { watchDropped } from "../support/serving-gaps.js";
@@ -47,10 +47,7 @@ describe("dockerd frozen with SIGSTOP, then resumed", { timeout: CELL_TIMEOUT_MS
     const drops = watchDropped(w.traefik, s.app);
     const loop = requestLoop(w.traefik.url, `${s.app}.test`);
     w.dockerd.freeze();
-    await waitFor("status to say the Engine does not answer", async () => {
-      const st = await agentctl(s.agent, ["status", s.app], { json: true });
-      return (st.json as { engineError?: { code: string } } | undefined)?.engineError?.code === "ENGINE_UNAVAILABLE";
-    }, 30_000);
+    await waitFor("status to say the Engine does not answer", async () => (await statusReport(s.agent, s.app)).engineError?.code === "ENGINE_UNAVAILABLE", 30_000);
     w.dockerd.resume();
     await deploysAgain(w, s, "v2");
     const seen = await loop.stop();

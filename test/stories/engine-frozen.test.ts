@@ -69,6 +69,8 @@ apps:${storyApp(app, `127.0.0.1:5000/stories/${app}`, run)}
     proxy.resume();
     await waitFor("v2 to go live", async () => (await appStatus(agent, app)).live?.digest === v2.digest, 90_000);
     expect([loggedAny(agent, GONE, from), loggedAny(agent, BACK, from)]).toEqual([1, 1]);
+    // Live at the commit point, before the stop step removes the previous release.
+    expect(await settledDeploy(agent, app)).toMatchObject({ digest: v2.digest, outcome: "succeeded" });
     expect((await appStatus(agent, app)).containers.map((c) => c.state)).toEqual(["running"]);
   });
 });

@@ -112,7 +112,8 @@ afterAll(async () => {
 describe("a registry with GHCR-style token auth", () => {
   it("deploys v1 with the configured credentials, and the Engine pulls with them", async () => {
     await waitFor(`${good} to serve v1`, async () => (await serving(good)) === "v1", 90_000);
-    expect((await history(good))[0]).toMatchObject({ trigger: "poll", outcome: "succeeded" });
+    // Served before its drain ends: the record is read once the deploy has finished.
+    expect(await settledDeploy(agent, good)).toMatchObject({ trigger: "poll", outcome: "succeeded" });
     // The agent's token requests carried alice's Basic credentials (account=alice, as docker does).
     expect(tokens.requests.some((r) => r.user === "alice" && r.account === "alice" && r.status === 200)).toBe(true);
     // The Engine fetched the manifest by digest through the proxy with a bearer token of its own,
@@ -124,7 +125,7 @@ describe("a registry with GHCR-style token auth", () => {
 
   it("deploys with an identity token from config.json: the agent and the Engine each trade it for tokens (OAuth2 refresh grant)", async () => {
     await waitFor(`${oauth} to serve v1`, async () => (await serving(oauth)) === "v1", 90_000);
-    expect((await history(oauth))[0]).toMatchObject({ trigger: "poll", outcome: "succeeded" });
+    expect(await settledDeploy(agent, oauth)).toMatchObject({ trigger: "poll", outcome: "succeeded" });
     const grants = tokens.requests.filter((r) => r.grant === "refresh_token" && r.status === 200);
     // client_id "deploy-agent" is the agent's poll; "docker" is the Engine pulling with the identitytoken it was handed.
     expect(new Set(grants.map((r) => r.clientId))).toEqual(new Set(["deploy-agent", "docker"]));

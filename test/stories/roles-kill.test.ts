@@ -3,7 +3,8 @@
 // of each step, and at the end of create and of start, each time during the deploy of a new
 // release, and is started again with the next boundary armed. After each restart web and every
 // role run one release (undone before the new one was routed, finished after), one container per
-// role and no one-off left, and requests through the routing model never fail.
+// role and no one-off left, a postdeploy the killed deploy had not reached runs once, and
+// requests through the routing model never fail.
 import Dockerode from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
 import { agentYaml, requestLoop, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
@@ -88,6 +89,11 @@ describe("kill -9 in every step of a roles deploy", () => {
           live = { digest, retag: () => publishVariant({ repo, fromTag: "v1", tags: ["latest"], variant }) };
         }
         expect(await oneRelease(agent, live.digest), cell.at).toEqual(slotNames(slot));
+        if (!cell.undone) {
+          // Finished at the restart: a postdeploy the deploy had not reached runs then; one it was killed in is not run again.
+          const record = parsedState(agent).apps[app]!.history.find((r) => r.digest === digest)!;
+          expect([cell.at, record.outcome, record.hooks?.postdeploy?.exitCode]).toEqual([cell.at, "succeeded", cell.at === "postdeploy:start" ? undefined : 0]);
+        }
       }
       await waitFor(`${app} to serve from ${slot}`, () => traefik.servingContainer(`${app}.test`) === `${app}-${slot}` || undefined, 30_000);
       const seen = await loop.stop();

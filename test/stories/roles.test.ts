@@ -6,7 +6,7 @@
 // after the switch that rolls web and its worker back together.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { agentctl, agentYaml, appStatus, deployHistory, requestLoop, settledDeploy, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, agentYaml, appStatus, deployHistory, deploysSaid, requestLoop, settledDeploy, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
 import { exitRelease, faultyRelease } from "../support/container-faults.js";
 import { expectOneServing } from "../support/end-state.js";
 import { publishVariant } from "../support/image-variant.js";
@@ -18,14 +18,14 @@ import { startTraefikModel, type TraefikModel } from "../support/traefik-model.j
 const run = testRunId();
 const docker = new Dockerode();
 const scope = storyScope("rl-");
-const app = { pair: `rl-pair-${run}`, fails: `rl-fail-${run}`, solo: `rl-solo-${run}`, watch: `rl-watch-${run}` };
+const app = { pair: `rl-pair-${run}`, fails: `rl-fail-${run}`, solo: `rl-solo-${run}`, watch: `rl-watch-${run}`, late: `rl-late-${run}` };
 const repo = (a: string) => `stories/${a}`;
 
 /** A worker that marks itself alive; a variant "exit" build of the image exits after 2 s instead. */
-const WORKER = `["sh", "-c", "if [ \\"$VARIANT\\" = exit ]; then sleep 2; exit 3; fi; mkdir -p /tmp; touch /tmp/worker-alive; while true; do sleep 1; done"]`;
-const ALIVE = `{ command: "test -f /tmp/worker-alive", startTimeout: 10s, interval: 1s }`;
+const WORKER = `["sh", "-c", "if [ \\"$VARIANT\\" = exit ]; then sleep 2; exit 3; fi; if [ \\"$VARIANT\\" = late ]; then mkdir -p /tmp; touch /tmp/worker-alive; sleep 8; exit 4; fi; mkdir -p /tmp; touch /tmp/worker-alive; while true; do sleep 1; done"]`;
+const ALIVE = `{ command: "test -f /tmp/worker-alive", startTimeout: 10s, interval: 2s }`;
 /** Healthy unless the image is the variant "sick". */
-const SICK_UNLESS_GOOD = `{ command: "test -f /tmp/worker-alive && [ \\"$VARIANT\\" != sick ]", startTimeout: 4s, interval: 1s }`;
+const SICK_UNLESS_GOOD = `{ command: "test -f /tmp/worker-alive && [ \\"$VARIANT\\" != sick ]", startTimeout: 4s, interval: 2s }`;
 
 const roles: Record<string, string> = {
   [app.pair]: `
@@ -38,10 +38,14 @@ const roles: Record<string, string> = {
       worker: { command: ${WORKER}, health: ${ALIVE}, overlap: false }`,
   [app.watch]: `
       worker: { command: ${WORKER}, health: ${ALIVE} }`,
+  [app.late]: `
+      worker: { command: ${WORKER}, health: ${ALIVE} }`,
 };
 const watchKey: Record<string, string> = { [app.watch]: "\n    watch: 60s" };
 
 // settle 3s: the routing model, like Traefik, applies a change up to its 2 s throttle late.
+// Health checks every 2 s, not the agent's 1 s: the five apps run some twenty checked containers
+// during their deploys, and each probe is an exec in the Engine; at 1 s they kept both cores busy.
 let agent: AgentProcess;
 let traefik: TraefikModel;
 const v1: Record<string, string> = {};
@@ -54,9 +58,14 @@ async function containersOf(a: string): Promise<{ name: string; state: string; d
     .sort((x, y) => x.name.localeCompare(y.name));
 }
 
+/** What the live watch said of the app's live containers being down ("… is not running: it exited …"). */
+function liveWarnings(a: string): string[] {
+  return agent.lines.filter((l) => l.includes(`"app":"${a}"`) && l.includes("the agent does not restart it"));
+}
+
 beforeAll(async () => {
   const dir = scope.dir();
-  writeConfig(dir, agentYaml(dir, ...Object.values(app).map((a) => `${storyApp(a, `127.0.0.1:5000/${repo(a)}`, run, { settle: "3s" })}${watchKey[a] ?? ""}\n    env: { QUEUE: main, APP: ${a} }\n    roles:${roles[a]}`)));
+  writeConfig(dir, agentYaml(dir, ...Object.values(app).map((a) => `${storyApp(a, `127.0.0.1:5000/${repo(a)}`, run, { settle: "3s", healthInterval: "2s", ...(a === app.late ? { drain: "20s" } : {}) })}${watchKey[a] ?? ""}\n    env: { QUEUE: main, APP: ${a} }\n    roles:${roles[a]}`)));
   traefik = await startTraefikModel({ docker });
   for (const a of Object.values(app)) {
     await publishVersion({ repo: repo(a), tag: "v1", behaviour: "good", version: "v1" });
@@ -64,7 +73,7 @@ beforeAll(async () => {
   }
   agent = scope.track(await startAgent(dir));
   for (const a of Object.values(app)) {
-    await waitFor(`${a} to serve v1`, async () => traefik.servingContainer(`${a}.test`) !== undefined && (await appStatus(agent, a)).live?.digest === v1[a], 120_000);
+    await waitFor(`${a} to serve v1`, async () => traefik.servingContainer(`${a}.test`) !== undefined && (await appStatus(agent, a)).live?.digest === v1[a], 120_000, 200, () => deploysSaid(agent, a));
   }
 }, 240_000);
 
@@ -78,7 +87,7 @@ describe.concurrent("an app with roles", () => {
     const a = app.pair;
     const loop = requestLoop(traefik.url, `${a}.test`);
     const v2 = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "pair-v2" });
-    await waitFor(`${a} to deploy v2`, async () => (await appStatus(agent, a)).live?.digest === v2, 120_000);
+    await waitFor(`${a} to deploy v2`, async () => (await appStatus(agent, a)).live?.digest === v2, 120_000, 200, () => deploysSaid(agent, a));
     const record = await settledDeploy(agent, a);
     expect(record).toMatchObject({ outcome: "succeeded", digest: v2 });
     // The steps' details name the roles; the one without a health check ran its 10 s.
@@ -131,7 +140,7 @@ describe.concurrent("an app with roles", () => {
     ];
     for (const c of cases) {
       const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: c.variant });
-      await waitFor(`${a} to fail deploying the ${c.variant} release`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000);
+      await waitFor(`${a} to fail deploying the ${c.variant} release`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000, 200, () => deploysSaid(agent, a));
       const record = await settledDeploy(agent, a);
       expect(record, c.variant).toMatchObject({ outcome: "failed", digest: bad, error: { code: c.code } });
       expect(record.error?.message).toMatch(c.message);
@@ -144,6 +153,30 @@ describe.concurrent("an app with roles", () => {
     const seen = await loop.stop();
     expect(seen.ok).toBeGreaterThan(0);
     expect(seen.failed).toEqual([]);
+    // The deploys stopped the old idle on purpose: the live watch took neither stop for a crash.
+    expect(liveWarnings(a)).toEqual([]);
+  }, 180_000);
+
+  it("fails the whole deploy when a worker exits after it passed, while web's new container is routed: every new container is removed and the old release serves", async ({ expect }) => {
+    const a = app.late;
+    const before = await containersOf(a);
+    const loop = requestLoop(traefik.url, `${a}.test`);
+    const bad = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "late" });
+    await waitFor(`${a} to fail deploying the late-exiting release`, async () => (await appStatus(agent, a)).skip.some((s) => s.digest === bad) || undefined, 120_000, 200, () => deploysSaid(agent, a));
+    const record = await settledDeploy(agent, a);
+    expect(record).toMatchObject({ outcome: "failed", digest: bad, error: { code: "GREEN_EXITED" } });
+    expect(record.error?.message).toMatch(new RegExp(`${a}-worker-(blue|green) exited`));
+    expect(["confirm", "drain"]).toContain(record.steps.at(-1)?.name);
+    expect(await containersOf(a)).toEqual(before);
+    await expectOneServing(agent, a, traefik.url, docker);
+    // Web's new container passed to the end, so it left routing only as it stopped: the requests the
+    // routing model sent it until its reload failed (docs/design.md#roles). None failed before it
+    // was routed, nor once the undo ended and the model reloaded (settle).
+    const seen = await loop.stop();
+    expect(seen.ok).toBeGreaterThan(0);
+    const routedAt = Date.parse(record.steps.find((st) => st.name === "confirm")!.startedAt);
+    const undoneAt = Date.parse(record.endedAt!) + 3_000;
+    expect(seen.failed.filter((f) => f.at < routedAt || f.at > undoneAt)).toEqual([]);
   }, 180_000);
 
   it("never runs two containers of an overlap: false worker at once, through a deploy and a rollback, and the rollback moves the worker back too", async ({ expect }) => {
@@ -151,7 +184,7 @@ describe.concurrent("an app with roles", () => {
     const follow = await followRole(docker, a, "worker");
     try {
       const v2 = await publishVariant({ repo: repo(a), fromTag: "v1", tags: ["latest"], variant: "solo-v2" });
-      await waitFor(`${a} to deploy v2`, async () => (await appStatus(agent, a)).live?.digest === v2, 120_000);
+      await waitFor(`${a} to deploy v2`, async () => (await appStatus(agent, a)).live?.digest === v2, 120_000, 200, () => deploysSaid(agent, a));
       expect(await settledDeploy(agent, a)).toMatchObject({ outcome: "succeeded", digest: v2 });
       const rb = await agentctl(agent, ["rollback", a]);
       expect(rb.code, rb.stdout + rb.stderr).toBe(0);
@@ -162,8 +195,10 @@ describe.concurrent("an app with roles", () => {
       ]);
       // The old worker died before the new one started, at the deploy and at the rollback.
       const events = follow.seen();
-      expect(events.filter((e) => e.startsWith("start")).length, events.join(", ")).toBe(2);
-      expect(follow.maxAtOnce(), events.join(", ")).toBe(1);
+      const said = `${events.join(", ")}\n${await deploysSaid(agent, a)}`;
+      expect(events.filter((e) => e.startsWith("start")).length, said).toBe(2);
+      expect(follow.maxAtOnce(), said).toBe(1);
+      expect(liveWarnings(a)).toEqual([]);
     } finally {
       follow.stop();
     }
@@ -195,5 +230,7 @@ describe.concurrent("an app with roles", () => {
       [`${a}-${blue}`, v1[a]],
       [`${a}-worker-${blue}`, v1[a]],
     ]);
+    // Said once: web's new container that exited; not the worker the rollback stopped.
+    expect(liveWarnings(a).map((l) => (JSON.parse(l) as { container: string }).container)).toEqual([`${a}-${green}`]);
   }, 180_000);
 });

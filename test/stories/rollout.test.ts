@@ -4,7 +4,7 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { State } from "../../agent/state/schema.js";
-import { agentctl, deployHistory, makeAgentDir, readState, removeDir, requestLoop, servedVersion, startAgent, waitFor, writeConfig, sleep, type AgentProcess } from "../support/agent.js";
+import { agentctl, appStatus, deployHistory, makeAgentDir, readState, removeDir, requestLoop, servedVersion, startAgent, waitFor, writeConfig, sleep, type AgentProcess } from "../support/agent.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { TEST_RUN_LABEL, publishVersion, removeLocalImages, testRunId } from "../support/images.js";
 import { startTraefikModel } from "../support/traefik-model.js";
@@ -54,11 +54,7 @@ async function appContainers(): Promise<Dockerode.ContainerInfo[]> {
 const history = () => deployHistory(agent, app);
 
 async function idle(): Promise<void> {
-  await waitFor("no deploy running", async () => {
-    const r = await agentctl(agent, ["status", app], { json: true });
-    const s = r.json as { apps?: { running?: unknown }[] } | undefined;
-    return s?.apps !== undefined && s.apps[0]?.running === undefined;
-  });
+  await waitFor("no deploy running", async () => (await appStatus(agent, app)).running === undefined);
 }
 
 beforeAll(async () => {

@@ -6,7 +6,7 @@
 // during the automatic rollback, end after restart with exactly one slot serving and a true state.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentctl, agentYaml, appStatus, deployHistory, readState, requestLoop, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, agentYaml, appStatus, deployHistory, loggedLines, readState, requestLoop, startAgent, storyApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
 import { exitRelease, failHealth, FAULTY_EXIT_STATUS, faultyRelease, nextEvent } from "../support/container-faults.js";
 import { expectOneServing } from "../support/end-state.js";
 import { publishVersion, testRunId } from "../support/images.js";
@@ -55,6 +55,14 @@ async function deployWatched(variant: string): Promise<{ digest: string; green: 
   return { digest, green: `${app}-${s.live!.slot}`, blue: `${app}-${before.slot}`, deployId: s.watch!.deployId, previous: before.digest };
 }
 
+/** The app's containers on the Engine and what the daemon logged about the watch since line `from`, for a failure's message. */
+async function appContainersSaid(from: number): Promise<string> {
+  const all = await docker.listContainers({ all: true, filters: { name: [app] } });
+  const containers = all.map((c) => `${c.Names[0]} ${c.Id.slice(0, 12)} ${c.State}`).join("; ");
+  const said = agent.lines.slice(from).filter((l) => l.includes("watch") || l.includes("previous release")).join("\n");
+  return `containers: ${containers}\nthe daemon said:\n${said}`;
+}
+
 async function restart(): Promise<void> {
   agent = scope.track(await startAgent(dir));
 }
@@ -62,7 +70,7 @@ async function restart(): Promise<void> {
 beforeAll(async () => {
   dir = scope.dir();
   hook = await startNotifyReceiver();
-  const yaml = agentYaml(dir, `${storyApp(app, `127.0.0.1:5000/${repo}`, run)}\n    watch: ${WATCH}`);
+  const yaml = agentYaml(dir, `${storyApp(app, `127.0.0.1:5000/${repo}`, run, { healthInterval: "2s" })}\n    watch: ${WATCH}`);
   writeConfig(dir, yaml.replace("\napps:", `\nnotify:\n  - url: ${hook.url}/hook\n    events: [rolled-back]\napps:`));
   traefik = await startTraefikModel({ docker });
   v1 = (await publishVersion({ repo, tag: "v1", behaviour: "good", version: "v1" })).digest;
@@ -94,7 +102,7 @@ describe("the watch after the switch", () => {
     await failHealth(docker, green);
     const failedAt = await unhealthy;
     // The first failed health check started the kept release in reserve, before Docker called
-    // the new release unhealthy (after 3 of them), so the gap with nothing routed is short.
+    // the new release unhealthy (after 3 of them, 2 s apart), so the gap with nothing routed is short.
     expect(await reserveStarted).toBeLessThan(failedAt);
     const blueBackAt = await waitFor("the routing model to send requests to the previous release", () => (traefik.servingContainer(host) === blue ? Date.now() : undefined), 60_000, 20);
     const record = await waitFor("the record to say rolled-back", async () => (await deployHistory(agent, app)).find((h) => h.id === deployId && h.outcome === "rolled-back"), 60_000);
@@ -103,6 +111,8 @@ describe("the watch after the switch", () => {
     watching.abort();
 
     expect(record.error).toMatchObject({ code: "WATCH_FAILED", message: expect.stringContaining("turned unhealthy") });
+    // The reserve was started by the failed check, not by the rollback after it.
+    expect(loggedLines(agent, "a health check of the new release failed during the watch; the previous release is started in reserve", app).map((l) => l.deployId)).toContain(deployId);
     const after = await appStatus(agent, app);
     expect(after.live).toMatchObject({ digest: v1, slot: blue.endsWith("blue") ? "blue" : "green" });
     expect(after.watch).toBeUndefined();
@@ -133,7 +143,9 @@ describe("the watch after the switch", () => {
     const endedBy = (trigger: string) => agent.lines.slice(from).some((l) => l.includes("the watch after the switch ended: a deploy of") && l.includes(`(${trigger}) began`));
     expect(endedBy("poll")).toBe(true);
     // The kept release went; the new release took its slot's name.
-    expect((await docker.listContainers({ all: true, filters: { id: [kept] } })).length).toBe(0);
+    const keptGone = async () => (await docker.listContainers({ all: true, filters: { id: [kept] } })).length === 0;
+    await waitFor(`the kept release ${kept.slice(0, 12)} to be removed`, keptGone, 10_000, 200, async () => appContainersSaid(from));
+    expect(await keptGone()).toBe(true);
     expect(await containerState(first.green)).toBe("exited");
 
     from = agent.lines.length;

@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import http from "node:http";
-import { RESULT_SCHEMAS, type AppStatus } from "../../agent/control/protocol.js";
+import { call, resolveSocketPath } from "../../agent/cli/client.js";
+import { RESULT_SCHEMAS, type AppStatus, type VerbResult } from "../../agent/control/protocol.js";
 import type { DeployRecord } from "../../agent/state/schema.js";
 import { TEST_RUN_LABEL } from "./images.js";
 
@@ -40,6 +41,8 @@ export interface StoryAppOptions {
   settle?: string;
   /** The route's network; by default one per app. */
   network?: string;
+  /** How often the Engine probes the app's containers (health.interval); the agent's 1 s by default. */
+  healthInterval?: string;
 }
 
 /**
@@ -53,7 +56,7 @@ export function storyApp(app: string, image: string, runId: string, opts: StoryA
     track: latest
     schedule: "${opts.schedule ?? "*/2 * * * * *"}"
     port: 8000
-    health: { path: /health, startTimeout: 30s }
+    health: { path: /health, startTimeout: 30s${opts.healthInterval ? `, interval: ${opts.healthInterval}` : ""} }
     route: { rule: "Host(\`${app}.test\`)", network: "${opts.network ?? `da-net-${app}`}" }
     drain: ${opts.drain ?? "1s"}
     settle: ${opts.settle ?? "1s"}
@@ -164,8 +167,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; then throws with `what`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 200): Promise<T> {
+/**
+ * Polls `fn` until it returns a truthy value or `timeoutMs` passes; then throws with `what`, and
+ * with what `explain` says about the state then (say, the app's deploys), when given.
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  everyMs = 200,
+  explain?: () => Promise<string>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -175,7 +187,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    if (Date.now() > deadline) {
+      const state = explain ? await explain().catch((err: unknown) => `(could not say: ${String(err)})`) : "";
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ""}${state ? `\n${state}` : ""}`);
+    }
     await sleep(everyMs);
   }
 }
@@ -204,20 +219,35 @@ export async function servedVersion(base: string, host: string): Promise<string 
   return a?.status === 200 ? a.body : undefined;
 }
 
-/** `agentctl status <app> --json`, checked against the control protocol's schema: the app's entry. */
+/**
+ * What `agentctl --json status <app>` prints: the app's entry of the daemon's status answer, asked on
+ * its control socket from this process and checked against the control protocol's schema. Stories
+ * poll it every 200 ms; an agentctl process per poll (a Node start each) kept both cores busy.
+ */
 export async function appStatus(agent: Pick<AgentProcess, "configPath">, app: string): Promise<AppStatus> {
-  const r = await agentctl(agent, ["status", app], { json: true });
-  if (r.code !== 0) throw new Error(`agentctl status ${app} exited with ${r.code}: ${r.stderr}`);
-  const entry = RESULT_SCHEMAS.status.parse(r.json).apps.find((a) => a.app === app);
-  if (entry === undefined) throw new Error(`agentctl status ${app} has no entry for ${app}: ${r.stdout}`);
+  const report = await statusReport(agent, app);
+  const entry = report.apps.find((a) => a.app === app);
+  if (entry === undefined) throw new Error(`status ${app} has no entry for ${app}: ${JSON.stringify(report).slice(0, 500)}`);
   return entry;
 }
 
-/** `agentctl history <app> --limit 50 --json`, newest first, checked against the control protocol's schema. */
+/** The daemon's whole status answer (`agentctl --json status [app]`), asked on its control socket as appStatus does. */
+export function statusReport(agent: Pick<AgentProcess, "configPath">, app?: string): Promise<VerbResult<"status">> {
+  return call({ socketPath: resolveSocketPath({ config: agent.configPath }), verb: "status", body: app === undefined ? {} : { app }, result: RESULT_SCHEMAS.status });
+}
+
+/** What `agentctl --json history <app> --limit 50` prints, newest first, asked on the control socket as appStatus does. */
 export async function deployHistory(agent: Pick<AgentProcess, "configPath">, app: string): Promise<DeployRecord[]> {
-  const r = await agentctl(agent, ["history", app, "--limit", "50"], { json: true });
-  if (r.code !== 0) throw new Error(`agentctl history ${app} exited with ${r.code}: ${r.stderr}`);
-  return RESULT_SCHEMAS.history.parse(r.json);
+  return call({ socketPath: resolveSocketPath({ config: agent.configPath }), verb: "history", body: { app, limit: 50 }, result: RESULT_SCHEMAS.history });
+}
+
+/** `app`'s last deploys, one line each (id, trigger, outcome, last step, error), for a failure's message. */
+export async function deploysSaid(agent: Pick<AgentProcess, "configPath">, app: string, count = 6): Promise<string> {
+  const lines = (await deployHistory(agent, app)).slice(0, count).map((r) => {
+    const err = r.error ? ` ${r.error.code}: ${r.error.message.slice(0, 160)}` : "";
+    return `  deploy ${r.id} ${r.trigger} ${(r.digest ?? "-").slice(7, 19)} ${r.outcome} at ${r.steps.at(-1)?.name ?? "-"}${err}`;
+  });
+  return `${app}'s last deploys, newest first:\n${lines.join("\n")}`;
 }
 
 /** Waits until `app`'s newest deploy record is finished (serving comes before the drain) and returns it. */

@@ -5,7 +5,7 @@ import Dockerode from "dockerode";
 import { expect } from "vitest";
 import { AGENT_LABELS } from "../../agent/labels.js";
 import { State } from "../../agent/state/schema.js";
-import { readState, servedVersion, type AgentProcess } from "./agent.js";
+import { readState, servedVersion, waitFor, type AgentProcess } from "./agent.js";
 
 export interface EndState {
   /** The container that runs, by name (e.g. `web-green`). */
@@ -22,7 +22,13 @@ export async function expectOneServing(agent: AgentProcess, app: string, traefik
   // Exactly one slot serves, and no other container of the app (stopped or running) is left over.
   expect(names, names.join(", ")).toHaveLength(1);
   expect(own[0]!.State, names.join(", ")).toBe("running");
-  const state = State.parse(readState(agent));
+  // The daemon answers from memory as soon as a record is final and writes the file just after
+  // (an fsync, slow on a loaded host), so the file is given a few seconds to catch up.
+  const settled = () => {
+    const s = State.parse(readState(agent));
+    return (s.apps[app]?.history ?? []).some((h) => h.outcome === "running") ? undefined : s;
+  };
+  const state = await waitFor(`the state file to hold no running deploy of ${app}`, settled, 10_000, 100).catch(() => State.parse(readState(agent)));
   const appState = state.apps[app];
   expect(appState?.history.filter((h) => h.outcome === "running") ?? [], "deploys left running in the state file").toEqual([]);
   // The state names the slot that runs.

@@ -98,6 +98,20 @@ export async function removeImageRef(docker: Dockerode, ref: string): Promise<vo
   }
 }
 
+/**
+ * Set for a whole vitest run by test/support/fixture-cache.ts: fixture tags carry it rather than
+ * the file's run id (each test file runs in a process of its own, with its own id), so that a file
+ * reuses the image an earlier file built from the same Dockerfile and build arguments, and the
+ * per-file cleanup leaves it for the next file. Unset (a bench, a script), the run id scopes them.
+ */
+export const FIXTURE_CACHE_ENV = "DEPLOY_AGENT_FIXTURE_CACHE";
+
+/** The local tag of one fixture build: its scope (the run's cache, or this process's run id) and a hash of its build inputs. */
+function fixtureTag(behaviour: Behaviour, key: string): string {
+  const scope = process.env[FIXTURE_CACHE_ENV] ?? testRunId();
+  return `${FIXTURE_REPO}/${behaviour}:${scope}-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+}
+
 /** Builds a fixture image locally and returns its local tag; reused while the tag exists. */
 export async function fixtureImage(
   docker: Dockerode,
@@ -114,7 +128,10 @@ export async function fixtureImage(
     if (tag !== undefined && (await imageExists(docker, tag))) return tag;
     built.delete(key);
   }
-  const pending = buildFixture(behaviour, version, delay, key);
+  const tag = fixtureTag(behaviour, key);
+  // Built by an earlier test file of this run from the same inputs.
+  if (await imageExists(docker, tag)) return tag;
+  const pending = buildFixture(behaviour, version, delay, tag);
   built.set(key, pending);
   pending.catch(() => built.delete(key));
   return pending;
@@ -126,7 +143,7 @@ async function buildFixture(
   behaviour: Behaviour,
   version: string,
   delaySec: number | undefined,
-  key: string,
+  tag: string,
 ): Promise<string> {
   if (!existsSync(BUSYBOX)) {
     throw new Error(`${BUSYBOX} not found; install busybox-static (test/env/ensure.sh does)`);
@@ -135,7 +152,6 @@ async function buildFixture(
   process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
   const { GenericContainer } = await import("testcontainers");
 
-  const tag = `${FIXTURE_REPO}/${behaviour}:${testRunId()}-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
   const context = await mkdtemp(path.join(tmpdir(), `deploy-agent-fixture-${behaviour}-`));
   try {
     await copyFile(path.join(fixturesDir(), behaviour, "Dockerfile"), path.join(context, "Dockerfile"));

@@ -1,12 +1,16 @@
 // The unit's resource and start limits and install.sh's care for the host, under a real systemd in
 // its own booted container (test/systemd/booted.ts): memory limits, the start-timeout extension,
-// re-runs that keep an admin's modes, a config that does not validate never restarting the agent, a
-// build as root that runs no install script and stops at a failed npm ci with npm's error, and an
-// uninstall that takes the agent's user out of group docker and names what it kept and why.
+// re-runs that keep an admin's modes, agentctl's bash completion, a config that does not validate
+// never restarting the agent, a build as root that runs no install script and stops at a failed npm
+// ci with npm's error, and an uninstall that takes the agent's user out of group docker, removes the
+// completion, and names what it kept and why.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { configJsonSchema } from "../../agent/config/json-schema.js";
 import { cleanupTestRun } from "../support/cleanup.js";
+import { configValidator, installExampleConfig } from "../support/example-configs.js";
 import { TEST_RUN_LABEL, testRunId } from "../support/images.js";
 import { Booted, CHECKOUT, MINUTE, UNIT, missingTagYaml, must, run } from "./booted.js";
 
@@ -18,6 +22,7 @@ if (!haveDaemon) console.warn(`install.test.ts: skipping: ${SKIP_REASON}`);
 const vm = new Booted("sd7-install");
 const AGENT_YAML = missingTagYaml("test/systemd/install.test.ts", "sd7web", "0 0 1 1 *");
 const MODES = "/etc/deploy-agent /etc/deploy-agent/agent.yaml /var/lib/deploy-agent";
+const COMPLETION = "/usr/share/bash-completion/completions/agentctl";
 /** The identity the test gives the agent, so the containers it plants count as the agent's own. */
 const AGENT_ID = "5d7a5d7a5d7a5d7a";
 
@@ -61,6 +66,19 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
         `else cat /sys/fs/cgroup/memory$cg/memory.limit_in_bytes; fi`,
     );
     expect(limits.trim().split("\n")[0]).toBe(String(512 * 2 ** 20));
+  });
+
+  it("writes agent.yaml's JSON Schema beside the config from the installed build, the installed example starts with its modeline and validates against it, and agentctl's --json schemas are installed with the README", async () => {
+    const schema = JSON.parse(await vm.mustSh("cat /etc/deploy-agent/agent.schema.json")) as object;
+    expect(schema).toEqual(configJsonSchema());
+    expect(await vm.mustSh("stat -c '%a %U:%G' /etc/deploy-agent/agent.schema.json")).toBe("644 root:root\n");
+    const example = await vm.mustSh("cat /etc/deploy-agent/agent.yaml.example");
+    expect(example).toBe(installExampleConfig());
+    expect(example.split("\n")[0]).toBe("# yaml-language-server: $schema=./agent.schema.json");
+    const validate = configValidator(schema);
+    expect(validate(parse(example)), JSON.stringify(validate.errors)).toBe(true);
+    // The installed README lists the schemas of agentctl --json; they are beside it.
+    expect((await vm.mustSh("ls /opt/deploy-agent/docs/json")).split("\n")).toContain("agentctl-status.schema.json");
   });
 
   it("lets a start outlast TimeoutStartSec while the daemon's notifier extends it, and fails the same start without", async () => {
@@ -205,6 +223,19 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
     expect(r.stdout).not.toContain("npm run build");
   }, 3 * MINUTE);
 
+  it("installs agentctl's bash completion, which completes verbs, flags and the running agent's app at a Tab", async () => {
+    expect(await vm.mustSh(`stat -c '%a %U:%G' ${COMPLETION}`)).toBe("644 root:root\n");
+    // What bash-completion does at a Tab, without the package: load the file, set the line, call the function.
+    const complete = (line: string) =>
+      vm.mustSh(
+        `bash --norc --noprofile -c 'source ${COMPLETION}; read -ra COMP_WORDS <<<"$1"; [[ $1 == *" " ]] && COMP_WORDS+=(""); ` +
+          `COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _agentctl; echo "\${COMPREPLY[*]}"' bash '${line}'`,
+      );
+    expect(await complete("agentctl de")).toBe("deploy\n");
+    expect(await complete("agentctl status --w")).toBe("--watch\n");
+    expect(await complete("agentctl status ")).toBe("sd7web\n");
+  });
+
   it("takes deploy-agent out of group docker on --uninstall and names what it kept", async () => {
     const run_ = testRunId();
     const container = `sd7-${run_}-web-blue`;
@@ -228,6 +259,7 @@ describe.skipIf(!haveDaemon)(`install.sh and the unit's limits under systemd (sk
       expect(await vm.mustSh("id -nG deploy-agent")).toContain("docker");
       const out = await vm.mustSh("/src/install.sh --uninstall 2>&1", 2 * MINUTE);
       expect(out).toContain("took deploy-agent out of group docker");
+      expect((await vm.sh(`test -e ${COMPLETION}`)).code).not.toBe(0);
       expect((await vm.mustSh("id -nG deploy-agent")).trim().split(" ")).not.toContain("docker");
       expect(await vm.mustSh("getent group docker | cut -d: -f4")).not.toMatch(/(^|,)deploy-agent(,|$)/m);
       const kept = out.slice(out.indexOf("==> kept:"));

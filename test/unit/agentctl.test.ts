@@ -1,11 +1,11 @@
 // agentctl as the operator runs it: the compiled CLI in a child process, talking to the real control
 // server on a temp Unix socket, behind which a small in-test AgentApi scripts the daemon's answers.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { recordCalls } from "../support/recording-api.js";
-import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { REPO, compileAgentctl, runAgentctl, type CompiledAgentctl, type Run } from "../support/compiled-agentctl.js";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { AgentApi, AppStatus, CheckResult, DeployEvent, DeployOutcome, StatusReport } from "../../agent/control/api.js";
 import { startControlServer, type ControlServer } from "../../agent/control/server.js";
@@ -14,59 +14,25 @@ import { AgentError } from "../../agent/errors.js";
 import { silentLogger } from "../../agent/log.js";
 import type { DeployRecord } from "../../agent/state/schema.js";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 const AT = "2025-01-01T10:00:00.000Z";
 const DIGEST = `sha256:${"ab12cd34".repeat(8)}`;
 const ABSENT_SOCKET = "/nonexistent/agentctl-test/agent.sock";
 const OTHER_DIGEST = `sha256:${"9f".repeat(32)}`;
 
-let work: string;
+let compiled: CompiledAgentctl;
 let agentctl: string;
 
-// Only agentctl's own import closure is compiled, into a temp dir, so a half-edited file elsewhere
-// in the tree cannot break these tests; the temp dir gets a package.json and node_modules to run.
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), "agentctl-test-"));
-  await chmod(work, 0o755);
-  const out = join(work, "out");
-  await writeFile(
-    join(work, "tsconfig.json"),
-    JSON.stringify({
-      extends: join(REPO, "tsconfig.json"),
-      compilerOptions: { outDir: out, rootDir: REPO, sourceMap: false, typeRoots: [join(REPO, "node_modules/@types")] },
-      files: [join(REPO, "agent/cli/agentctl.ts")],
-      include: [],
-    }),
-  );
-  const tsc = spawnSync(process.execPath, [join(REPO, "node_modules/typescript/bin/tsc"), "-p", join(work, "tsconfig.json")], { encoding: "utf8" });
-  if (tsc.status !== 0) throw new Error(`compiling agentctl failed:\n${tsc.stdout}${tsc.stderr}`);
-  const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string };
-  await writeFile(join(out, "package.json"), JSON.stringify({ name: "deploy-agent", version: pkg.version, type: "module" }));
-  await symlink(join(REPO, "node_modules"), join(out, "node_modules"));
-  agentctl = join(out, "agent/cli/agentctl.js");
+  compiled = await compileAgentctl();
+  agentctl = compiled.path;
 });
 
 afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
+  await compiled.remove();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs agentctl asynchronously: the server answering it lives in this process's event loop. */
 function run(args: string[], opts: { uid?: number; gid?: number } = {}): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [agentctl, ...args], { stdio: ["ignore", "pipe", "pipe"], ...opts });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    child.on("error", reject);
-    child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
+  return runAgentctl(agentctl, args, opts);
 }
 
 function outcome(partial: Partial<DeployOutcome> = {}): DeployOutcome {
@@ -145,6 +111,11 @@ function fakeApi(calls: { verb: string; req: unknown }[], overrides: Partial<Age
     async check() {
       const r: CheckResult[] = [{ app: "web", result: "unchanged", digest: DIGEST, detail: "latest still points at the live digest" }];
       return r;
+    },
+    async logs(req, onLine) {
+      onLine({ stream: "stdout", time: AT, line: "listening on :8000" });
+      onLine({ stream: "stderr", time: AT, line: "deprecated option" });
+      return { app: req.app ?? "web", container: "web-green", lines: 2 };
     },
     ...overrides,
   };
@@ -261,6 +232,40 @@ describe("streaming verbs", () => {
   });
 });
 
+describe("logs", () => {
+  it("prints the container's stdout lines on stdout and its stderr lines on stderr, and passes -f, --role, --since and --tail on", async () => {
+    await daemon();
+    const r = await run(["--socket", socket, "logs", "web", "-f", "--role", "worker", "--since", "10m", "--tail", "50"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("listening on :8000\n");
+    expect(r.stderr).toBe("deprecated option\n");
+    expect(calls).toEqual([{ verb: "logs", req: { app: "web", role: "worker", follow: true, sinceMs: 600_000, tail: 50 } }]);
+  });
+
+  it("prints one JSON object per line under --json, and no escapes from the container", async () => {
+    await daemon({
+      async logs(_req, onLine) {
+        onLine({ stream: "stderr", time: AT, line: "\u001b]0;pwned\u0007boom" });
+        return { app: "web", container: "web-green", lines: 1 };
+      },
+    });
+    const r = await run(["--socket", socket, "--json", "logs"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as unknown)).toEqual([{ stream: "stderr", time: AT, line: "boom" }]);
+  });
+
+  it("exits 1 with the daemon's words when the app has no live release", async () => {
+    await daemon({
+      async logs() {
+        throw new AgentError("NO_RELEASE", "web has no live release yet, so there are no logs to show");
+      },
+    });
+    const r = await run(["--socket", socket, "logs", "web"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("web has no live release yet");
+  });
+});
+
 describe("errors from the daemon", () => {
   it("prints {error} under --json and exits with the status its code maps to", async () => {
     await daemon({
@@ -310,6 +315,10 @@ describe("bad arguments", () => {
     [["--json=yes", "status"], '--json takes no value, got "yes"'],
     [[], "no verb given"],
     [["help", "frobnicate"], 'unknown verb "frobnicate"'],
+    [["logs", "--since", "yesterday"], '--since: expected a duration such as 30s, 10m or 48h, got "yesterday"'],
+    [["logs", "--tail", "0"], '--tail: expected a positive integer, got "0"'],
+    [["logs", "--role", "Bad_Role"], '--role "Bad_Role": expected a role name'],
+    [["logs", "-x"], "unknown flag -x for logs"],
   ])("rejects %j with exit 2, naming the argument", async (args, message) => {
     const r = await run(["--socket", ABSENT_SOCKET, ...args]);
     expect(r.code).toBe(2);
@@ -389,12 +398,13 @@ describe("status and history", () => {
     await daemon();
     const r = await run(["--socket", socket, "status"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(
+    // The age counts from this host's clock; its exact words are proven in status-view.test.ts.
+    expect(r.stdout.replace(/, \d+d\d{2}h ago/, ", <age> ago")).toBe(
       [
         "deploy-agent 0.1.0, pid 4242, up since 2025-01-01T10:00:00Z",
         "",
         'web  ghcr.io/acme/web  track latest  schedule "*/5 * * * *"',
-        "  live        v1.2.0  sha256:ab12cd34ab12  in slot green  generation 7  since 2025-01-01T10:00:00Z  (#12)",
+        "  live        v1.2.0  sha256:ab12cd34ab12  in slot green  generation 7  since 2025-01-01T10:00:00Z, <age> ago  (#12)",
         "  polling     paused: pinned to v1.2.0 since 2025-01-01T10:00:00Z (#12); agentctl resume web to unpin",
         "  running     #14 v1.4.0, step drain (trigger cli, since 2025-01-01T10:00:00Z)",
         "  last poll   2025-01-01T10:00:00Z  sha256:ab12cd34ab12",

@@ -56,6 +56,11 @@ function fakeApi(overrides: Partial<AgentApi> = {}): AgentApi & { calls: { verb:
     async check() {
       return [];
     },
+    async logs(req, onLine) {
+      onLine({ stream: "stdout", time: AT, line: "GET /health 200" });
+      onLine({ stream: "stderr", line: "warning: slow" });
+      return { app: req.app ?? "web", container: "web-blue", lines: 2 };
+    },
     ...overrides,
   };
   const recorded = recordCalls(api, calls);
@@ -198,6 +203,59 @@ describe("streaming verbs", () => {
   });
 });
 
+describe("logs", () => {
+  it("streams each line of output as an event, then the result", async () => {
+    const api = fakeApi();
+    await serve(api);
+    const answer = await post(socketPath, "/v1/logs", { app: "web", tail: 10, sinceMs: 600_000 });
+    expect(lines(answer.text)).toEqual([
+      { event: { stream: "stdout", time: AT, line: "GET /health 200" } },
+      { event: { stream: "stderr", line: "warning: slow" } },
+      { result: { app: "web", container: "web-blue", lines: 2 } },
+    ]);
+    expect(api.calls).toEqual([{ verb: "logs", req: { app: "web", tail: 10, sinceMs: 600_000 } }]);
+  });
+
+  it("refuses a bad tail, since or role before reading anything", async () => {
+    const api = fakeApi();
+    await serve(api);
+    const answer = await post(socketPath, "/v1/logs", { tail: 0, sinceMs: -5, role: "Worker!" });
+    expect(answer.status).toBe(400);
+    const body = JSON.parse(answer.text) as { error: { message: string } };
+    expect(body.error.message).toMatch(/tail: expected a positive integer/);
+    expect(body.error.message).toMatch(/sinceMs: expected a positive number/);
+    expect(body.error.message).toMatch(/role: expected a role name/);
+    expect(api.calls).toEqual([]);
+  });
+
+  it("stops a followed log when its client goes away", async () => {
+    let stopped!: () => void;
+    const gone = new Promise<void>((r) => (stopped = r));
+    const api = fakeApi({
+      async logs(_req, onLine, signal) {
+        onLine({ stream: "stdout", line: "first" });
+        await new Promise<void>((resolve) => signal?.addEventListener("abort", () => resolve(), { once: true }));
+        stopped();
+        return { app: "web", container: "web-blue", lines: 1 };
+      },
+    });
+    await serve(api);
+    const first = await new Promise<string>((resolve, reject) => {
+      const req = request({ socketPath, path: "/v1/logs", method: "POST", agent: false }, (res) => {
+        res.setEncoding("utf8");
+        res.once("data", (chunk: string) => {
+          req.destroy();
+          resolve(chunk);
+        });
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify({ follow: true }));
+    });
+    expect(JSON.parse(first)).toEqual({ event: { stream: "stdout", line: "first" } });
+    await expect(gone).resolves.toBeUndefined();
+  });
+});
+
 describe("plain verbs", () => {
   it("answers with the result as JSON, passing the validated request to the api", async () => {
     const api = fakeApi({
@@ -305,7 +363,7 @@ describe("plain verbs", () => {
     const unknown = await post(socketPath, "/v1/frobnicate");
     expect(unknown.status).toBe(404);
     expect(JSON.parse(unknown.text)).toEqual({
-      error: { code: "BAD_ARGUMENT", message: 'unknown verb "frobnicate"; verbs: deploy, rollback, check, status, history, resume, notify' },
+      error: { code: "BAD_ARGUMENT", message: 'unknown verb "frobnicate"; verbs: deploy, rollback, check, logs, status, history, resume, notify' },
     });
     const get = await post(socketPath, "/v1/status", "", "GET");
     expect(get.status).toBe(405);

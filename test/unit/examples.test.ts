@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig } from "../../agent/config/load.js";
 import type { Config } from "../../agent/config/schema.js";
+import { installExampleConfig } from "../support/example-configs.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
@@ -36,10 +37,9 @@ const composeFlags = flags(traefik.command);
 
 /** The text of example_config's heredoc in install.sh. */
 function exampleConfig(): string {
-  const sh = read("install.sh");
-  const body = /^example_config\(\) \{\n {2}cat <<'EOF'\n([\s\S]*?)\nEOF\n\}/m.exec(sh)?.[1];
+  const body = installExampleConfig();
   expect(body, "install.sh has example_config() { cat <<'EOF' … EOF }").toBeDefined();
-  return `${body!}\n`;
+  return body!;
 }
 
 /** What must agree with Traefik's side, read from one agent config. */

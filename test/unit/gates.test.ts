@@ -90,6 +90,14 @@ describe("a digest held back by minAge or a window", () => {
     again.gates.stop();
   });
 
+  it("forgets a held digest once the tag goes back to the live digest, so nothing reads as waiting", async () => {
+    const { gates, store } = await gatesOn(stateFile(), { minAge: "1h" });
+    await gates.noteSeen("web", { ok: true, tag: "latest", digest: D2 });
+    expect(store.app("web").seen).toMatchObject({ digest: D2 });
+    await gates.settle("web", { kind: "unchanged", tag: "latest", digest: D3 });
+    expect(store.app("web").seen).toBeUndefined();
+  });
+
   it("ends the wait and its timer when the poll decides to deploy", async () => {
     const { gates } = await gatesOn(stateFile(), { window: ["00:00-24:00"] });
     await gates.held("web", { kind: "waiting-window", tag: "latest", digest: D2, opensAtMs: Date.now() + 3_600_000 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { liveDecide, liveProblemWords, type LiveProblem } from "../../agent/daemon/live-rules.js";
+import { liveBackWords, liveDecide, liveProblemWords, RAN_LONG_ENOUGH, type LiveProblem } from "../../agent/daemon/live-rules.js";
 import { parseEvent } from "../../agent/docker/container-events.js";
 
 describe("the rules of a live release that fails by itself", () => {
@@ -31,6 +31,37 @@ describe("the rules of a live release that fails by itself", () => {
 
   it("says nothing about a live release that starts while it serves", () => {
     expect(liveDecide(undefined, { action: "start", at: 1000 })).toEqual({ problem: undefined });
+  });
+
+  it("keeps a restarted container without a health check in its episode until it has run 10 s, then ends it once", () => {
+    const p: LiveProblem = { condition: "exited", since: 1000, exitCode: 137 };
+    const started = liveDecide(p, { action: "start", at: 2000 }, false);
+    expect(started).toEqual({ problem: { condition: "restarting", since: 1000, exitCode: 137 }, recheckInMs: 10_000 });
+    expect(liveDecide(started.problem, { action: RAN_LONG_ENOUGH, at: 12_000 }, false)).toEqual({ problem: undefined, say: "back" });
+    expect(liveDecide(undefined, { action: RAN_LONG_ENOUGH, at: 13_000 }, false)).toEqual({ problem: undefined });
+  });
+
+  it("keeps a crash loop of a container without a health check one episode: a die before it has run 10 s says nothing", () => {
+    const started = liveDecide({ condition: "exited", since: 1000, exitCode: 1 }, { action: "start", at: 2000 }, false);
+    const again = liveDecide(started.problem, { action: "die", exitCode: 1, at: 3000 }, false);
+    expect(again).toEqual({ problem: { condition: "exited", since: 1000, exitCode: 1 } });
+    expect(liveDecide(again.problem, { action: RAN_LONG_ENOUGH, at: 13_000 }, false)).toEqual({ problem: again.problem });
+  });
+
+  it("waits for the health check, not for running time, to end the episode of a container that has one", () => {
+    const started = liveDecide({ condition: "exited", since: 1000 }, { action: "start", at: 2000 }, true);
+    expect(started).toEqual({ problem: { condition: "restarting", since: 1000 } });
+    expect(liveDecide(started.problem, { action: RAN_LONG_ENOUGH, at: 12_000 }, true)).toEqual({ problem: started.problem });
+    expect(liveDecide(started.problem, { action: "health_status: healthy", at: 4000 }, true)).toEqual({ problem: undefined, say: "back" });
+  });
+
+  it("words a role's problem and its end with the role's name", () => {
+    expect(liveProblemWords({ condition: "exited", since: 0, exitCode: 137 }, "worker")).toBe("the live release's worker is not running: it exited (last exit status 137)");
+    expect(liveProblemWords({ condition: "restarting", since: 0 }, "worker", false)).toBe("the live release's worker is restarting and has not run 10 s yet");
+    expect(liveProblemWords({ condition: "unhealthy", since: 0 }, "worker")).toBe("the live release's worker is unhealthy in Docker: its health check fails");
+    expect(liveBackWords("worker", false)).toBe("the live release's worker runs again (10 s without exiting)");
+    expect(liveBackWords("worker", true)).toBe("the live release's worker runs healthy again");
+    expect(liveBackWords()).toBe("the live release runs healthy again");
   });
 
   it("words each condition with the exit status", () => {

@@ -1,13 +1,14 @@
 // `agentctl status [app]`: what serves now, what the poller does, and what the engine shows, per app.
 import { StatusReport, StatusRequest, type AppStatus, type DaemonStats } from "../../control/protocol.js";
-import { checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
+import { badArgument, checkPositionals, dropUndefined, validateRequest, type Command } from "../command.js";
 import { pinWords, retryWords, skipReasonWords } from "../../state/describe.js";
-import { formatTime, shortDigest, table } from "../output.js";
-import { formatDurationMs } from "../../config/duration.js";
+import { formatAge, formatTime, shortDigest, table } from "../output.js";
+import { formatDurationMs, parseDurationMs } from "../../config/duration.js";
+import { DEFAULT_WATCH_INTERVAL_MS, watchLoop } from "../watch.js";
 
 export const statusCommand: Command = {
   verb: "status",
-  usage: "status [app]",
+  usage: "status [app] [--watch]",
   summary: "the live release, pin, running deploy, last poll and containers of each app",
   help: `Prints one block per app (or only app's): the live release (version, digest, the slot
 its container holds, generation); whether the app is pinned, to what and why (polling paused);
@@ -15,30 +16,86 @@ the deploy running now and its step; the run of failures polling retries after (
 a row, the last error, the next try); the last poll, its error, and what the tracked tag names
 and whether polling will deploy it; a notify-mode app's available release; a new release
 waiting for the app's window or minAge, and when it deploys by itself; warnings (no Traefik on the route's network, traefik.api
-not set so switches are not confirmed); digests polling skips and why; kept releases; and the
-app's containers.`,
-  flags: {},
+not set so switches are not confirmed); a live container (web's in "live state", a role's at
+the end of its line) that exited, restarts or is unhealthy by itself; digests polling skips and
+why; kept releases; and the app's containers and roles. Ages count from this host's clock: the
+live release's ("since …, 3h12m ago") and the next poll's ("next poll in 4m10s"). --watch asks
+again every 2s (or --interval) and, on a terminal, clears the screen and redraws it like
+watch(1); into a pipe it appends each refresh. A daemon that goes away is shown and asked again
+at the next refresh; Ctrl-C ends it with status 0. --watch is for a person and is refused with --json.`,
+  flags: {
+    watch: { value: "", switch: true, description: "refresh every 2s (clear and redraw on a terminal) until Ctrl-C" },
+    interval: { value: "DURATION", description: 'with --watch: the time between refreshes, e.g. "5s" (100ms to 1h)' },
+  },
   maxPositionals: 1,
   async run(args, ctx) {
     checkPositionals(this, args);
     const req = validateRequest("status", StatusRequest, dropUndefined({ app: args.positionals[0] }), { app: "app" });
+    const watch = args.flags.has("watch");
+    const intervalMs = watchInterval(args.flags.get("interval"), watch);
+    if (watch && ctx.json) {
+      throw badArgument("--watch draws for a person and cannot be combined with --json (one JSON document per run)", "for a feed, run agentctl --json status in a loop");
+    }
+    if (watch) {
+      return watchLoop({
+        fetch: async () => statusLines(await ctx.call("status", req, StatusReport), ctx.now()),
+        title: `agentctl status${req.app === undefined ? "" : ` ${req.app}`}`,
+        intervalMs,
+        out: ctx.out,
+        raw: ctx.raw,
+        isTTY: ctx.isTTY,
+        now: ctx.now,
+        sleep: ctx.sleep,
+        signal: ctx.interrupted,
+      });
+    }
     const report = await ctx.call("status", req, StatusReport);
     if (ctx.json) {
       ctx.out.document(report);
       return 0;
     }
-    ctx.out.line(`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`);
-    if (report.daemon) ctx.out.line(daemonLine(report.daemon));
-    if (report.engineError) ctx.out.line(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown, nor whether Traefik is on each route's network`);
-    if (report.stateWrite) ctx.out.line(`state file: not written since ${formatTime(report.stateWrite.since)}: ${report.stateWrite.message}`);
-    for (const app of report.apps) {
-      ctx.out.line();
-      for (const line of appBlock(app)) ctx.out.line(line);
-    }
-    if (report.apps.length === 0) ctx.out.line("no apps");
+    for (const line of statusLines(report, ctx.now())) ctx.out.line(line);
     return 0;
   },
 };
+
+const MIN_INTERVAL_MS = 100;
+const MAX_INTERVAL_MS = 3_600_000;
+
+function watchInterval(text: string | undefined, watch: boolean): number {
+  if (text === undefined) return DEFAULT_WATCH_INTERVAL_MS;
+  if (!watch) throw badArgument("--interval only applies with --watch", "agentctl status --watch --interval 5s");
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) {
+    throw badArgument(`--interval: expected a duration from 100ms to 1h such as "5s", got "${text}"`, "agentctl status --watch --interval 5s");
+  }
+  return ms;
+}
+
+/** The human form of a status report, with ages and the next poll counted from `nowMs`. */
+export function statusLines(report: StatusReport, nowMs: number): string[] {
+  const lines = [`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`];
+  if (report.daemon) lines.push(daemonLine(report.daemon));
+  if (report.engineError) lines.push(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown, nor whether Traefik is on each route's network`);
+  if (report.stateWrite) lines.push(`state file: not written since ${formatTime(report.stateWrite.since)}: ${report.stateWrite.message}`);
+  for (const app of report.apps) lines.push("", ...appBlock(app, nowMs));
+  if (report.apps.length === 0) lines.push("no apps");
+  return lines;
+}
+
+/** "2025-01-01T10:00:00Z, 3h12m ago" */
+function sinceWords(iso: string, nowMs: number): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? formatTime(iso) : `${formatTime(iso)}, ${formatAge(nowMs - t)} ago`;
+}
+
+/** "next poll in 4m10s (2025-01-01T10:05:00Z)", or "due now" once the time has passed. */
+function nextPollWords(iso: string | undefined, nowMs: number): string {
+  if (iso === undefined) return "next poll not scheduled";
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return `next poll ${formatTime(iso)}`;
+  return t <= nowMs ? `next poll due now (${formatTime(iso)})` : `next poll in ${formatAge(t - nowMs)} (${formatTime(iso)})`;
+}
 
 /** `daemon: 41.4 MB private memory (RSS 98.0 MB; JS heap 20.1 of 24.0 MB, native 3.2 MB, buffers 0.4 MB), 23 open files, 5 timers, 0 Engine streams`. */
 function daemonLine(d: DaemonStats): string {
@@ -49,13 +106,13 @@ function daemonLine(d: DaemonStats): string {
   return `daemon: ${memory}${files}, ${d.timers} timers, ${d.engineStreams} Engine streams`;
 }
 
-function appBlock(a: AppStatus): string[] {
+function appBlock(a: AppStatus, nowMs: number): string[] {
   const track = a.resolvedTag !== undefined && a.resolvedTag !== a.track ? `${a.track} (resolved ${a.resolvedTag})` : a.track;
   const rows: [string, string][] = [];
   rows.push([
     "live",
     a.live
-      ? `${a.live.version}  ${shortDigest(a.live.digest)}  in slot ${a.live.slot}  generation ${a.live.generation}  since ${formatTime(a.live.since)}  (#${a.live.deployId})`
+      ? `${a.live.version}  ${shortDigest(a.live.digest)}  in slot ${a.live.slot}  generation ${a.live.generation}  since ${sinceWords(a.live.since, nowMs)}  (#${a.live.deployId})`
       : "nothing deployed yet",
   ]);
   rows.push([
@@ -64,7 +121,7 @@ function appBlock(a: AppStatus): string[] {
       ? `paused: ${pinWords(a.pin, a.track)} since ${formatTime(a.pin.since)} (#${a.pin.deployId}); agentctl resume ${a.app} to unpin`
       : a.paused
         ? "paused"
-        : `active${a.mode === "notify" ? " (mode notify: records new releases, deploys nothing)" : ""}, next ${formatTime(a.nextPoll)}`,
+        : `active${a.mode === "notify" ? " (mode notify: records new releases, deploys nothing)" : ""}, ${nextPollWords(a.nextPoll, nowMs)}`,
   ]);
   if (a.available) rows.push(["available", `${a.available.version} (${shortDigest(a.available.digest)}) since ${formatTime(a.available.since)}; agentctl deploy ${a.app} deploys it`]);
   if (a.waiting) rows.push(["new release", waitingWords(a.waiting)]);
@@ -101,7 +158,13 @@ function appBlock(a: AppStatus): string[] {
   if (a.roles) {
     lines.push("  roles");
     const cells = a.roles.map((c) => [c.role, c.name, c.slot, c.state, c.health, shortDigest(c.digest), c.generation === undefined ? "-" : `gen ${c.generation}`]);
-    for (const line of table(["ROLE", "NAME", "SLOT", "STATE", "HEALTH", "DIGEST", "GENERATION"], cells)) lines.push(`    ${line}`);
+    const [header, ...body] = table(["ROLE", "NAME", "SLOT", "STATE", "HEALTH", "DIGEST", "GENERATION"], cells);
+    lines.push(`    ${header}`);
+    // A live role's problem at the end of its line, so the columns of the other lines stay as they were.
+    for (const [i, line] of body.entries()) {
+      const p = a.roles[i]?.liveProblem;
+      lines.push(p ? `    ${line}  (${p.words}, since ${formatTime(p.since)})` : `    ${line}`);
+    }
   }
   return lines;
 }
