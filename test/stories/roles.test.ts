@@ -111,7 +111,7 @@ describe.concurrent("an app with roles", () => {
     await expectOneServing(agent, a, traefik.url, docker);
     const seen = await loop.stop();
     expect(seen.ok).toBeGreaterThan(0);
-    expect(seen.failed).toEqual([]);
+    expect(seen.failed, traefik.history(`${a}.test`)).toEqual([]);
 
     const status = await appStatus(agent, a);
     expect(status.containers.map((c) => c.name)).toEqual([`${a}-${live.slot}`]);
@@ -152,7 +152,7 @@ describe.concurrent("an app with roles", () => {
     }
     const seen = await loop.stop();
     expect(seen.ok).toBeGreaterThan(0);
-    expect(seen.failed).toEqual([]);
+    expect(seen.failed, traefik.history(`${a}.test`)).toEqual([]);
     // The deploys stopped the old idle on purpose: the live watch took neither stop for a crash.
     expect(liveWarnings(a)).toEqual([]);
   }, 180_000);

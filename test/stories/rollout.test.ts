@@ -94,7 +94,7 @@ describe("a single app tracking latest", () => {
     await sleep(500);
     const seen = await loop.stop();
 
-    expect(seen.failed).toEqual([]);
+    expect(seen.failed, traefik.history(host)).toEqual([]);
     expect(seen.ok).toBeGreaterThan(50);
     const firstV2 = seen.bodies.findIndex((b) => b.body === "v2");
     expect(firstV2).toBeGreaterThan(0);

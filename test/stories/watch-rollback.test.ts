@@ -160,7 +160,7 @@ describe("the watch after the switch", () => {
     await waitFor("the watch to end", async () => (await appStatus(agent, app)).watch === undefined, 30_000, 300);
     const end = await expectOneServing(agent, app, traefik.url, docker);
     expect(end.running).toBe(`${app}-${st.live!.slot}`);
-    expect((await loop.stop()).failed).toEqual([]);
+    expect((await loop.stop()).failed, traefik.history(host)).toEqual([]);
     expect((await agentctl(agent, ["resume", app])).code).toBe(0);
   }, 90_000);
 
@@ -174,7 +174,7 @@ describe("the watch after the switch", () => {
     expect(await containerState(blue)).toBe("exited");
     await waitFor("the resumed watch to end", async () => (await appStatus(agent, app)).watch === undefined, 30_000, 300);
     expect((await expectOneServing(agent, app, traefik.url, docker)).running).toBe(green);
-    expect((await loop.stop()).failed).toEqual([]);
+    expect((await loop.stop()).failed, traefik.history(host)).toEqual([]);
   }, 90_000);
 
   it("finishes an automatic rollback cut off by a kill -9 after the previous release was started, when the new release exited during the watch: after restart exactly one slot serves and the state says which", async () => {

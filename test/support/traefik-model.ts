@@ -33,6 +33,9 @@ export interface TraefikModel {
   servingContainer(host: string, path?: string): string | undefined;
   /** Waits until `servingContainer(host)` equals `expected` (undefined: nothing serves). */
   waitForServing(host: string, expected: string | undefined, timeoutMs?: number): Promise<void>;
+  /** When each applied configuration changed what serves `host`, and each failed refresh, one line
+   * each with the wall-clock time: the message of an assertion on failed requests. */
+  history(host: string): string;
   close(): Promise<void>;
 }
 
@@ -46,11 +49,14 @@ export async function startTraefikModel(opts: TraefikModelOptions = {}): Promise
   const requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const closing = new AbortController();
   let current: RoutingTable = buildRoutingTable([], routing);
+  const applies: { at: number; table: RoutingTable }[] = [];
+  const refreshErrors: { at: number; error: string }[] = [];
   let firstApplied: (() => void) | undefined;
   const applied = new Promise<void>((resolve) => (firstApplied = resolve));
   const throttle = createThrottle<RoutingTable>(
     (table) => {
       current = table;
+      applies.push({ at: Date.now(), table });
       firstApplied?.();
     },
     opts.throttleMs ?? TRAEFIK_THROTTLE_MS,
@@ -64,6 +70,7 @@ export async function startTraefikModel(opts: TraefikModelOptions = {}): Promise
     } catch (err) {
       // Traefik logs a failed relist and keeps the applied configuration; so does the model.
       lastRefreshError = err;
+      refreshErrors.push({ at: Date.now(), error: String(err) });
     }
   };
   const watcher = watchEvents(docker, refresh, closing.signal);
@@ -80,11 +87,12 @@ export async function startTraefikModel(opts: TraefikModelOptions = {}): Promise
   });
   const { port } = server.address() as AddressInfo;
 
-  const servingContainer = (host: string, path = "/"): string | undefined => {
-    const decision = routeRequest(current, { host, path });
+  const servingIn = (table: RoutingTable, host: string, path = "/"): string | undefined => {
+    const decision = routeRequest(table, { host, path });
     if (decision.status !== "server") return undefined;
-    return decision.servers.map((s) => current.serverContainers.get(s) ?? s).join(",");
+    return decision.servers.map((s) => table.serverContainers.get(s) ?? s).join(",");
   };
+  const servingContainer = (host: string, path = "/"): string | undefined => servingIn(current, host, path);
   return {
     url: `http://127.0.0.1:${port}`,
     table: () => current,
@@ -99,6 +107,20 @@ export async function startTraefikModel(opts: TraefikModelOptions = {}): Promise
         }
         await sleep(100);
       }
+    },
+    history(host) {
+      const lines: { at: number; line: string }[] = refreshErrors.map((e) => ({ at: e.at, line: `refresh failed: ${e.error}` }));
+      let before: string | undefined;
+      for (const { at, table } of applies) {
+        const now = servingIn(table, host) ?? "nothing";
+        if (now !== before) lines.push({ at, line: `${host} served by ${now}` });
+        before = now;
+      }
+      const stamp = (at: number): string => new Date(at).toISOString().slice(11, 23);
+      return `traefik model, ${host}:\n${lines
+        .sort((a, b) => a.at - b.at)
+        .map((l) => `  ${stamp(l.at)} ${l.line}`)
+        .join("\n")}`;
     },
     async close() {
       closing.abort();
@@ -146,7 +168,11 @@ export function createThrottle<T>(apply: (msg: T) => void, throttleMs: number, s
   };
 }
 
-/** Like Traefik: list, then inspect every container; one gone in between is skipped. */
+/**
+ * Like Traefik: list, then inspect every container. A container whose inspect fails (gone in
+ * between, or the Engine erring) is left out of this configuration, as Traefik's
+ * `inspectContainers` logs the error and returns no data for it.
+ */
 async function inspectAll(docker: Dockerode): Promise<ContainerInspectLike[]> {
   const list = await docker.listContainers({ all: true });
   const inspected = await Promise.all(
@@ -154,10 +180,7 @@ async function inspectAll(docker: Dockerode): Promise<ContainerInspectLike[]> {
       docker
         .getContainer(c.Id)
         .inspect()
-        .catch((err: unknown) => {
-          if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-          throw err;
-        }),
+        .catch(() => undefined),
     ),
   );
   return inspected.filter((c): c is Dockerode.ContainerInspectInfo => c !== undefined);
@@ -265,14 +288,15 @@ function proxy(
   );
   upstream.on("error", (err) => {
     if (res.headersSent) return res.destroy(err);
-    if (err.name === "TimeoutError" || err.name === "AbortError") return plain(res, 504, "Gateway Timeout", decision.router);
-    plain(res, 502, "Bad Gateway", decision.router);
+    if (err.name === "TimeoutError" || err.name === "AbortError") return plain(res, 504, "Gateway Timeout", decision.router, container);
+    plain(res, 502, `Bad Gateway (${container}: ${(err as NodeJS.ErrnoException).code ?? err.message})`, decision.router, container);
   });
   req.pipe(upstream);
 }
 
-function plain(res: http.ServerResponse, status: number, body: string, router?: string): void {
+function plain(res: http.ServerResponse, status: number, body: string, router?: string, container?: string): void {
   const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" };
   if (router !== undefined) headers["x-traefik-model-router"] = router;
+  if (container !== undefined) headers["x-traefik-model-container"] = container;
   res.writeHead(status, headers).end(body);
 }
