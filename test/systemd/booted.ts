@@ -145,9 +145,13 @@ export class Booted {
   }
 }
 
+/** The lock make-rootfs.sh runs under, here and in rootfs-early.sh, which `npm test` starts before the unit tests. */
+const ROOTFS_LOCK = "/tmp/deploy-agent-rootfs.lock";
+
+/** Waits for a build rootfs-early.sh started, if one runs; builds the image if it is still missing. */
 async function ensureImage(): Promise<void> {
   if ((await run("docker", ["image", "inspect", IMAGE])).code === 0) return;
-  await must("bash", [join(HERE, "make-rootfs.sh"), IMAGE], 30 * MINUTE);
+  await must("flock", [ROOTFS_LOCK, "bash", join(HERE, "make-rootfs.sh"), IMAGE], 30 * MINUTE);
 }
 
 /**
