@@ -113,12 +113,12 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
-// Two cells at a time: each is mostly waiting (polls, settle, drain), and two keep the whole
+// Three cells at a time: each is mostly waiting (polls, settle, drain). Three keep the whole
 // matrix within the CI budget without starving the request loops on 2 cores.
-const twoAtATime = limiter(2);
+const cellsAtOnce = limiter(3);
 
 function inCell(app: string, body: (cell: Cell) => Promise<void>): Promise<void> {
-  return twoAtATime(async () => {
+  return cellsAtOnce(async () => {
     const cell = new Cell(app);
     try {
       await body(cell);
