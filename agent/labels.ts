@@ -29,6 +29,14 @@ export function slotName(app: string, slot: "blue" | "green"): string {
   return `${app}-${slot}`;
 }
 
+/**
+ * The Swarm service of a `backend: swarm` app's web (`web`) or of one of its roles (`web-worker`):
+ * one name for the config's checks and the service spec (docs/design.md#swarm-services).
+ */
+export function serviceName(app: string, role?: string): string {
+  return role === undefined ? app : `${app}-${role}`;
+}
+
 /** The value of `role` on the containers that only look inside an image. */
 export const PROBE_ROLE = "probe";
 
