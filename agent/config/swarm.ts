@@ -167,3 +167,17 @@ function swarmVolumeProblem(spec: string, pinned: boolean): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The daemon does not deploy Swarm services yet (issue 12): it, and `--check`, which says whether
+ * it would start, refuse a Swarm app rather than run it as blue and green containers.
+ */
+export function swarmNotDeployedYet(raw: unknown): ConfigProblem[] {
+  return Object.entries(asTree(asTree(raw)?.apps) ?? {})
+    .filter(([, entry]) => asTree(entry)?.backend === "swarm")
+    .map(([app]) => ({
+      path: ["apps", app, "backend"],
+      message: "this version of the agent checks a Swarm app's keys but does not deploy it yet; set backend: container (or leave it out) to run the app as containers",
+      severity: "error" as const,
+    }));
+}

@@ -2,7 +2,7 @@
 // the constraints Swarm would refuse or never match, and each key refused with the wrong backend,
 // named with its path and line.
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../agent/config/load.js";
+import { checkConfigText, parseConfig } from "../../agent/config/load.js";
 import { parseConstraint, pinsOneNode } from "../../agent/config/swarm.js";
 import { appYaml, configProblems } from "../support/config-text.js";
 
@@ -130,5 +130,16 @@ describe("keys a Swarm service has no use for", () => {
 
   it("leaves the keys a container app has alone: restart, watch and the rest stay as they were", () => {
     expect(parseConfig(appYaml("    restart: always\n    watch: 5m\n    keep: 5\n")).apps.web).toMatchObject({ backend: "container", restart: "always", watch: 300_000, keep: 5 });
+  });
+});
+
+describe("a Swarm app before the daemon deploys one", () => {
+  it("is refused where the daemon would start (daemon and --check), naming the app; a container app beside it is not", () => {
+    const yaml = `${swarm("")}  api:\n    image: ghcr.io/acme/api\n    port: 8000\n    health: { path: /health }\n`;
+    for (const mode of ["daemon", "check"] as const) {
+      expect(checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode }).errors).toEqual([
+        "apps.web.backend: this version of the agent checks a Swarm app's keys but does not deploy it yet; set backend: container (or leave it out) to run the app as containers (agent.yaml line 6)",
+      ]);
+    }
   });
 });
