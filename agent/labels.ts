@@ -37,6 +37,17 @@ export function serviceName(app: string, role?: string): string {
   return role === undefined ? app : `${app}-${role}`;
 }
 
+/** What a release's containers and services all carry: the agent's mark, the app, and which release it is. */
+export function releaseLabels(app: string, release: { version: string; digest: string; deployId: string }): Record<string, string> {
+  return {
+    [AGENT_LABELS.managed]: "true",
+    [AGENT_LABELS.app]: app,
+    [AGENT_LABELS.version]: release.version,
+    [AGENT_LABELS.digest]: release.digest,
+    [AGENT_LABELS.deployId]: release.deployId,
+  };
+}
+
 /** The value of `role` on the containers that only look inside an image. */
 export const PROBE_ROLE = "probe";
 
