@@ -136,7 +136,9 @@ export function backendProblems(raw: unknown): ConfigProblem[] {
       const why = typeof spec === "string" ? swarmVolumeProblem(spec, pinned) : undefined;
       if (why !== undefined) problem(["volumes", i], why);
     });
-    for (const [path, name] of [[[], serviceName(app)], ...Object.keys(asTree(cfg.roles) ?? {}).map((r) => [["roles", r], serviceName(app, r)])] as [string[], string][]) {
+    const roles = Object.keys(asTree(cfg.roles) ?? {});
+    const services: [string[], string][] = [[[], serviceName(app)], ...roles.map((r): [string[], string] => [["roles", r], serviceName(app, r)])];
+    for (const [path, name] of services) {
       if (!SERVICE_NAME_RE.test(name) || name.length > 63) {
         problem(path, `with backend: swarm this names the Swarm service "${name}", and Swarm takes at most 63 letters, digits, - and _, ending with a letter or digit; rename it`);
       }
