@@ -29,6 +29,25 @@ export function slotName(app: string, slot: "blue" | "green"): string {
   return `${app}-${slot}`;
 }
 
+/**
+ * The Swarm service of a `backend: swarm` app's web (`web`) or of one of its roles (`web-worker`):
+ * one name for the config's checks and the service spec (docs/design.md#swarm-services).
+ */
+export function serviceName(app: string, role?: string): string {
+  return role === undefined ? app : `${app}-${role}`;
+}
+
+/** What a release's containers and services all carry: the agent's mark, the app, and which release it is. */
+export function releaseLabels(app: string, release: { version: string; digest: string; deployId: string }): Record<string, string> {
+  return {
+    [AGENT_LABELS.managed]: "true",
+    [AGENT_LABELS.app]: app,
+    [AGENT_LABELS.version]: release.version,
+    [AGENT_LABELS.digest]: release.digest,
+    [AGENT_LABELS.deployId]: release.deployId,
+  };
+}
+
 /** The value of `role` on the containers that only look inside an image. */
 export const PROBE_ROLE = "probe";
 

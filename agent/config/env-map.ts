@@ -12,3 +12,8 @@ export const EnvMap = z
       ctx.addIssue({ code: "custom", path: [key], message: `"${key}" is not a valid variable name (${ENV_NAME_RULE})` });
     }
   });
+
+/** The `KEY=VALUE` list the Engine takes, from env maps merged in order (a later one wins). */
+export function envList(...layers: Record<string, string>[]): string[] {
+  return Object.entries(Object.assign({}, ...layers) as Record<string, string>).map(([k, v]) => `${k}=${v}`);
+}

@@ -5,6 +5,7 @@ import { accessSync, constants, readFileSync, realpathSync, statSync } from "nod
 import { basename, dirname, join } from "node:path";
 import { parseEnvFile } from "./env-file.js";
 import { secretModeProblem, type SecretKind } from "./secret-mode.js";
+import { asString, asTree } from "./tree.js";
 import { DEFAULT_DOCKER_SOCKETS, bindSource, unsafeVolumeReason } from "./volumes.js";
 
 export interface ConfigProblem {
@@ -25,9 +26,6 @@ export interface FileCheckOptions {
   mode: "daemon" | "check";
 }
 
-type Tree = Record<string, unknown>;
-const asTree = (v: unknown): Tree | undefined => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Tree) : undefined);
-const asString = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 /** Relative paths are the schema's to report; these checks look only at absolute ones. */
 const asAbsolute = (v: unknown): string | undefined => (asString(v)?.startsWith("/") ? (v as string) : undefined);
 

@@ -1,6 +1,7 @@
 // Reads agent.yaml into a validated Config. Every problem is reported at once, each with its
 // key path and, where the YAML parser knows it, the line: `apps.web.health.path: must start with "/" (agent.yaml line 12)`.
-// The schema's problems and the file system's (config/files.ts) come in one list.
+// The schema's problems, what each app's backend forbids (config/swarm.ts) and the file system's
+// (config/files.ts) come in one list.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
@@ -8,6 +9,7 @@ import type { z } from "zod";
 import { AgentError } from "../errors.js";
 import { checkConfigFiles, type FileCheckOptions } from "./files.js";
 import { Config, DEFAULT_STATE_PATH } from "./schema.js";
+import { backendProblems, swarmNotDeployedYet } from "./swarm.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/deploy-agent/agent.yaml";
 
@@ -16,10 +18,10 @@ export function loadConfig(path: string = DEFAULT_CONFIG_PATH): Config {
   return parseConfig(readConfigText(path), path);
 }
 
-/** Parses YAML text against the schema; `source` names the file in messages. */
+/** Parses YAML text against the schema and the rules of each app's backend; `source` names the file in messages. */
 export function parseConfig(text: string, source = "agent.yaml"): Config {
   const checked = checkConfigText(text, source);
-  if (checked.config === undefined) throw invalid(source, checked.errors);
+  if (checked.config === undefined || checked.errors.length > 0) throw invalid(source, checked.errors);
   return checked.config;
 }
 
@@ -65,7 +67,7 @@ export function checkConfigText(text: string, source: string, files?: FileCheckO
   const result = Config.safeParse(raw);
   const errors = result.success ? [] : result.error.issues.map((issue) => formatIssue(issue, doc, lines, file));
   const warnings: string[] = [];
-  for (const p of files ? checkConfigFiles(raw, files) : []) {
+  for (const p of [...backendProblems(raw), ...(files ? [...swarmNotDeployedYet(raw), ...checkConfigFiles(raw, files)] : [])]) {
     const line = lineOf(doc, lines, p.path);
     (p.severity === "error" ? errors : warnings).push(`${p.path.join(".")}: ${p.message}${line ? ` (${file} line ${line})` : ""}`);
   }

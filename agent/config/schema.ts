@@ -9,6 +9,7 @@ import { checkedInTime, DURATION_BOUNDS, duration } from "./duration.js";
 import { EnvMap } from "./env-map.js";
 import { parseListen } from "./listen.js";
 import { Roles, slotNameCollisions } from "./roles.js";
+import { Backend, Placement, Replicas } from "./swarm.js";
 import { parseWindow, type DeployWindow } from "./window.js";
 
 export { parseDurationMs } from "./duration.js";
@@ -164,6 +165,12 @@ export const AppConfig = z
     postdeploy: releaseStep(120_000).optional(),
     /** Other containers of the app from the same image (a worker), on the same release as web (config/roles.ts, deploy/roles.ts). */
     roles: Roles.default({}),
+    /** Blue and green containers on this host, or one Swarm service per role (config/swarm.ts, docs/design.md#swarm-services). */
+    backend: Backend,
+    /** Tasks of each of the app's Swarm services; only with `backend: swarm` (config/swarm.ts). */
+    replicas: Replicas,
+    /** Swarm placement constraints of the app's services; only with `backend: swarm`. */
+    placement: Placement,
   })
   .strict();
 export type AppConfig = z.infer<typeof AppConfig>;

@@ -38,12 +38,27 @@ export function unsafeVolumeReason(spec: string, ctx: VolumeRuleContext): string
   return undefined;
 }
 
+/** One `volumes` entry as `docker run -v` reads it: `DST` (an anonymous volume), `SRC:DST` or `SRC:DST:MODE`. */
+export interface VolumeEntry {
+  /** A path with "/" (a bind mount) or a volume's name; absent for an anonymous volume. */
+  source?: string;
+  target: string;
+  /** MODE split at its commas (`ro`, `z`, `rshared`, …). */
+  options: string[];
+  bind: boolean;
+}
+
+export function parseVolume(spec: string): VolumeEntry {
+  const [first = "", second, ...rest] = spec.split(":");
+  if (second === undefined) return { target: first, options: [], bind: false };
+  const options = rest.join(":").split(",").filter((o) => o !== "");
+  return { source: first, target: second, options, bind: first.includes("/") };
+}
+
 /** A bind mount's source (a path with "/"), or undefined for a named or anonymous volume. */
 export function bindSource(spec: string): string | undefined {
-  const parts = spec.split(":");
-  if (parts.length < 2) return undefined;
-  const source = parts[0]!;
-  return source.includes("/") ? source : undefined;
+  const v = parseVolume(spec);
+  return v.bind ? v.source : undefined;
 }
 
 function reasonFor(path: string, sockets: string[]): string | undefined {

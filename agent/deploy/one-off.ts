@@ -3,6 +3,7 @@
 // before new code takes traffic; `postdeploy` runs after the switch and never undoes it. Each
 // one-off sees what green sees (env, envFile, volumes, networks) and is removed when it ends.
 import type { AppConfig, ReleaseStepConfig } from "../config/schema.js";
+import { allNetworks } from "../config/networks.js";
 import type { ContainerSpec } from "../docker/engine.js";
 import { NO_HEALTHCHECK } from "../docker/healthcheck.js";
 import { AgentError, toAgentError } from "../errors.js";
@@ -10,7 +11,7 @@ import { AGENT_LABELS, type OneOffRole } from "../labels.js";
 import { hookFailureWords } from "../state/describe.js";
 import type { HookRun } from "../state/schema.js";
 import type { PostdeployFailure } from "./notify-outcome.js";
-import { allNetworks, releaseContainerOptions, type GreenRelease } from "./plan.js";
+import { releaseContainerOptions, type GreenRelease } from "./plan.js";
 import { short, updateRecordOf, type DeployDeps, type Run } from "./run.js";
 import { readEnvFile } from "./steps.js";
 

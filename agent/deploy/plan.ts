@@ -1,8 +1,10 @@
 // Pure planning: which slot green takes, and the exact create options for it.
 // Config plus release in, the Engine's create body out; executed by deploy.ts.
+import { envList } from "../config/env-map.js";
+import { primaryNetwork } from "../config/networks.js";
 import type { AppConfig } from "../config/schema.js";
 import type { ContainerSpec, HealthConfig } from "../docker/engine.js";
-import { AGENT_LABELS, slotName } from "../labels.js";
+import { AGENT_LABELS, releaseLabels, slotName } from "../labels.js";
 import type { Live, Slot } from "../state/schema.js";
 import { traefikLabels } from "../traefik/labels.js";
 
@@ -39,17 +41,6 @@ export function containerName(app: string, slot: Slot): string {
   return slotName(app, slot);
 }
 
-/** The network green is created on: the route's (Traefik reaches it there), else the first listed, else Docker's default. */
-export function primaryNetwork(app: AppConfig): string | undefined {
-  return app.route?.network ?? app.networks[0];
-}
-
-/** Every network the container joins, the primary first, without repeats. */
-export function allNetworks(app: AppConfig): string[] {
-  const nets = [primaryNetwork(app), ...app.networks].filter((n): n is string => n !== undefined);
-  return [...new Set(nets)];
-}
-
 export interface GreenRelease {
   deployId: string;
   version: string;
@@ -82,21 +73,12 @@ export interface ReleaseContainer {
  * while the rest (org.opencontainers.image.* and the like) are metadata nothing acts on.
  */
 export function releaseContainerOptions(appName: string, app: AppConfig, release: GreenRelease, c: ReleaseContainer, fileEnv: Record<string, string> = {}): ContainerSpec {
-  const env = { ...fileEnv, ...(c.env ?? app.env) };
   const network = primaryNetwork(app);
   const opts: ContainerSpec = {
     name: c.name,
     Image: release.imageRef,
-    Labels: {
-      ...app.labels,
-      ...c.labels,
-      [AGENT_LABELS.managed]: "true",
-      [AGENT_LABELS.app]: appName,
-      [AGENT_LABELS.version]: release.version,
-      [AGENT_LABELS.digest]: release.digest,
-      [AGENT_LABELS.deployId]: release.deployId,
-    },
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: { ...app.labels, ...c.labels, ...releaseLabels(appName, release) },
+    Env: envList(fileEnv, c.env ?? app.env),
     ExposedPorts: c.exposedPorts ?? {},
     Healthcheck: c.healthcheck,
     StopTimeout: Math.ceil(app.stopTimeout / 1000),

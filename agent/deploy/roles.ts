@@ -3,10 +3,10 @@
 // (so a role that fails leaves nothing routed), their old containers removed at the stop step,
 // and undone with web's green before the commit point.
 import { roleContainerName, ROLE_RUNNING_MS, type RoleConfig } from "../config/roles.js";
+import { allNetworks } from "../config/networks.js";
 import type { ContainerDetail, ImageView } from "../docker/engine.js";
 import { toAgentError } from "../errors.js";
 import { AGENT_LABELS, appRoleOf } from "../labels.js";
-import { allNetworks } from "./plan.js";
 import { roleCreateOptions } from "./role-plan.js";
 import { emit, nowIso, short, type DeployDeps, type Run } from "./run.js";
 import { roleLabel, watchFor } from "./watch-for.js";

@@ -2,11 +2,11 @@
 // the host, stopped, until the watch ends. If green fails meanwhile the agent starts blue again,
 // waits until it is healthy (Traefik routes to it from then on, green being unhealthy or dead),
 // then takes green out and records blue live again. The callers hold the app's deploy lock.
+import { primaryNetwork } from "../config/networks.js";
 import { AgentError, toAgentError } from "../errors.js";
 import { addSkip, ensureApp } from "../state/transitions.js";
 import type { Watch } from "../state/schema.js";
 import { sleep } from "../sleep.js";
-import { primaryNetwork } from "./plan.js";
 import type { DeployDeps } from "./run.js";
 import { greenFailure, watchOnStart } from "./watch-rules.js";
 import { endWatchRoles, rollBackRoles } from "./watch-roles.js";

@@ -2,7 +2,11 @@
 // timing every checked container gets, a shell command's check, and none at all.
 import type { HealthConfig } from "./types.js";
 
-const NS_PER_MS = 1_000_000;
+/** The Engine takes durations in nanoseconds. */
+export const NS_PER_MS = 1_000_000;
+
+/** Failed probes in a row that make a container (or a Swarm task) unhealthy. */
+export const HEALTH_RETRIES = 3;
 
 /** The least time Docker gives one health probe (its own default is 30 s). */
 export const PROBE_TIMEOUT_FLOOR_MS = 10_000;
@@ -22,7 +26,7 @@ export function healthTiming(intervalMs: number, startTimeoutMs: number): Omit<H
     // Failures while still `starting` inside the start period do not count
     // (https://docs.docker.com/reference/dockerfile/#healthcheck, "start period").
     StartPeriod: startTimeoutMs * NS_PER_MS,
-    Retries: 3,
+    Retries: HEALTH_RETRIES,
   };
 }
 

@@ -104,6 +104,7 @@ const GOOD: Record<string, string> = {
       worker: { command: [bin/worker], health: { command: "true", startTimeout: 30s }, overlap: false }
 `,
   ),
+  "a Swarm app with its replicas and placement": appYaml('    backend: swarm\n    replicas: 2\n    placement: ["node.role == worker"]\n    volumes: ["data:/data"]\n'),
   "registry credentials and notify targets": `registries:
   ghcr.io: { username: bot, credential: ghcr-token }
 notify:
@@ -116,9 +117,11 @@ ${appYaml("")}`,
 /** Documents the loader refuses for a reason JSON Schema can say: the schema refuses each too. */
 const BAD: Record<string, string> = {
   "a wrong type (port as a string)": appYaml("").replace("port: 8000", 'port: "8000"'),
-  "an unknown key in an app": appYaml("    replicas: 2\n"),
+  "an unknown key in an app": appYaml("    replica: 2\n"),
   "an unknown top-level key": `bogus: 1\n${appYaml("")}`,
   "a bad enum (restart)": appYaml("    restart: sometimes\n"),
+  "a bad enum (backend)": appYaml("    backend: kubernetes\n"),
+  "replicas out of bounds": appYaml("    backend: swarm\n    replicas: 0\n"),
   "a bad notify event": `notify: [{ url: https://x.example, events: [exploded] }]\n${appYaml("")}`,
   "a malformed duration": appYaml("    drain: 10 minutes\n"),
   "a duration as a number": appYaml("    drain: 10\n"),
