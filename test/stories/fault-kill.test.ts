@@ -147,7 +147,7 @@ describe.concurrent("kill -9 at every step boundary of a deploy", () => {
         await cell.serves("v3");
         await settled(docker, agent, cell.app);
         const failed = await cell.failedRequests();
-        expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+        expect(failed, `${JSON.stringify(failed.slice(0, 5))}\n${traefik.history(`${cell.app}.test`)}`).toEqual([]);
         const state = await expectSettledTruth(docker, agent, cell.app);
         expect(state.apps[cell.app]!.skip).toEqual([]);
       });
@@ -180,7 +180,7 @@ describe.concurrent("kill -9 at every step boundary of a rollback", () => {
         await cell.serves("v3");
         await settled(docker, agent, cell.app);
         const failed = await cell.failedRequests();
-        expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+        expect(failed, `${JSON.stringify(failed.slice(0, 5))}\n${traefik.history(`${cell.app}.test`)}`).toEqual([]);
         await expectSettledTruth(docker, agent, cell.app);
       });
     }, CELL_MS);

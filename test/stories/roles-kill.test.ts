@@ -98,7 +98,7 @@ describe("kill -9 in every step of a roles deploy", () => {
       await waitFor(`${app} to serve from ${slot}`, () => traefik.servingContainer(`${app}.test`) === `${app}-${slot}` || undefined, 30_000);
       const seen = await loop.stop();
       expect(seen.ok).toBeGreaterThan(0);
-      expect(seen.failed, JSON.stringify(seen.failed.slice(0, 5))).toEqual([]);
+      expect(seen.failed, `${JSON.stringify(seen.failed.slice(0, 5))}\n${traefik.history(`${app}.test`)}`).toEqual([]);
     } finally {
       await traefik.close();
     }
