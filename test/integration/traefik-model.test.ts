@@ -137,5 +137,8 @@ describe("the Traefik model on a real engine", () => {
     await model.waitForServing(host, blue, DEADLINE_MS);
     expect(model.table().routers.has(green)).toBe(false);
     expect(await versionsOf(5)).toEqual(Array(5).fill("1.0.0"));
+    // The history a failed-request assertion prints: each change of what serves the host, in order.
+    const changes = model.history(host).split("\n").slice(1).map((l) => l.replace(/^ {2}\d\d:\d\d:\d\d\.\d{3} /, ""));
+    expect(changes).toEqual([`${host} served by nothing`, `${host} served by ${blue}`, `${host} served by ${green}`, `${host} served by ${blue}`]);
   });
 });
