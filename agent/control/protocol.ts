@@ -282,6 +282,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case "IMAGE_UNUSABLE":
     case "IMAGE_REFUSED":
     case "CONTAINER_CONFLICT":
+    case "SERVICE_CONFLICT":
     case "ALREADY_RUNNING":
       return 409;
     case "ENGINE_UNAVAILABLE":

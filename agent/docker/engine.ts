@@ -6,9 +6,11 @@ import type Docker from "dockerode";
 import { AgentError } from "../errors.js";
 import { EngineClient, engineUnavailable } from "./client.js";
 import { OwnedEngine } from "./owned-engine.js";
+import { OwnedSwarm } from "./owned-swarm.js";
 import type { Owner } from "./types.js";
 
 export { OwnedEngine } from "./owned-engine.js";
+export { OwnedSwarm } from "./owned-swarm.js";
 export type { OwnContainerEvent } from "./container-events.js";
 export { openEngineStreams } from "./client.js";
 export type * from "./types.js";
@@ -32,6 +34,8 @@ export interface EngineConnection {
   socketPath: string;
   /** The Engine as an agent with this identity may use it. */
   ownedBy(owner: Owner): OwnedEngine;
+  /** The same Engine's Swarm services, for `backend: swarm` apps. */
+  swarmOwnedBy(owner: Owner): OwnedSwarm;
 }
 
 export interface ConnectOptions {
@@ -118,6 +122,7 @@ export async function connectEngine(socketPath: string, opts: ConnectOptions = {
     serverVersion: version.Version,
     socketPath,
     ownedBy: (owner) => new OwnedEngine(client, owner),
+    swarmOwnedBy: (owner) => new OwnedSwarm(client, owner),
   };
 }
 

@@ -40,3 +40,21 @@ export function foreignReason(labels: Record<string, string> | null | undefined,
 export function ownerLabels(app: string, owner: Owner): Record<string, string> {
   return { [AGENT_LABELS.managed]: "true", [AGENT_LABELS.app]: app, [AGENT_LABELS.owner]: owner.agentId };
 }
+
+/**
+ * True when a service (or a network the agent made for services) is this agent's: managed by
+ * deploy-agent and carrying this agent's owner label. Services came after the owner label, so
+ * there is no unlabelled one of the agent's to adopt.
+ */
+export function isOwnService(labels: Record<string, string> | null | undefined, owner: Owner): boolean {
+  const l = labels ?? {};
+  return l[AGENT_LABELS.managed] === "true" && l[AGENT_LABELS.owner] === owner.agentId;
+}
+
+/** Why a service is not this agent's, for the SERVICE_CONFLICT message. */
+export function foreignServiceReason(labels: Record<string, string> | null | undefined): string {
+  const l = labels ?? {};
+  if (l[AGENT_LABELS.managed] !== "true") return "not created by deploy-agent";
+  if (l[AGENT_LABELS.owner] === undefined) return "created by deploy-agent without an owner label";
+  return "created by another deploy-agent (another state file)";
+}

@@ -17,6 +17,7 @@ const EXPECTED: Record<ErrorCode, boolean> = {
   REGISTRY_NOT_FOUND: false,
   ENGINE_UNAVAILABLE: false,
   CONTAINER_CONFLICT: false,
+  SERVICE_CONFLICT: false,
   DEPLOY_ABORTED: false,
   DEPLOY_LOCKED: false,
   STATE_CORRUPT: false,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { foreignReason, isOwn, ownerLabels } from "../../agent/docker/ownership.js";
+import { foreignReason, foreignServiceReason, isOwn, isOwnService, ownerLabels } from "../../agent/docker/ownership.js";
 import { AGENT_LABELS, isKeepTag, keepTag, refusedImageLabels } from "../../agent/labels.js";
 
 const me = { agentId: "a".repeat(32), recordedDeploy: (app: string, id: string, digest: string) => app === "web" && id === "7" && digest === "sha256:77" };
@@ -63,5 +63,22 @@ describe("keep-tags", () => {
     expect(isKeepTag("web", "deploy-agent/web:latest")).toBe(false);
     expect(isKeepTag("web", "deploy-agent/web:gen-1x")).toBe(false);
     expect(isKeepTag("web", "registry.example/web:gen-12")).toBe(false);
+  });
+});
+
+describe("which Swarm services are the agent's", () => {
+  it("owns a service with its managed and owner labels, of any app", () => {
+    expect(isOwnService(ownerLabels("web", me), me)).toBe(true);
+    expect(isOwnService(ownerLabels("api", me), me)).toBe(true);
+  });
+
+  it("owns no service without its owner label, even one whose deploy the state file records", () => {
+    expect(isOwnService(legacy, me)).toBe(false);
+    expect(foreignServiceReason(legacy)).toBe("created by deploy-agent without an owner label");
+    expect(isOwnService({}, me)).toBe(false);
+    expect(foreignServiceReason({})).toBe("not created by deploy-agent");
+    const other = { ...ownerLabels("web", me), [AGENT_LABELS.owner]: "b".repeat(32) };
+    expect(isOwnService(other, me)).toBe(false);
+    expect(foreignServiceReason(other)).toBe("created by another deploy-agent (another state file)");
   });
 });
