@@ -1,5 +1,6 @@
 // The Swarm as deploy/ sees it: an app's services and their overlay networks, each operation
 // refusing what this agent did not create (SERVICE_CONFLICT). The raw client never leaves docker/.
+import type { EngineAuth } from "../engine-auth.js";
 import { AgentError } from "../errors.js";
 import { AGENT_LABELS } from "../labels.js";
 import { sleep } from "../sleep.js";
@@ -12,7 +13,7 @@ import { swarmRole, type SwarmInfo, type SwarmRole } from "./swarm.js";
 import type { Owner } from "./types.js";
 
 export type { FollowOptions, FollowResult, FollowState } from "./service-update.js";
-export type { RegistryAuth, ServiceView, TaskView } from "./services.js";
+export type { ServiceView, TaskView } from "./services.js";
 
 /** How long a swarm network may take to be allocated (a driver shown) after it was made; milliseconds on a healthy manager. */
 const NETWORK_ALLOCATION_MS = 10_000;
@@ -80,13 +81,13 @@ export class OwnedSwarm {
    * the agent's is refused and left alone; one of its own is the Engine's name conflict (the
    * caller updates it instead). `registryAuth` goes to the nodes as `--with-registry-auth` does.
    */
-  async createService(spec: ServiceSpec, registryAuth?: sv.RegistryAuth): Promise<void> {
+  async createService(spec: ServiceSpec, registryAuth?: EngineAuth): Promise<void> {
     await this.#mustOwn(spec.Name, "create");
     await sv.writeService(this.#c, this.#labelled(spec), undefined, registryAuth);
   }
 
   /** Replaces the spec of the agent's service at `version` (the one it read); the Engine refuses a stale version. */
-  async updateService(name: string, version: number, spec: ServiceSpec, registryAuth?: sv.RegistryAuth): Promise<void> {
+  async updateService(name: string, version: number, spec: ServiceSpec, registryAuth?: EngineAuth): Promise<void> {
     const s = await this.#mustOwn(name, "update");
     if (!s) throw new AgentError("INTERNAL", `service ${name} is gone: there is nothing to update; create it again`);
     await sv.writeService(this.#c, this.#labelled({ ...spec, Name: name }), { id: s.id, version }, registryAuth);

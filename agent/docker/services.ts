@@ -1,15 +1,9 @@
 // Swarm service, task and overlay network calls, each with the Engine deadline; a 404 on inspect is
 // "absent" and on remove is done. Internal to docker/: owned-swarm.ts decides which services these
 // may touch. API: https://docs.docker.com/reference/api/engine/version/v1.43/#tag/Service
+import type { EngineAuth } from "../engine-auth.js";
 import { statusOf, type EngineClient } from "./client.js";
 import type { ServiceSpec } from "./service-spec.js";
-
-/** Registry credentials for the nodes' pulls, as `docker service create --with-registry-auth` sends them. */
-export interface RegistryAuth {
-  username: string;
-  password: string;
-  serveraddress: string;
-}
 
 /** Where Swarm stands in moving the service to its spec: absent on a service never updated. */
 export interface UpdateStatus {
@@ -74,7 +68,7 @@ interface EngineTask {
  * the Engine then fails to decode the credentials and pulls without them, silently: the tasks end
  * "No such image".
  */
-export function registryAuthHeader(auth: RegistryAuth): string {
+export function registryAuthHeader(auth: EngineAuth): string {
   return Buffer.from(JSON.stringify(auth)).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
@@ -94,7 +88,7 @@ export async function inspectService(c: EngineClient, name: string): Promise<Ser
  * (`authconfig.key`): docker-modem would otherwise put every spec field in the query string, and
  * dockerode's one-argument createService sends the whole spec as X-Registry-Auth.
  */
-export async function writeService(c: EngineClient, spec: ServiceSpec, target: { id: string; version: number } | undefined, auth?: RegistryAuth): Promise<void> {
+export async function writeService(c: EngineClient, spec: ServiceSpec, target: { id: string; version: number } | undefined, auth?: EngineAuth): Promise<void> {
   const what = target ? `update of service ${spec.Name}` : `create of service ${spec.Name}`;
   await c.call(what, (abortSignal) =>
     dial(c, {
