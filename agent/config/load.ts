@@ -9,7 +9,7 @@ import type { z } from "zod";
 import { AgentError } from "../errors.js";
 import { checkConfigFiles, type FileCheckOptions } from "./files.js";
 import { Config, DEFAULT_STATE_PATH } from "./schema.js";
-import { backendProblems, swarmNotDeployedYet } from "./swarm.js";
+import { backendProblems } from "./swarm.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/deploy-agent/agent.yaml";
 
@@ -67,7 +67,7 @@ export function checkConfigText(text: string, source: string, files?: FileCheckO
   const result = Config.safeParse(raw);
   const errors = result.success ? [] : result.error.issues.map((issue) => formatIssue(issue, doc, lines, file));
   const warnings: string[] = [];
-  for (const p of [...backendProblems(raw), ...(files ? [...swarmNotDeployedYet(raw), ...checkConfigFiles(raw, files)] : [])]) {
+  for (const p of [...backendProblems(raw), ...(files ? checkConfigFiles(raw, files) : [])]) {
     const line = lineOf(doc, lines, p.path);
     (p.severity === "error" ? errors : warnings).push(`${p.path.join(".")}: ${p.message}${line ? ` (${file} line ${line})` : ""}`);
   }

@@ -104,6 +104,9 @@ export const NOT_FOR_SWARM: Readonly<Record<string, string>> = {
   "health.successes": "Swarm judges a task by its Docker health check alone; the agent's own probe, which this counts, cannot reach a task on an overlay network",
 };
 
+/** Release steps (deploy/one-off.ts), which a Swarm app's deploy does not run yet. */
+const NOT_YET_FOR_SWARM = ["predeploy", "postdeploy"];
+
 /** Keys only a Swarm service has. */
 const SWARM_ONLY = ["replicas", "placement"];
 
@@ -129,6 +132,9 @@ export function backendProblems(raw: unknown): ConfigProblem[] {
     for (const [key, why] of Object.entries(NOT_FOR_SWARM)) {
       const path = key.split(".");
       if (written(cfg, path)) problem(path, `means nothing with backend: swarm (${why}); leave it out`);
+    }
+    for (const key of NOT_YET_FOR_SWARM.filter((k) => k in cfg)) {
+      problem([key], `is not run for backend: swarm in this version: its one-off container would run on this host, beside services on any node; run the step from your CI, or leave the app on backend: container`);
     }
     const volumes = Array.isArray(cfg.volumes) ? cfg.volumes : [];
     const pinned = pinsOneNode(Array.isArray(cfg.placement) ? cfg.placement : []);
@@ -168,18 +174,4 @@ function swarmVolumeProblem(spec: string, pinned: boolean): string | undefined {
     return `"${spec}" binds a folder of whichever node runs the task; pin the service to one node with placement (such as "node.hostname == box1"), or use a named volume ("data:${v.target}"), which each node keeps for itself`;
   }
   return undefined;
-}
-
-/**
- * The daemon does not deploy Swarm services yet (issue 12): it, and `--check`, which says whether
- * it would start, refuse a Swarm app rather than run it as blue and green containers.
- */
-export function swarmNotDeployedYet(raw: unknown): ConfigProblem[] {
-  return Object.entries(asTree(asTree(raw)?.apps) ?? {})
-    .filter(([, entry]) => asTree(entry)?.backend === "swarm")
-    .map(([app]) => ({
-      path: ["apps", app, "backend"],
-      message: "this version of the agent checks a Swarm app's keys but does not deploy it yet; set backend: container (or leave it out) to run the app as containers",
-      severity: "error" as const,
-    }));
 }

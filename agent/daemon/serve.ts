@@ -9,8 +9,10 @@ import { reconcileApp } from "../deploy/reconcile.js";
 import { DeployLocks, type RunningDeploy } from "../deploy/lock.js";
 import { warnAboutRouting } from "../deploy/routing.js";
 import { AgentService } from "../deploy/service.js";
+import { monitorMs } from "../deploy/service-plan.js";
 import { Notifications } from "../notify/notifications.js";
-import { connectEngine } from "../docker/engine.js";
+import { connectEngine, type OwnedSwarm } from "../docker/engine.js";
+import { AgentError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { RegistryClient } from "../registry/client.js";
 import { StateStore } from "../state/store.js";
@@ -42,7 +44,20 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   const shutdown = new AbortController();
   const onBoundary = testKillHook(process.env, log);
   const notify = await Notifications.open(config.notify, { log });
-  const deps = { config, engine: engine.ownedBy(store), registry, store, locks, log, traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined, onBoundary, notify, ...(metrics ? { metrics } : {}) };
+  const swarm = await swarmFor(config, engine.swarmOwnedBy(store));
+  const deps = {
+    config,
+    engine: engine.ownedBy(store),
+    swarm,
+    registry,
+    store,
+    locks,
+    log,
+    traefik: config.traefik.api ? traefikApi(config.traefik.api) : undefined,
+    onBoundary,
+    notify,
+    ...(metrics ? { metrics } : {}),
+  };
   log.info(
     { version, engine: engine.serverVersion, api: engine.apiVersion, platform: engine.platform, apps: Object.keys(config.apps), state: config.state },
     "deploy-agent starting",
@@ -55,7 +70,11 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     // A deploy found routed but not drained gives blue its settle and drain first, and runs the
     // postdeploy it had not reached.
     const cfg = config.apps[app]!;
-    const budgetMs = 2 * cfg.stopTimeout + cfg.settle + cfg.drain + (cfg.postdeploy?.timeout ?? 0) + 8 * config.docker.timeout;
+    // A Swarm app's update found running is followed to its end: each task in turn its start and monitor, and the nodes' pull.
+    const budgetMs =
+      cfg.backend === "swarm"
+        ? cfg.replicas * (cfg.health.startTimeout + monitorMs(cfg.health)) + 60_000 + 8 * config.docker.timeout
+        : 2 * cfg.stopTimeout + cfg.settle + cfg.drain + (cfg.postdeploy?.timeout ?? 0) + 8 * config.docker.timeout;
     await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
     const report = await reconcileApp(deps, app);
     log.info({ app, serving: report.serving ?? null, actions: report.actions.length }, "reconciled");
@@ -66,7 +85,8 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   let poller: ReturnType<typeof createPoller> | undefined;
   const liveWatch = new LiveWatch({
     engine: deps.engine,
-    live: (app) => store.app(app).live,
+    // Swarm restarts a service's tasks itself, and says so in `status` (its tasks).
+    live: (app) => (config.apps[app]?.backend === "swarm" ? undefined : store.app(app).live),
     roles: (app) => Object.entries(config.apps[app]?.roles ?? {}).map(([role, r]) => ({ role, checked: r.health !== undefined })),
     log,
   });
@@ -149,6 +169,21 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
   await registry.close();
   await store.close();
   log.info("deploy-agent stopped");
+}
+
+/**
+ * The Swarm, when an app has `backend: swarm`: only a Swarm manager creates and updates services,
+ * so on any other Engine the daemon refuses to start, naming the apps and the fix (exit 78, as for a
+ * bad config: restarting cannot mend it). Undefined when no app needs it.
+ */
+async function swarmFor(config: Config, swarm: OwnedSwarm): Promise<OwnedSwarm | undefined> {
+  const apps = Object.entries(config.apps)
+    .filter(([, app]) => app.backend === "swarm")
+    .map(([name]) => name);
+  if (apps.length === 0) return undefined;
+  const refused = await swarm.notManager(apps);
+  if (refused) throw new AgentError("CONFIG_INVALID", refused.message, { hint: refused.hint });
+  return swarm;
 }
 
 /**

@@ -11,6 +11,8 @@ import { addSkip, beginDeploy, finishDeploy, hasServed, startStep } from "../sta
 import { failedAfterCommit, finishCommitted, finishForward, isGreensFault } from "./commit.js";
 import { skipsRelease } from "./faults.js";
 import { chooseSlots, type SlotHolder } from "./plan.js";
+import type { Slot } from "../state/schema.js";
+import { swarmSequence } from "./swarm-deploy.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { confirm, create, drain, pull, start } from "./steps.js";
 import { rolesMissing, undoRoles } from "./roles.js";
@@ -54,21 +56,33 @@ export async function runDeploy(deps: DeployDeps, target: DeployTarget): Promise
   }
 }
 
-async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, notes: OutcomeNotes): Promise<DeployOutcome> {
+/** The digest the deploy is of: given (a poll, a rollback), or the tag resolved now; a failure to resolve is kept for the record. */
+export interface Resolved {
+  startedAt: string;
+  digest?: string | undefined;
+  indexDigest?: string | undefined;
+  error?: unknown;
+}
+
+async function resolve(deps: DeployDeps, target: DeployTarget, app: AppConfig): Promise<Resolved> {
   const now = deps.now ?? (() => new Date());
-  const resolveStarted = now().toISOString();
-  let digest = target.digest;
-  let indexDigest = target.indexDigest;
-  let resolveError: unknown;
-  if (!digest) {
-    try {
-      const r = await deps.registry.resolveTag(app.image, target.version, { manual: target.trigger !== "poll" });
-      digest = r.digest;
-      indexDigest = r.indexDigest;
-    } catch (err) {
-      resolveError = err;
-    }
+  const r: Resolved = { startedAt: now().toISOString(), digest: target.digest, indexDigest: target.indexDigest };
+  if (r.digest) return r;
+  try {
+    const found = await deps.registry.resolveTag(app.image, target.version, { manual: target.trigger !== "poll" });
+    r.digest = found.digest;
+    r.indexDigest = found.indexDigest;
+  } catch (err) {
+    r.error = err;
   }
+  return r;
+}
+
+async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, notes: OutcomeNotes): Promise<DeployOutcome> {
+  const resolved = await resolve(deps, target, app);
+  if (app.backend === "swarm") return swarmSequence(deps, target, app, notes, resolved);
+  const { digest } = resolved;
+  let resolveError = resolved.error;
   const live = deps.store.app(target.app).live;
   if (digest && live?.digest === digest && target.trigger !== "rollback" && (await rolesMissing(deps, target.app, live.deployId)).length === 0) {
     const found = digest;
@@ -79,34 +93,7 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
   if (deps.store.app(target.app).watch) await endWatch(deps, target.app, `a deploy of ${target.version} (${target.trigger}) began`);
   const held = await slotHolders(deps, target.app).catch((err: unknown) => void (resolveError ??= err));
   const slots = chooseSlots(live, held ?? []);
-
-  const record = await deps.store.update((s) => {
-    const r = beginDeploy(s, { app: target.app, trigger: target.trigger, version: target.version, startedAt: resolveStarted });
-    if (digest) r.digest = digest;
-    if (indexDigest) r.indexDigest = indexDigest;
-    r.slot = slots.green;
-    startStep(r, "resolve", resolveStarted);
-    return structuredClone(r);
-  });
-  const run: Run = {
-    deps,
-    target,
-    app,
-    id: record.id,
-    slot: record.slot ?? "blue",
-    blueSlot: slots.blue,
-    generation: record.generation ?? 0,
-    digest: digest ?? "",
-    indexDigest,
-    routed: false,
-    committed: false,
-    notes,
-    log: deps.log.child({ app: target.app, deployId: record.id, version: target.version, digest }),
-  };
-  deps.locks.setStep(target.app, "resolve", record.id);
-  emit(run, { type: "started", app: target.app, deployId: record.id, trigger: target.trigger, version: target.version, at: resolveStarted });
-  emit(run, { type: "step", app: target.app, deployId: run.id, step: "resolve", phase: "start", at: resolveStarted });
-  deps.onBoundary?.("resolve", "start");
+  const run = await openRun(deps, target, app, notes, resolved, slots);
 
   try {
     if (resolveError) throw resolveError;
@@ -123,6 +110,42 @@ async function sequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, 
   } catch (err) {
     return await fail(run, asAbortWhenStopping(run, toAgentError(err)));
   }
+}
+
+/**
+ * Records the deploy as running, its resolve step begun, and says so: the Run every step carries.
+ * A container app's deploy has slots; a Swarm app's has none (its record names no slot).
+ */
+export async function openRun(deps: DeployDeps, target: DeployTarget, app: AppConfig, notes: OutcomeNotes, resolved: Resolved, slots?: { green: Slot; blue?: Slot | undefined }): Promise<Run> {
+  const { digest, indexDigest, startedAt } = resolved;
+  const record = await deps.store.update((s) => {
+    const r = beginDeploy(s, { app: target.app, trigger: target.trigger, version: target.version, startedAt });
+    if (digest) r.digest = digest;
+    if (indexDigest) r.indexDigest = indexDigest;
+    if (slots) r.slot = slots.green;
+    startStep(r, "resolve", startedAt);
+    return structuredClone(r);
+  });
+  const run: Run = {
+    deps,
+    target,
+    app,
+    id: record.id,
+    slot: slots?.green ?? "blue",
+    blueSlot: slots?.blue,
+    generation: record.generation ?? 0,
+    digest: digest ?? "",
+    indexDigest,
+    routed: false,
+    committed: false,
+    notes,
+    log: deps.log.child({ app: target.app, deployId: record.id, version: target.version, digest }),
+  };
+  deps.locks.setStep(target.app, "resolve", record.id);
+  emit(run, { type: "started", app: target.app, deployId: record.id, trigger: target.trigger, version: target.version, at: startedAt });
+  emit(run, { type: "step", app: target.app, deployId: run.id, step: "resolve", phase: "start", at: startedAt });
+  deps.onBoundary?.("resolve", "start");
+  return run;
 }
 
 /** What the metrics count of a deploy; an `unchanged` outcome names the live release's deploy, whose steps are not this one's. */
@@ -154,7 +177,7 @@ async function slotHolders(deps: DeployDeps, app: string): Promise<SlotHolder[]>
  * A step that fails while the agent stops most likely failed because of the stop (a pull cut off
  * reports PULL_FAILED): it counts as aborted, so the record says why and the digest is not skipped.
  */
-function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
+export function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
   if (run.committed || !run.target.signal?.aborted || err.code === "DEPLOY_ABORTED") return err;
   const step = run.deps.locks.current(run.target.app)?.step ?? "resolve";
   const message = `deploy ${run.id} of ${run.target.app} stopped during ${step}: ${abortReason(run.target.signal)} (${err.message})`;
@@ -166,7 +189,7 @@ function asAbortWhenStopping(run: Run, err: AgentError): AgentError {
  * is routed and did not fail itself, the deploy goes on (commit.ts). Otherwise green goes (out of
  * routing first when it was routed, undo.ts), blue stays, and the record says why.
  */
-async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
+export async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
   if (run.committed) return failedAfterCommit(run, err);
   if (run.routed && !isGreensFault(err)) {
     const forward = await finishForward(run, err).catch((e: unknown) => (run.committed ? failedAfterCommit(run, toAgentError(e)) : undefined));
@@ -196,7 +219,7 @@ async function fail(run: Run, err: AgentError): Promise<DeployOutcome> {
     outcome: aborted ? "aborted" : "failed",
     version: run.target.version,
     ...(run.digest ? { digest: run.digest } : {}),
-    slot: run.slot,
+    ...(run.swarm ? {} : { slot: run.slot }),
     generation: run.generation,
     error,
   };

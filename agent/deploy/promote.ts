@@ -9,7 +9,8 @@ import { promoteRoles } from "./roles.js";
 import type { DeployDeps } from "./run.js";
 
 export interface Promotion {
-  containerId: string;
+  /** Web's new container; absent for a Swarm app, whose services Swarm restarts itself. */
+  containerId?: string | undefined;
   live: Live;
   indexDigest?: string | undefined;
   /** When it became live; the release's deployedAt. */
@@ -38,8 +39,11 @@ export async function promote(deps: DeployDeps, appName: string, app: AppConfig,
       return undefined;
     }
   };
-  await attempt(`set restart policy ${app.restart}`, () => deps.engine.setRestartPolicy(appName, p.containerId, app.restart));
-  if (Object.keys(app.roles).length > 0) problems.push(...((await attempt("list the roles' containers", () => promoteRoles(deps, appName, app.restart, live.deployId))) ?? []));
+  const id = p.containerId;
+  if (id !== undefined) {
+    await attempt(`set restart policy ${app.restart}`, () => deps.engine.setRestartPolicy(appName, id, app.restart));
+    if (Object.keys(app.roles).length > 0) problems.push(...((await attempt("list the roles' containers", () => promoteRoles(deps, appName, app.restart, live.deployId))) ?? []));
+  }
   // A release kept before (a rollback re-promotes one) keeps its tag; a new one is tagged after its generation.
   const kept = deps.store.app(appName).releases.find((r) => r.digest === live.digest && r.keepTag && isKeepTag(appName, r.keepTag))?.keepTag;
   const wanted = kept ?? keepTag(appName, live.generation);

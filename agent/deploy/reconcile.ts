@@ -13,6 +13,7 @@ import type { DeployDeps } from "./deploy.js";
 import { postdeployAfterRestart } from "./postdeploy-restart.js";
 import { promote } from "./promote.js";
 import { settleRoles } from "./reconcile-roles.js";
+import { reconcileSwarmApp } from "./swarm-reconcile.js";
 import { reconcileWatch } from "./watch.js";
 
 /** In these steps green had passed its health gate, so Traefik routed to it (docs/design.md#slots-and-router-priorities). */
@@ -38,6 +39,7 @@ export interface ReconcileReport {
 export async function reconcileApp(deps: DeployDeps, appName: string): Promise<ReconcileReport> {
   const app = deps.config.apps[appName];
   if (!app) return { app: appName, actions: [] };
+  if (app.backend === "swarm") return reconcileSwarmApp(deps, appName, app);
   const { engine } = deps;
   const log = deps.log.child({ app: appName, step: "reconcile" });
   const actions: string[] = [];

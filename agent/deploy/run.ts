@@ -3,6 +3,7 @@ import type { MonotonicClock } from "../clock.js";
 import type { AppConfig, Config } from "../config/schema.js";
 import type { DeployEvent } from "../control/api.js";
 import type { ContainerDetail, OwnedEngine } from "../docker/engine.js";
+import type { OwnedSwarm } from "../docker/owned-swarm.js";
 import type { EngineAuth } from "../engine-auth.js";
 import { abortReason } from "../abort.js";
 import { AgentError } from "../errors.js";
@@ -16,6 +17,7 @@ import { endStep, startStep } from "../state/transitions.js";
 import type { TraefikConfirm } from "../traefik/api.js";
 import type { DeployLocks } from "./lock.js";
 import type { RoleRun } from "./roles.js";
+import type { ServiceWrite } from "./swarm-services.js";
 
 /** What the deploy needs from the registry module (agent/registry/client.ts). */
 export interface Registry {
@@ -42,6 +44,8 @@ export interface DeployDeps {
   notify?: NotifySink | undefined;
   /** Where deploy and poll counts and durations go (agent/metrics/); absent, nothing is counted. */
   metrics?: MetricsSink | undefined;
+  /** The Swarm's services, for `backend: swarm` apps; absent when no app has that backend. */
+  swarm?: OwnedSwarm | undefined;
 }
 
 /** What to deploy. `digest` is known for polls and rollbacks; a CLI deploy of a tag resolves it. */
@@ -95,6 +99,8 @@ export interface Run {
   log: Logger;
   /** Kept for the deploy's notification (notify-outcome.ts). */
   notes?: OutcomeNotes;
+  /** A Swarm app's deploy: the services it wrote (swarm-deploy.ts); absent for a container app. */
+  swarm?: { written: ServiceWrite[] };
 }
 
 export async function updateRecord(run: Run, fn: (r: DeployRecord) => void): Promise<void> {

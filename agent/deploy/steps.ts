@@ -146,13 +146,13 @@ export async function stopBlue(run: Run): Promise<string> {
   return `stopped and removed ${name}`;
 }
 
-/** Green is live: the one promotion reconcile also uses. What could not be done is in the detail. */
+/** Green (a Swarm app: its services) is live: the one promotion reconcile also uses. What could not be done is in the detail. */
 export async function recordSuccess(run: Run): Promise<string> {
-  const id = mustGreen(run);
+  const id = run.swarm ? undefined : mustGreen(run);
   const at = nowIso(run);
   const live = run.live ?? { deployId: run.id, version: run.target.version, digest: run.digest, imageId: run.imageId ?? "", slot: run.slot, generation: run.generation, since: at };
   const until = new Date(Date.parse(at) + run.app.watch).toISOString();
-  const watch = run.keptBlue && run.blue ? watchRecord(run.blue, id, run.id, until) : undefined;
+  const watch = run.keptBlue && run.blue && id ? watchRecord(run.blue, id, run.id, until) : undefined;
   const { keepTag, removed, problems } = await promote(run.deps, run.target.app, run.app, { containerId: id, live, indexDigest: run.indexDigest, at, ...(watch ? { watch } : {}) });
   const done = [keepTag ? `kept ${keepTag}` : "", removed.length > 0 ? `removed old keep-tags ${removed.join(", ")}` : ""].filter(Boolean);
   return [...done, ...problems].join("; ");

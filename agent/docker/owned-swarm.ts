@@ -1,5 +1,6 @@
 // The Swarm as deploy/ sees it: an app's services and their overlay networks, each operation
 // refusing what this agent did not create (SERVICE_CONFLICT). The raw client never leaves docker/.
+import { deadline } from "../clock.js";
 import type { EngineAuth } from "../engine-auth.js";
 import { AgentError } from "../errors.js";
 import { AGENT_LABELS } from "../labels.js";
@@ -9,7 +10,7 @@ import { foreignServiceReason, isOwnService, ownerLabels } from "./ownership.js"
 import { followUpdate, type FollowOptions, type FollowResult } from "./service-update.js";
 import type { ServiceSpec } from "./service-spec.js";
 import * as sv from "./services.js";
-import { swarmRole, type SwarmInfo, type SwarmRole } from "./swarm.js";
+import { swarmNotManager, swarmRole, type SwarmInfo, type SwarmRole } from "./swarm.js";
 import type { Owner } from "./types.js";
 
 export type { FollowOptions, FollowResult, FollowState } from "./service-update.js";
@@ -30,9 +31,17 @@ export class OwnedSwarm {
 
   /** This Engine's place in a swarm (GET /info); only a manager creates and updates services. */
   async swarmRole(): Promise<SwarmRole> {
+    return swarmRole(await this.#info());
+  }
+
+  /** Why `apps` (those with backend: swarm) cannot run on this Engine, or undefined on a manager (swarm.ts swarmNotManager). */
+  async notManager(apps: readonly string[]): Promise<{ message: string; hint: string } | undefined> {
+    return apps.length === 0 ? undefined : swarmNotManager(apps, await this.#info());
+  }
+
+  async #info(): Promise<SwarmInfo> {
     // dockerode's typings of info() take no options; the client's deadline still bounds it.
-    const info = (await this.#c.call("GET /info", () => this.#c.docker.info())) as SwarmInfo;
-    return swarmRole(info);
+    return (await this.#c.call("GET /info", () => this.#c.docker.info())) as SwarmInfo;
   }
 
   /**
@@ -58,11 +67,11 @@ export class OwnedSwarm {
    * allocator's DriverState), which is neither an overlay nor a reason to refuse it.
    */
   async #allocatedNetwork(name: string): Promise<{ driver: string } | undefined> {
-    const deadline = Date.now() + NETWORK_ALLOCATION_MS;
+    const until = deadline(NETWORK_ALLOCATION_MS);
     for (;;) {
       const n = await sv.findNetwork(this.#c, name);
       if (!n || n.driver !== "") return n;
-      if (Date.now() >= deadline) {
+      if (until.passed()) {
         throw new AgentError("ENGINE_UNAVAILABLE", `network ${name} still has no driver ${NETWORK_ALLOCATION_MS / 1000}s after it was made: Swarm has not allocated it`, {
           hint: "check `docker network inspect` and the Engine's log; the next deploy tries again",
         });
@@ -98,6 +107,19 @@ export class OwnedSwarm {
     const s = await this.#mustOwn(name, "follow");
     if (!s) throw new AgentError("INTERNAL", `service ${name} does not exist: there is no update to follow`);
     return followUpdate(this.#c, s.id, opts);
+  }
+
+  /** Sends the agent's service back to its previous spec, Swarm's one step (services.ts rollbackService); for undoing the agent's own update. */
+  async rollbackService(name: string): Promise<void> {
+    const s = await this.#mustOwn(name, "roll back");
+    if (!s) throw new AgentError("INTERNAL", `service ${name} does not exist: there is nothing to roll back`);
+    await sv.rollbackService(this.#c, s.id);
+  }
+
+  /** The tasks of the agent's service (none when it is absent), for `status`. */
+  async tasks(name: string): Promise<sv.TaskView[]> {
+    const s = await this.#mustOwn(name, "list the tasks of");
+    return s ? sv.listTasks(this.#c, s.id) : [];
   }
 
   /** Removes the agent's service and so its tasks; gone is done. */

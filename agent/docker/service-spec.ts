@@ -51,6 +51,8 @@ export interface ServiceSpec {
     };
     Placement: { Constraints: string[] };
     Networks: { Target: string }[];
+    /** Swarm replaces the tasks when this changes, even if nothing else in the template did: the release's generation. */
+    ForceUpdate: number;
   };
   Mode: { Replicated: { Replicas: number } };
   UpdateConfig: ServiceUpdateConfig;
@@ -120,6 +122,11 @@ export function serviceSpec(appName: string, app: AppConfig, release: ServiceRel
       },
       Placement: { Constraints: app.placement },
       Networks: allNetworks(app).map((Target) => ({ Target })),
+      // Each deploy replaces the tasks, as each deploy of a container app starts a new container:
+      // a deploy whose template is the same as the live one's (a service put back after a person
+      // changed it, the same digest deployed again) would otherwise change only the service's
+      // labels, and Swarm would start no update for the agent to follow.
+      ForceUpdate: release.generation,
     },
     Mode: { Replicated: { Replicas: role.replicas } },
     UpdateConfig: update("rollback"),

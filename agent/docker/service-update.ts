@@ -1,5 +1,6 @@
 // Following a service until Swarm is done moving it to its spec: the service's UpdateStatus, and
 // each of its tasks' changes for progress. Internal to docker/: owned-swarm.ts checks ownership first.
+import { deadline as deadlineOf, type MonotonicClock } from "../clock.js";
 import { AgentError } from "../errors.js";
 import { sleep } from "../sleep.js";
 import type { EngineClient } from "./client.js";
@@ -25,6 +26,8 @@ export interface FollowOptions {
   onTask?: (task: TaskView) => void;
   pollMs?: number;
   signal?: AbortSignal;
+  /** The clock the deadline runs on (agent/clock.ts): a wall clock that jumps must not end it. */
+  clock?: MonotonicClock;
 }
 
 export interface FollowResult {
@@ -45,7 +48,7 @@ export interface FollowResult {
  */
 export async function followUpdate(c: EngineClient, id: string, opts: FollowOptions): Promise<FollowResult> {
   const seen = new Map<string, string>();
-  const deadline = Date.now() + opts.deadlineMs;
+  const until = deadlineOf(opts.deadlineMs, opts.clock);
   for (;;) {
     const service = await inspectService(c, id);
     if (!service) throw new AgentError("INTERNAL", `service ${id} was removed while the agent followed its update`);
@@ -59,8 +62,8 @@ export async function followUpdate(c: EngineClient, id: string, opts: FollowOpti
     }
     const settled = settledState(service, tasks);
     if (settled) return { ...settled, service, tasks };
-    if (Date.now() >= deadline || opts.signal?.aborted) return timedOut(service, tasks, opts);
-    await sleep(Math.min(opts.pollMs ?? FOLLOW_POLL_MS, Math.max(0, deadline - Date.now())), opts.signal);
+    if (until.passed() || opts.signal?.aborted) return timedOut(service, tasks, opts);
+    await sleep(Math.min(opts.pollMs ?? FOLLOW_POLL_MS, until.remainingMs()), opts.signal);
   }
 }
 

@@ -102,6 +102,26 @@ export async function writeService(c: EngineClient, spec: ServiceSpec, target: {
   );
 }
 
+/**
+ * Swarm's own one-step rollback (`docker service rollback`): the service goes back to its previous
+ * spec under its RollbackConfig. The Engine takes it as an update of the current spec with
+ * `rollback=previous` (moby api/server/router/swarm/cluster_routes.go), so the spec read at
+ * `version` is sent back as it is. Only for undoing a deploy the agent itself began: a rollback a
+ * person asks for is a new update to the earlier release (deploy/swarm-deploy.ts).
+ */
+export async function rollbackService(c: EngineClient, id: string): Promise<void> {
+  const raw = (await c.call(`inspect of service ${id}`, (abortSignal) => c.docker.getService(id).inspect({ abortSignal }))) as { Version?: { Index?: number }; Spec?: object };
+  await c.call(`rollback of service ${id}`, (abortSignal) =>
+    dial(c, {
+      path: `/services/${encodeURIComponent(id)}/update?`,
+      method: "POST",
+      options: { _query: { version: raw.Version?.Index ?? 0, rollback: "previous" }, _body: raw.Spec ?? {} },
+      abortSignal,
+      statusCodes: { 200: true, 400: "bad parameter", 404: "no such service", 500: "server error", 503: "not part of a swarm" },
+    }),
+  );
+}
+
 export async function removeService(c: EngineClient, id: string): Promise<void> {
   try {
     await c.call(`removal of service ${id}`, (abortSignal) => c.docker.getService(id).remove({ abortSignal }));

@@ -89,7 +89,7 @@ describe("keys a Swarm service has no use for", () => {
     ]);
   });
 
-  it("accepts the keys a service uses: route, env, command, init, stopTimeout, networks, labels, roles and the release steps", () => {
+  it("accepts the keys a service uses: route, env, command, init, stopTimeout, networks, labels, and roles", () => {
     const c = parseConfig(
       swarm(`    route: { rule: "Host(\`example.com\`)", network: web }
     env: { A: "1" }
@@ -99,7 +99,6 @@ describe("keys a Swarm service has no use for", () => {
     networks: [db]
     labels: { team: shop }
     unsafeVolumes: false
-    predeploy: { command: [bin/migrate] }
     roles: { worker: { command: [bin/jobs], overlap: false } }
 `),
     );
@@ -133,13 +132,17 @@ describe("keys a Swarm service has no use for", () => {
   });
 });
 
-describe("a Swarm app before the daemon deploys one", () => {
-  it("is refused where the daemon would start (daemon and --check), naming the app; a container app beside it is not", () => {
+describe("a Swarm app where the daemon starts", () => {
+  it("passes the daemon's and --check's checks beside a container app", () => {
     const yaml = `${swarm("")}  api:\n    image: ghcr.io/acme/api\n    port: 8000\n    health: { path: /health }\n`;
-    for (const mode of ["daemon", "check"] as const) {
-      expect(checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode }).errors).toEqual([
-        "apps.web.backend: this version of the agent checks a Swarm app's keys but does not deploy it yet; set backend: container (or leave it out) to run the app as containers (agent.yaml line 6)",
-      ]);
-    }
+    for (const mode of ["daemon", "check"] as const) expect(checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode }).errors).toEqual([]);
+  });
+
+  it("refuses the release steps, which its deploy does not run yet, naming each", () => {
+    const yaml = swarm("    predeploy: { command: [migrate] }\n    postdeploy: { command: [warm] }\n");
+    const errors = checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode: "daemon" }).errors;
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/^apps\.web\.predeploy: is not run for backend: swarm in this version/);
+    expect(errors[1]).toMatch(/^apps\.web\.postdeploy: is not run for backend: swarm in this version/);
   });
 });

@@ -85,6 +85,8 @@ describe("web's service", () => {
         },
         Placement: { Constraints: ["node.role == worker", "node.labels.zone != eu-2"] },
         Networks: [{ Target: "web" }, { Target: "db" }],
+        // The generation: each deploy replaces the tasks.
+        ForceUpdate: 9,
       },
       Mode: { Replicated: { Replicas: 3 } },
       // 30 s to start, then three 2 s probes: 36 s.
