@@ -10,6 +10,7 @@ import { DeployLocks, type RunningDeploy } from "../deploy/lock.js";
 import { warnAboutRouting } from "../deploy/routing.js";
 import { AgentService } from "../deploy/service.js";
 import { monitorMs } from "../deploy/service-plan.js";
+import { SWARM_PROVIDER_LAG_MS } from "../deploy/backend-move.js";
 import { Notifications } from "../notify/notifications.js";
 import { connectEngine, type OwnedSwarm } from "../docker/engine.js";
 import { AgentError } from "../errors.js";
@@ -73,7 +74,7 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
     // A Swarm app's update found running is followed to its end: each task in turn its start and monitor, and the nodes' pull.
     const budgetMs =
       cfg.backend === "swarm"
-        ? cfg.replicas * (cfg.health.startTimeout + monitorMs(cfg.health)) + 60_000 + 8 * config.docker.timeout
+        ? cfg.replicas * (cfg.health.startTimeout + monitorMs(cfg.health)) + 60_000 + SWARM_PROVIDER_LAG_MS + 2 * cfg.stopTimeout + 8 * config.docker.timeout
         : 2 * cfg.stopTimeout + cfg.settle + cfg.drain + (cfg.postdeploy?.timeout ?? 0) + 8 * config.docker.timeout;
     await notifier.extendTimeout(budgetMs, `reconciling ${app} (${i + 1} of ${apps.length})`);
     const report = await reconcileApp(deps, app);
@@ -174,13 +175,14 @@ export async function serve(config: Config, log: Logger, notifier: Notifier): Pr
 /**
  * The Swarm, when an app has `backend: swarm`: only a Swarm manager creates and updates services,
  * so on any other Engine the daemon refuses to start, naming the apps and the fix (exit 78, as for a
- * bad config: restarting cannot mend it). Undefined when no app needs it.
+ * bad config: restarting cannot mend it). With no such app, the Swarm of a manager all the same,
+ * so that an app moved back to containers has its services removed (deploy/backend-move.ts).
  */
 async function swarmFor(config: Config, swarm: OwnedSwarm): Promise<OwnedSwarm | undefined> {
   const apps = Object.entries(config.apps)
     .filter(([, app]) => app.backend === "swarm")
     .map(([name]) => name);
-  if (apps.length === 0) return undefined;
+  if (apps.length === 0) return (await swarm.swarmRole().catch(() => undefined)) === "manager" ? swarm : undefined;
   const refused = await swarm.notManager(apps);
   if (refused) throw new AgentError("CONFIG_INVALID", refused.message, { hint: refused.hint });
   return swarm;

@@ -5,6 +5,7 @@ import type { DeployOutcome } from "../control/api.js";
 import { toAgentError, type AgentError } from "../errors.js";
 import type { Live } from "../state/schema.js";
 import { ensureApp, finishDeploy } from "../state/transitions.js";
+import { removeServicesLeft } from "./backend-move.js";
 import { postdeploy } from "./one-off.js";
 import { stopRoleBlues } from "./roles.js";
 import { drain, recordSuccess, stopBlue } from "./steps.js";
@@ -48,7 +49,7 @@ export async function commitLive(run: Run): Promise<void> {
 /** From the commit point to the end: stop blue, the postdeploy command, then restart policy, keep-tag and pruning. */
 export async function finishCommitted(run: Run): Promise<DeployOutcome> {
   await commitLive(run);
-  await step(run, "stop", async () => `${await stopBlue(run)}${await stopRoleBlues(run)}`);
+  await step(run, "stop", async () => `${await stopBlue(run)}${await stopRoleBlues(run)}${await removeServicesLeft(run.deps, run.target.app, run.app)}`);
   if (run.app.postdeploy) await step(run, "postdeploy", () => postdeploy(run));
   await step(run, "record", () => recordSuccess(run));
   run.log.info({ slot: run.slot, generation: run.generation }, "deploy succeeded");

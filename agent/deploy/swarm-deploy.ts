@@ -13,6 +13,7 @@ import { asAbortWhenStopping, fail, openRun, type Resolved } from "./deploy.js";
 import type { OutcomeNotes } from "./notify-outcome.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { pull, recordSuccess } from "./steps.js";
+import { containersLeft, removeContainersLeft } from "./backend-move.js";
 import { releaseSpecs, serviceNames, settleServices, undoWrites, writeServices } from "./swarm-services.js";
 
 export async function swarmSequence(deps: DeployDeps, target: DeployTarget, app: AppConfig, notes: OutcomeNotes, resolved: Resolved): Promise<DeployOutcome> {
@@ -36,6 +37,9 @@ export async function swarmSequence(deps: DeployDeps, target: DeployTarget, app:
     run.routed = true;
     await step(run, "start", () => followRelease(run, swarm));
     await commitLive(run);
+    // An app that moved from backend: container: its containers go once Traefik routes to the services.
+    const left = await containersLeft(deps, target.app);
+    if (left.length > 0) await step(run, "stop", () => removeContainersLeft(deps, target.app, app, left));
     await step(run, "record", () => recordSuccess(run));
     run.log.info({ generation: run.generation }, "deploy succeeded");
     return { deployId: run.id, app: target.app, outcome: "succeeded", version: target.version, digest: run.digest, generation: run.generation };

@@ -14,6 +14,7 @@ import type { ReconcileReport } from "./reconcile.js";
 import type { DeployDeps } from "./run.js";
 import { releaseSpecs, serviceNames, settleServices, undoWrites, writeServices, type ServiceWrite } from "./swarm-services.js";
 import type { OwnedSwarm } from "../docker/owned-swarm.js";
+import { containersLeft, removeContainersLeft } from "./backend-move.js";
 
 /** Time for nodes to pull the release, on top of each task's start and monitor (as swarm-services.ts followMs). */
 const PULL_ALLOWANCE_MS = 60_000;
@@ -105,7 +106,10 @@ async function recreate(deps: DeployDeps, swarm: OwnedSwarm, appName: string, ap
     const writes: ServiceWrite[] = [];
     await writeServices(swarm, wanted, auth, (w) => writes.push(w));
     await settleServices(swarm, writes, { log: deps.log.child({ app: appName, step: "reconcile" }), ...(deps.clock ? { clock: deps.clock } : {}) });
-    return `service ${missing.join(", ")} of the live release ${live.version} was missing; it was made again and runs`;
+    // An app that moved from backend: container keeps serving from its containers until Traefik lists the services.
+    const left = await containersLeft(deps, appName);
+    const moved = left.length > 0 ? `; ${await removeContainersLeft(deps, appName, app, left)}` : "";
+    return `service ${missing.join(", ")} of the live release ${live.version} was missing; it was made again and runs${moved}`;
   } catch (err) {
     return `service ${missing.join(", ")} of the live release ${live.version} is missing and could not be made again: ${toAgentError(err).message}; agentctl deploy makes it again, as does the agent's next start`;
   }

@@ -4,7 +4,7 @@
 // release the one before left: the refusal on an Engine that is no manager, the first deploy by
 // polling, a CLI deploy with its tasks' progress and the pin, `agentctl rollback` as a new update,
 // a release Swarm rolls back by itself (failed, skip-listed), an agent killed in the middle of an
-// update, and a service removed behind the agent's back.
+// update, a service removed behind the agent's back, and the move to containers and back.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployRecord } from "../../agent/state/schema.js";
@@ -31,20 +31,21 @@ interface StateLike {
 }
 const appState = () => (readState(agent) as StateLike).apps[app]!;
 
-function config(): string {
+/** The app's agent.yaml: a Swarm app, or (`container`) the same app on the container backend, routed on a bridge network of its own. */
+function config(backend: "swarm" | "container" = "swarm"): string {
+  const swarmKeys = backend === "swarm" ? "\n    backend: swarm\n    replicas: 2" : "";
+  const network = backend === "swarm" ? `swn-${run}` : `swb-${run}`;
   return `state: ${dir}/state.json
 socket: ${dir}/agent.sock
 docker: { socket: ${dockerd.socketPath}, timeout: 10s }
 apps:
   ${app}:
-    image: ${image}
-    backend: swarm
-    replicas: 2
+    image: ${image}${swarmKeys}
     track: latest
     schedule: "*/2 * * * * *"
     port: 8000
     health: { path: /health, command: "wget -q -O /dev/null http://127.0.0.1:8000/health", startTimeout: 3s, interval: 500ms }
-    route: { rule: "Host(\`${app}.test\`)", network: swn-${run} }
+    route: { rule: "Host(\`${app}.test\`)", network: ${network} }
     stopTimeout: 2s
     labels: { ${TEST_RUN_LABEL}: "${run}" }
 `;
@@ -68,6 +69,48 @@ async function runsOnly(p: PublishedImage): Promise<void> {
   }, UPDATE_MS);
 }
 
+/**
+ * Looks at the Engine every 100 ms for what could serve the app: a healthy, running container of the
+ * agent's, and a running task of the service. A gap is a look at which neither was there.
+ */
+function servingWatch(): { stop(): void; gaps(): string[]; overlapMs(since: number): number; timeline(): string } {
+  const looks: { at: number; containers: number; tasks: number }[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const at = Date.now();
+      const containers = await docker.listContainers({ filters: { label: [`deploy-agent.app=${app}`], health: ["healthy"] } }).catch(() => undefined);
+      const tasks = await docker.listTasks({ filters: { service: [app], "desired-state": ["running"] } }).catch(() => []);
+      if (containers) looks.push({ at, containers: containers.length, tasks: tasks.filter((t) => t.Status?.State === "running").length });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const timeline = () => {
+    const changes = looks.filter((l, i) => i === 0 || l.containers !== looks[i - 1]!.containers || l.tasks !== looks[i - 1]!.tasks);
+    return changes.map((l) => `${new Date(l.at).toISOString()} containers ${l.containers}, tasks ${l.tasks}`).join("\n");
+  };
+  return {
+    stop: () => {
+      stopped = true;
+      void loop;
+    },
+    gaps: () => looks.filter((l) => l.containers === 0 && l.tasks === 0).map((l) => new Date(l.at).toISOString()),
+    // The longest run of looks at which both served: the move back to Swarm, its containers kept while Traefik lists the service.
+    overlapMs: (since) => {
+      let best = 0;
+      let from: number | undefined;
+      for (const l of looks.filter((x) => x.at >= since)) {
+        if (l.containers > 0 && l.tasks > 0) {
+          from ??= l.at;
+          best = Math.max(best, l.at - from);
+        } else from = undefined;
+      }
+      return best;
+    },
+    timeline,
+  };
+}
+
 async function recordOf(id: string): Promise<DeployRecord> {
   return waitFor(`deploy ${id} to end`, async () => (await deployHistory(agent, app)).find((r) => r.id === id && r.outcome !== "running"), UPDATE_MS);
 }
@@ -82,7 +125,7 @@ async function lastId(): Promise<string | undefined> {
 
 beforeAll(async () => {
   scope = storyScope("swa-");
-  dockerd = await startPrivateDockerd("swa");
+  dockerd = await startPrivateDockerd("swm");
   docker = dockerd.docker;
   dir = scope.dir();
   writeConfig(dir, config());
@@ -168,7 +211,8 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     await runsOnly(v.v3!);
     const s = appState();
     expect(s.live?.digest).toBe(v.v3!.digest);
-    expect(s.skip.map((e) => [e.digest, e.reason])).toContainEqual([v.bad.digest, "failed"]);
+    const said = `state: ${JSON.stringify(s)}\nhistory: ${JSON.stringify(await deployHistory(agent, app))}`;
+    expect(s.skip.map((e) => [e.digest, e.reason]), said).toContainEqual([v.bad.digest, "failed"]);
     // Skipped: the polls leave it alone.
     const after = await lastId();
     await new Promise((r) => setTimeout(r, 5000));
@@ -198,5 +242,37 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     await runsOnly(v.v4!);
     expect(agent.lines.join("\n")).toContain(`service ${app} of the live release latest was missing; it was made again and runs`);
     expect(appState().live?.digest).toBe(v.v4!.digest);
+  });
+  it("moves to backend: container and back, with a release of the app running and healthy throughout", async () => {
+    const watch = servingWatch();
+    let back = Infinity;
+    try {
+      const before = await lastId();
+      await agent.stop();
+      writeConfig(dir, config("container"));
+      agent = scope.track(await startAgent(dir));
+      // Reconcile finds no container; the first poll deploys the tracked release as containers, then removes the service.
+      const moved = await recordOf((await newestDeploy(before)).id);
+      // Reconcile cleared live (no container ran it), so the release takes the first slot.
+      expect([moved.outcome, moved.digest, moved.slot], JSON.stringify(moved)).toEqual(["succeeded", v.v4!.digest, "blue"]);
+      expect(moved.steps.find((s) => s.name === "stop")?.detail).toContain(`the app moved to backend: container: removed its Swarm service ${app}`);
+      expect(await docker.listServices({ filters: { name: [app] } })).toEqual([]);
+
+      await agent.stop();
+      back = Date.now();
+      writeConfig(dir, config("swarm"));
+      agent = scope.track(await startAgent(dir, { waitReady: false }));
+      // Reconcile makes the service again from the live release, then removes the containers once Traefik's Swarm provider has listed it.
+      await waitFor("the daemon to be ready", () => agent.lines.some((l) => l.includes('"deploy-agent ready"')), 120_000);
+      await runsOnly(v.v4!);
+      expect(await docker.listContainers({ all: true, filters: { label: [`deploy-agent.app=${app}`] } })).toEqual([]);
+      const said = agent.lines.join("\n");
+      expect(said).toContain(`service ${app} of the live release latest was missing; it was made again and runs; the app moved to backend: swarm: stopped and removed ${app}-blue 17s after its services ran`);
+    } finally {
+      watch.stop();
+    }
+    expect(watch.gaps(), watch.timeline()).toEqual([]);
+    // The containers stayed for Traefik's Swarm provider to list the service: 15 s refresh and 2 s throttle.
+    expect(watch.overlapMs(back), watch.timeline()).toBeGreaterThanOrEqual(17_000);
   });
 });
