@@ -1,0 +1,144 @@
+// What Traefik's Swarm provider routes to, and what a service's virtual IP balances across, from
+// the Engine's services and tasks (docs/design.md#swarm-services, "Traefik"). Pure: list results in,
+// tables out. Traefik v3 pkg/provider/docker/pswarm.go `listServices` and `parseService`: a service
+// labelled `lbswarm` becomes one server, its virtual IP on each swarm network, with the service's
+// own labels; Traefik never looks at its tasks. The health and status filters of the docker
+// provider do not apply (a service has neither), so the service is listed whatever its tasks do.
+// Then the docker provider's rules apply as for containers (traefik-routing.ts).
+// Not modelled: services without lbswarm (Traefik lists their tasks itself), dnsrr endpoints
+// (Traefik falls back to listing tasks too), global services, constraints, `traefik.swarm.*` labels.
+import { buildRoutingTable, type ContainerInspectLike, type Dropped, type RoutingOptions, type RoutingTable } from "./traefik-routing.js";
+
+/** The part of `GET /services` the Swarm provider reads; dockerode's `Service` fits it. */
+export interface ServiceLike {
+  ID: string;
+  Spec?: { Name?: string; Labels?: Record<string, string> | null; EndpointSpec?: { Mode?: string } | null };
+  Endpoint?: { VirtualIPs?: { NetworkID?: string; Addr?: string }[] | null };
+}
+
+/** The part of `GET /networks?filters={"scope":["swarm"]}` it reads. */
+export interface NetworkLike {
+  Id: string;
+  Name: string;
+}
+
+/** The part of `GET /tasks` the virtual IP's membership follows. */
+export interface TaskLike {
+  ID: string;
+  ServiceID: string;
+  Slot?: number;
+  DesiredState?: string;
+  Status?: { State?: string; ContainerStatus?: { ContainerID?: string } | null };
+  Spec?: { ContainerSpec?: { Image?: string } };
+}
+
+export interface SwarmRoutingTable extends RoutingTable {
+  /** Virtual IP (address without prefix length) → the service it belongs to. */
+  vips: Map<string, { serviceId: string; service: string }>;
+}
+
+/**
+ * The configuration Traefik's Swarm provider builds at one refresh: each lbswarm service as one
+ * container-like entry whose networks are its virtual IPs, then the docker provider's rules.
+ */
+export function buildSwarmRoutingTable(services: readonly ServiceLike[], networks: readonly NetworkLike[], options: RoutingOptions = {}): SwarmRoutingTable {
+  const names = new Map(networks.map((n) => [n.Id, n.Name]));
+  const entries: ContainerInspectLike[] = [];
+  const dropped: Dropped[] = [];
+  const vips = new Map<string, { serviceId: string; service: string }>();
+  for (const s of services) {
+    const name = s.Spec?.Name ?? s.ID;
+    const labels = s.Spec?.Labels ?? {};
+    const lbswarm = labels["traefik.docker.lbswarm"];
+    if (lbswarm === undefined || !["1", "t", "T", "TRUE", "true", "True"].includes(lbswarm)) {
+      dropped.push({ kind: "container", name, reason: "not modelled: without traefik.docker.lbswarm=true Traefik lists the service's tasks itself" });
+      continue;
+    }
+    if (s.Spec?.EndpointSpec?.Mode === "dnsrr") {
+      dropped.push({ kind: "container", name, reason: "not modelled: endpoint mode dnsrr (Traefik ignores lbswarm and lists the tasks)" });
+      continue;
+    }
+    const addrs: Record<string, { IPAddress: string }> = {};
+    for (const vip of s.Endpoint?.VirtualIPs ?? []) {
+      const network = names.get(vip.NetworkID ?? "");
+      const addr = (vip.Addr ?? "").split("/")[0] ?? "";
+      // Traefik skips a virtual IP on a network missing from its list of swarm-scoped networks.
+      if (network === undefined || addr === "") continue;
+      addrs[network] = { IPAddress: addr };
+      vips.set(addr, { serviceId: s.ID, service: name });
+    }
+    if (Object.keys(addrs).length === 0 && options.allowEmptyServices !== true) {
+      dropped.push({ kind: "container", name, reason: "no virtual IP on a swarm network (not listed)" });
+      continue;
+    }
+    entries.push({
+      Id: s.ID,
+      Name: name,
+      // The provider's data for a service has no status and no health, which its filters pass.
+      State: { Status: "running" },
+      Config: { Labels: labels, ExposedPorts: {} },
+      NetworkSettings: { Networks: addrs },
+    });
+  }
+  const table = buildRoutingTable(entries, options);
+  return { ...table, dropped: [...dropped, ...table.dropped], vips };
+}
+
+/** One task behind a virtual IP, and where the model reaches its container. */
+export interface VipTask {
+  /** Swarm's name of the task's container without its id: `<service>.<slot>`. */
+  name: string;
+  taskId: string;
+  containerId: string;
+  /** The image of the task's spec, `<repo>@sha256:…` for the agent's services. */
+  image: string;
+  /** The container's address the model connects to (on docker_gwbridge), or undefined when unknown. */
+  address: string | undefined;
+}
+
+/**
+ * The tasks each service's virtual IP balances across: desired and reported running, and not
+ * unhealthy. The executor reports a task with a health check running only once it is healthy,
+ * and adds it to the virtual IP then; it takes a task out when its container turns unhealthy, and
+ * when the task is to stop, two seconds before it signals the container (moby
+ * daemon/cluster/executor/container/controller.go: `Shutdown` calls `deactivateServiceBinding`,
+ * then sleeps `defaultGossipConvergeDelay`, then stops). So desired state running is the test.
+ * `addresses` maps a container id to its docker_gwbridge address, `unhealthy` holds the ids of
+ * containers whose health is unhealthy.
+ */
+export function vipTasks(
+  tasks: readonly TaskLike[],
+  serviceNames: ReadonlyMap<string, string>,
+  addresses: ReadonlyMap<string, string>,
+  unhealthy: ReadonlySet<string> = new Set(),
+): Map<string, VipTask[]> {
+  const out = new Map<string, VipTask[]>();
+  for (const t of tasks) {
+    if (t.DesiredState !== "running" || t.Status?.State !== "running") continue;
+    const containerId = t.Status.ContainerStatus?.ContainerID ?? "";
+    if (containerId === "" || unhealthy.has(containerId)) continue;
+    const service = serviceNames.get(t.ServiceID) ?? t.ServiceID;
+    const list = out.get(t.ServiceID) ?? [];
+    list.push({
+      name: `${service}.${t.Slot ?? t.ID}`,
+      taskId: t.ID,
+      containerId,
+      image: t.Spec?.ContainerSpec?.Image ?? "",
+      address: addresses.get(containerId),
+    });
+    out.set(t.ServiceID, list);
+  }
+  for (const list of out.values()) list.sort((a, b) => a.name.localeCompare(b.name) || a.taskId.localeCompare(b.taskId));
+  return out;
+}
+
+/** `<service>.<slot>@<digest prefix>` for each task: what a history line or a message names. */
+export function describeTasks(tasks: readonly VipTask[]): string {
+  if (tasks.length === 0) return "no task";
+  return tasks.map((t) => `${t.name}(${t.taskId.slice(0, 10)})@${shortImage(t.image)}`).join(", ");
+}
+
+function shortImage(image: string): string {
+  const at = image.indexOf("@sha256:");
+  return at < 0 ? image : image.slice(at + 1, at + 1 + "sha256:".length + 12);
+}
