@@ -2,7 +2,8 @@
 // loopback HTTP reverse proxy. Traefik's routing table is rebuilt from the Engine's services every
 // `refreshMs`, as Traefik polls (Swarm has no events for it); the tasks behind each virtual IP are
 // re-read every `vipRefreshMs`, since IPVS follows task state within moments. Each request goes
-// round robin to one of those tasks (this kernel has no IPVS to do it). Rules in swarm-routing.ts.
+// round robin to one of those tasks (this kernel has no IPVS to do it). Rules in swarm-routing.ts,
+// the behaviour modelled in docs/design.md#the-swarm-provider.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -57,10 +58,11 @@ export async function startSwarmRoutingModel(opts: SwarmRoutingModelOptions): Pr
   const requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const closing = new AbortController();
   const events: Event[] = [];
-  let table = await readTraefikTable(docker, routing);
-  events.push({ at: Date.now(), kind: "table", table });
-  let vips = await readVips(docker);
-  for (const [serviceId, tasks] of vips) events.push({ at: Date.now(), kind: "vip", serviceId, tasks });
+  let [table, vips] = await Promise.all([readTraefikTable(docker, routing), readVips(docker)]);
+  // The task sets first: history's first line then names the tasks, not "no task" for a moment.
+  const started = Date.now();
+  for (const [serviceId, tasks] of vips) events.push({ at: started, kind: "vip", serviceId, tasks });
+  events.push({ at: started, kind: "table", table });
 
   const refreshTable = async (): Promise<void> => {
     try {

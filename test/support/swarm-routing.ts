@@ -1,13 +1,13 @@
 // What Traefik's Swarm provider routes to, and what a service's virtual IP balances across, from
-// the Engine's services and tasks (docs/design.md#swarm-services, "Traefik"). Pure: list results in,
+// the Engine's services and tasks (docs/design.md#the-swarm-provider). Pure: list results in,
 // tables out. Traefik v3 pkg/provider/docker/pswarm.go `listServices` and `parseService`: a service
 // labelled `lbswarm` becomes one server, its virtual IP on each swarm network, with the service's
 // own labels; Traefik never looks at its tasks. The health and status filters of the docker
 // provider do not apply (a service has neither), so the service is listed whatever its tasks do.
 // Then the docker provider's rules apply as for containers (traefik-routing.ts).
 // Not modelled: services without lbswarm (Traefik lists their tasks itself), dnsrr endpoints
-// (Traefik falls back to listing tasks too), global services, constraints, `traefik.swarm.*` labels.
-import { buildRoutingTable, type ContainerInspectLike, type Dropped, type RoutingOptions, type RoutingTable } from "./traefik-routing.js";
+// (Traefik falls back to listing tasks too), global services, constraints.
+import { buildRoutingTable, parseBool, type ContainerInspectLike, type Dropped, type RoutingOptions, type RoutingTable } from "./traefik-routing.js";
 
 /** The part of `GET /services` the Swarm provider reads; dockerode's `Service` fits it. */
 export interface ServiceLike {
@@ -49,9 +49,15 @@ export function buildSwarmRoutingTable(services: readonly ServiceLike[], network
   for (const s of services) {
     const name = s.Spec?.Name ?? s.ID;
     const labels = s.Spec?.Labels ?? {};
-    const lbswarm = labels["traefik.docker.lbswarm"];
-    if (lbswarm === undefined || !["1", "t", "T", "TRUE", "true", "True"].includes(lbswarm)) {
-      dropped.push({ kind: "container", name, reason: "not modelled: without traefik.docker.lbswarm=true Traefik lists the service's tasks itself" });
+    let conf: ProviderLabels;
+    try {
+      conf = providerLabels(labels, options.network);
+    } catch (err) {
+      dropped.push({ kind: "container", name, reason: (err as Error).message });
+      continue;
+    }
+    if (!conf.lbswarm) {
+      dropped.push({ kind: "container", name, reason: "not modelled: without lbswarm Traefik lists the service's tasks itself" });
       continue;
     }
     if (s.Spec?.EndpointSpec?.Mode === "dnsrr") {
@@ -76,12 +82,39 @@ export function buildSwarmRoutingTable(services: readonly ServiceLike[], network
       Name: name,
       // The provider's data for a service has no status and no health, which its filters pass.
       State: { Status: "running" },
-      Config: { Labels: labels, ExposedPorts: {} },
+      Config: { Labels: conf.labels, ExposedPorts: {} },
       NetworkSettings: { Networks: addrs },
     });
   }
   const table = buildRoutingTable(entries, options);
   return { ...table, dropped: [...dropped, ...table.dropped], vips };
+}
+
+interface ProviderLabels {
+  lbswarm: boolean;
+  /** The labels traefik-routing.ts reads: the dynamic configuration, traefik.enable, and the network as `traefik.docker.network`. */
+  labels: Record<string, string>;
+}
+
+/**
+ * The Swarm provider's own labels (v3 pkg/provider/docker/shared_labels.go `extractSwarmLabels`):
+ * `traefik.docker.*` or, from v3.3, `traefik.swarm.*`, never both; `lbswarm` and `network` from
+ * whichever is there, the network falling back to the provider's.
+ */
+function providerLabels(labels: Record<string, string>, providerNetwork: string | undefined): ProviderLabels {
+  const own = (prefix: string): Record<string, string> | undefined => {
+    const found = Object.entries(labels).filter(([k]) => k.toLowerCase().startsWith(prefix));
+    return found.length === 0 ? undefined : Object.fromEntries(found.map(([k, v]) => [k.slice(prefix.length).toLowerCase(), v]));
+  };
+  const docker = own("traefik.docker.");
+  const swarm = own("traefik.swarm.");
+  if (docker !== undefined && swarm !== undefined) throw new Error("decoding Swarm labels: both Docker and Swarm labels are defined");
+  const conf = swarm ?? docker ?? {};
+  const prefix = swarm === undefined ? "traefik.docker." : "traefik.swarm.";
+  const lbswarm = parseBool(`${prefix}lbswarm`, conf.lbswarm) ?? false;
+  const rest = Object.fromEntries(Object.entries(labels).filter(([k]) => !/^traefik\.(docker|swarm)\./i.test(k)));
+  const network = conf.network ?? providerNetwork;
+  return { lbswarm, labels: network === undefined ? rest : { ...rest, "traefik.docker.network": network } };
 }
 
 /** One task behind a virtual IP, and where the model reaches its container. */

@@ -70,9 +70,28 @@ describe("buildSwarmRoutingTable", () => {
     );
     expect(table.routers.size).toBe(0);
     expect(table.dropped).toEqual([
-      { kind: "container", name: "tasks", reason: "not modelled: without traefik.docker.lbswarm=true Traefik lists the service's tasks itself" },
+      { kind: "container", name: "tasks", reason: "not modelled: without lbswarm Traefik lists the service's tasks itself" },
       { kind: "container", name: "rr", reason: "not modelled: endpoint mode dnsrr (Traefik ignores lbswarm and lists the tasks)" },
       { kind: "container", name: "shop-worker", reason: "disabled (traefik.enable is not true)" },
+    ]);
+  });
+
+  it("reads lbswarm and the network under traefik.swarm. too, and refuses a service that has both prefixes", () => {
+    const labels = agentLabels("shop", "shop.test");
+    const { ["traefik.docker.lbswarm"]: _lb, ["traefik.docker.network"]: _net, ...rest } = labels;
+    const swarmLabels = { ...rest, "traefik.swarm.lbswarm": "true", "traefik.swarm.network": "db" };
+    const table = buildSwarmRoutingTable(
+      [
+        service("s1", "shop", swarmLabels, { "net-db": "10.0.2.5/24", "net-web": "10.0.1.2/24" }),
+        service("s2", "both", { ...labels, "traefik.swarm.lbswarm": "true" }),
+        service("s3", "typo", { ...labels, "traefik.docker.lbswarm": "yes" }),
+      ],
+      NETS,
+    );
+    expect(routeRequest(table, { host: "shop.test", path: "/" })).toMatchObject({ servers: ["http://10.0.2.5:8000"] });
+    expect(table.dropped).toEqual([
+      { kind: "container", name: "both", reason: "decoding Swarm labels: both Docker and Swarm labels are defined" },
+      { kind: "container", name: "typo", reason: 'label traefik.docker.lbswarm: invalid boolean "yes"' },
     ]);
   });
 
