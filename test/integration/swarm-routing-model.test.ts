@@ -1,7 +1,8 @@
 // The Swarm routing model (test/support/swarm-routing-model.ts) on a real single-node swarm in a
 // private dockerd: web's service as the agent builds it, with its route, answers through the model;
 // an update to a second good digest moves the answers from v1 to v2 without one failed request;
-// an update to a never-healthy image is rolled back by Swarm, and v2's tasks answer throughout.
+// an update to a never-healthy image is rolled back by Swarm, and v2's tasks answer throughout;
+// with no task, or a task that refuses the connection, the model's 502 says which and why.
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -30,8 +31,8 @@ let model: SwarmRoutingModel;
 let images: SwarmFixtures;
 
 /** Web's service at `image`, routed for `host` on the file's overlay network (see swarmWebSpec). */
-function spec(image: PublishedImage, version: string, generation: number) {
-  return swarmWebSpec(app, image, { version, generation }, [`route: { rule: "Host(\`${host}\`)", entrypoints: [web], network: ${network} }`]);
+function spec(image: PublishedImage, version: string, generation: number, name = app, port = 8000) {
+  return swarmWebSpec(name, image, { version, generation }, [`route: { rule: "Host(\`${name}.test\`)", entrypoints: [web], network: ${network} }`], port);
 }
 
 interface Answer {
@@ -39,20 +40,21 @@ interface Answer {
   status: number;
   body: string;
   task: string;
+  taskId: string;
 }
 
-function get(path: string): Promise<Answer> {
+function get(path: string, hostHeader = host): Promise<Answer> {
   const at = Date.now();
   return new Promise((resolve) => {
-    const req = http.get(`${model.url}${path}`, { headers: { host }, agent: false, timeout: 5000 }, (res) => {
+    const req = http.get(`${model.url}${path}`, { headers: { host: hostHeader }, agent: false, timeout: 5000 }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ at, status: res.statusCode ?? 0, body, task: String(res.headers["x-traefik-model-task"] ?? "") }));
-      res.on("error", (err) => resolve({ at, status: 0, body: String(err), task: "" }));
+      res.on("end", () => resolve({ at, status: res.statusCode ?? 0, body, task: String(res.headers["x-traefik-model-task"] ?? ""), taskId: String(res.headers["x-traefik-model-task-id"] ?? "") }));
+      res.on("error", (err) => resolve({ at, status: 0, body: String(err), task: "", taskId: "" }));
     });
     req.on("timeout", () => req.destroy(new Error("client timeout after 5000ms")));
-    req.on("error", (err) => resolve({ at, status: 0, body: String(err), task: "" }));
+    req.on("error", (err) => resolve({ at, status: 0, body: String(err), task: "", taskId: "" }));
   });
 }
 
@@ -111,6 +113,12 @@ describe("the Swarm routing model on a single-node swarm", () => {
       [`${app}.1`, `${images.v1.image}@${images.v1.digest}`],
       [`${app}.2`, `${images.v1.image}@${images.v1.digest}`],
     ]);
+    // Each address the model connects to is the task container's on docker_gwbridge.
+    const gw = (await docker.getNetwork("docker_gwbridge").inspect()) as { Containers?: Record<string, { IPv4Address?: string }> };
+    const bridge = new Map(Object.entries(gw.Containers ?? {}).map(([id, c]) => [id, c.IPv4Address?.split("/")[0]]));
+    const serving = model.servingTasks(host)!;
+    expect(serving.every((t) => t.address !== undefined)).toBe(true);
+    expect(serving.map((t) => t.address)).toEqual(serving.map((t) => bridge.get(t.containerId)));
     const answers = await Promise.all([get("/version"), get("/version"), get("/version"), get("/version")]);
     expect(answers.map((a) => [a.status, a.body])).toEqual(Array(4).fill([200, "v1"]));
     // Round robin over both tasks, as IPVS's default scheduler.
@@ -120,6 +128,7 @@ describe("the Swarm routing model on a single-node swarm", () => {
   });
 
   it("moves the answers from v1 to v2 during an update, with no failed request", async () => {
+    const v1Tasks = model.servingTasks(host)!.map((t) => t.taskId);
     const loop = requestLoop();
     await sleep(1000);
     const before = (await swarm.inspectService(app))!;
@@ -133,6 +142,10 @@ describe("the Swarm routing model on a single-node swarm", () => {
     expect(sequence(answers)[0]).toBe("v1");
     expect(sequence(answers).at(-1)).toBe("v2");
     expect(answers.length).toBeGreaterThan(40);
+    // Each answer came from the task the model named, v1's before and v2's after.
+    const v2Tasks = model.servingTasks(host)!.map((t) => t.taskId);
+    const byTask = (ids: string[]) => new Set(answers.filter((a) => ids.includes(a.taskId)).map((a) => a.body));
+    expect([byTask(v1Tasks), byTask(v2Tasks)]).toEqual([new Set(["v1"]), new Set(["v2"])]);
   });
 
   it("keeps v2's tasks answering while Swarm rolls back an update to a never-healthy image, with no failed request", async () => {
@@ -159,5 +172,30 @@ describe("the Swarm routing model on a single-node swarm", () => {
     const [vip] = [...model.table().vips.keys()];
     const a = await get("/version");
     expect([a.status, a.body]).toEqual([502, `Bad Gateway (${app}: no task behind its virtual IP ${vip})`]);
+  });
+
+  it("answers 502 naming the task and the socket error when its container refuses the connection", async () => {
+    // The router's port is 8001; the fixture listens on 8000 only, and its health check passes.
+    const name = `smrefuse-${run}`;
+    await swarm.createService({ ...spec(images.v1, "v1", 1, name, 8001), Mode: { Replicated: { Replicas: 1 } } });
+    const r = await swarm.followUpdate(name, { deadlineMs: FOLLOW_DEADLINE_MS });
+    expect(r.state, r.message).toBe("running");
+    // A new service reaches Traefik's table only at its next refresh: a model of its own, started now.
+    const fresh = await startSwarmRoutingModel({ docker });
+    try {
+      await fresh.waitForServing(`${name}.test`, (tasks) => tasks.length === 1, 10_000);
+      const [task] = fresh.servingTasks(`${name}.test`)!;
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) =>
+        http
+          .get(`${fresh.url}/version`, { headers: { host: `${name}.test` }, agent: false }, (res) => {
+            let body = "";
+            res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          })
+          .on("error", reject),
+      );
+      expect(res).toEqual({ status: 502, body: `Bad Gateway (task ${name}.1 ${task!.taskId} at ${task!.address}:8001: ECONNREFUSED)` });
+    } finally {
+      await fresh.close();
+    }
   });
 });

@@ -57,16 +57,17 @@ export async function startPrivateSwarm(prefix: string, owner: Owner): Promise<P
 /**
  * Web's service of app `name` at `image`, as the deploy will build it: two replicas, a wget health
  * check every 500 ms with 2 s to start, so the update's monitor (startTimeout + 3 intervals) is
- * 3.5 s, and the run's label on its tasks. `more` adds lines of the app's YAML (networks, route).
+ * 3.5 s, and the run's label on its tasks. `more` adds lines of the app's YAML (networks, route);
+ * `port` is the app's port (the router's server port), whatever the fixture listens on (8000).
  */
-export function swarmWebSpec(name: string, image: PublishedImage, release: { version: string; generation: number }, more: string[] = []): ServiceSpec {
+export function swarmWebSpec(name: string, image: PublishedImage, release: { version: string; generation: number }, more: string[] = [], port = 8000): ServiceSpec {
   const yaml = [
     "apps:",
     `  ${name}:`,
     `    image: ${image.image}`,
     "    backend: swarm",
     "    replicas: 2",
-    "    port: 8000",
+    `    port: ${port}`,
     "    stopTimeout: 2s",
     "    health: { path: /health, command: 'wget -q -O /dev/null http://127.0.0.1:8000/health', startTimeout: 2s, interval: 500ms }",
     ...more.map((line) => `    ${line}`),
