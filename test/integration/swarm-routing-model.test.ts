@@ -177,10 +177,12 @@ describe("the Swarm routing model on a single-node swarm", () => {
   it("answers 502 naming the task and the socket error when its container refuses the connection", async () => {
     // The router's port is 8001; the fixture listens on 8000 only, and its health check passes.
     const name = `smrefuse-${run}`;
+    // Traefik lists services only at its refresh: a model that will not refresh in this test never sees the new one.
+    const stale = await startSwarmRoutingModel({ docker, refreshMs: 600_000 });
     await swarm.createService({ ...spec(images.v1, "v1", 1, name, 8001), Mode: { Replicated: { Replicas: 1 } } });
     const r = await swarm.followUpdate(name, { deadlineMs: FOLLOW_DEADLINE_MS });
     expect(r.state, r.message).toBe("running");
-    // A new service reaches Traefik's table only at its next refresh: a model of its own, started now.
+    // One started now lists it at once.
     const fresh = await startSwarmRoutingModel({ docker });
     try {
       await fresh.waitForServing(`${name}.test`, (tasks) => tasks.length === 1, 10_000);
@@ -194,8 +196,10 @@ describe("the Swarm routing model on a single-node swarm", () => {
           .on("error", reject),
       );
       expect(res).toEqual({ status: 502, body: `Bad Gateway (task ${name}.1 ${task!.taskId} at ${task!.address}:8001: ECONNREFUSED)` });
+      expect(stale.servingTasks(`${name}.test`)).toBeUndefined();
     } finally {
       await fresh.close();
+      await stale.close();
     }
   });
 });

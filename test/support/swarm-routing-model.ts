@@ -8,7 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
-import { buildSwarmRoutingTable, describeTasks, vipTasks, type SwarmRoutingTable, type TaskLike, type VipTask } from "./swarm-routing.js";
+import { buildSwarmRoutingTable, describeTasks, historyOf, servingTasksIn, vipTasks, type SwarmModelEvent, type SwarmRoutingTable, type TaskLike, type VipTask } from "./swarm-routing.js";
 import { routeRequest, type RoutingOptions } from "./traefik-routing.js";
 
 /** Traefik's `providers.swarm.refreshSeconds` default (v3 pkg/provider/docker/pswarm.go `SetDefaults`). */
@@ -50,14 +50,12 @@ export interface SwarmRoutingModel {
   close(): Promise<void>;
 }
 
-type Event = { at: number; kind: "table"; table: SwarmRoutingTable } | { at: number; kind: "vip"; serviceId: string; tasks: VipTask[] } | { at: number; kind: "error"; error: string };
-
 export async function startSwarmRoutingModel(opts: SwarmRoutingModelOptions): Promise<SwarmRoutingModel> {
   const { docker } = opts;
   const routing = opts.routing ?? {};
   const requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const closing = new AbortController();
-  const events: Event[] = [];
+  const events: SwarmModelEvent[] = [];
   let [table, vips] = await Promise.all([readTraefikTable(docker, routing), readVips(docker)]);
   // The task sets first: history's first line then names the tasks, not "no task" for a moment.
   const started = Date.now();
@@ -101,35 +99,8 @@ export async function startSwarmRoutingModel(opts: SwarmRoutingModelOptions): Pr
   });
   const { port } = server.address() as AddressInfo;
 
-  const servingIn = (t: SwarmRoutingTable, v: Map<string, VipTask[]>, host: string, path = "/"): VipTask[] | undefined => {
-    const decision = routeRequest(t, { host, path });
-    if (decision.status !== "server") return undefined;
-    return decision.servers.flatMap((s) => {
-      const vip = t.vips.get(new URL(s).hostname);
-      return vip === undefined ? [] : (v.get(vip.serviceId) ?? []);
-    });
-  };
-  const servingTasks = (host: string, path = "/"): VipTask[] | undefined => servingIn(table, vips, host, path);
-  const history = (host: string): string => {
-    let t: SwarmRoutingTable | undefined;
-    const v = new Map<string, VipTask[]>();
-    let before: string | undefined;
-    const lines: string[] = [];
-    for (const e of [...events].sort((a, b) => a.at - b.at)) {
-      if (e.kind === "error") {
-        lines.push(`  ${stamp(e.at)} ${e.error}`);
-        continue;
-      }
-      if (e.kind === "table") t = e.table;
-      else v.set(e.serviceId, e.tasks);
-      if (t === undefined) continue;
-      const decision = routeRequest(t, { host, path: "/" });
-      const now = decision.status === "server" ? `router ${decision.router} → ${describeTasks(servingIn(t, v, host) ?? [])}` : `${decision.status}`;
-      if (now !== before) lines.push(`  ${stamp(e.at)} ${host}: ${now}`);
-      before = now;
-    }
-    return `swarm routing model, ${host}:\n${lines.join("\n")}`;
-  };
+  const servingTasks = (host: string, path = "/"): VipTask[] | undefined => servingTasksIn(table, vips, host, path);
+  const history = (host: string): string => historyOf(events, host);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -237,8 +208,4 @@ async function every(ms: number, fn: () => Promise<void>, signal: AbortSignal): 
 
 function key(tasks: readonly VipTask[]): string {
   return tasks.map((t) => `${t.taskId}:${t.address ?? ""}`).join(",");
-}
-
-function stamp(at: number): string {
-  return new Date(at).toISOString().slice(11, 23);
 }

@@ -7,7 +7,7 @@
 // Then the docker provider's rules apply as for containers (traefik-routing.ts).
 // Not modelled: services without lbswarm (Traefik lists their tasks itself), dnsrr endpoints
 // (Traefik falls back to listing tasks too), global services, constraints.
-import { buildRoutingTable, parseBool, type ContainerInspectLike, type Dropped, type RoutingOptions, type RoutingTable } from "./traefik-routing.js";
+import { buildRoutingTable, parseBool, routeRequest, type ContainerInspectLike, type Dropped, type RoutingOptions, type RoutingTable } from "./traefik-routing.js";
 
 /** The part of `GET /services` the Swarm provider reads; dockerode's `Service` fits it. */
 export interface ServiceLike {
@@ -174,4 +174,46 @@ export function describeTasks(tasks: readonly VipTask[]): string {
 function shortImage(image: string): string {
   const at = image.indexOf("@sha256:");
   return at < 0 ? image : image.slice(at + 1, at + 1 + "sha256:".length + 12);
+}
+
+/** The tasks behind the virtual IP a request for `host` reaches ([] when none), or undefined for a 404 or 503. */
+export function servingTasksIn(table: SwarmRoutingTable, vips: ReadonlyMap<string, VipTask[]>, host: string, path = "/"): VipTask[] | undefined {
+  const decision = routeRequest(table, { host, path });
+  if (decision.status !== "server") return undefined;
+  return decision.servers.flatMap((s) => {
+    const vip = table.vips.get(new URL(s).hostname);
+    return vip === undefined ? [] : (vips.get(vip.serviceId) ?? []);
+  });
+}
+
+/** What the model saw: a Traefik table applied, a virtual IP's task set changed, or a refresh failed. */
+export type SwarmModelEvent =
+  | { at: number; kind: "table"; table: SwarmRoutingTable }
+  | { at: number; kind: "vip"; serviceId: string; tasks: VipTask[] }
+  | { at: number; kind: "error"; error: string };
+
+/** One line, with the time, for each change of what serves `host` (router, tasks) and each failed refresh. */
+export function historyOf(events: readonly SwarmModelEvent[], host: string): string {
+  let table: SwarmRoutingTable | undefined;
+  const vips = new Map<string, VipTask[]>();
+  let before: string | undefined;
+  const lines: string[] = [];
+  for (const e of [...events].sort((a, b) => a.at - b.at)) {
+    if (e.kind === "error") {
+      lines.push(`  ${stamp(e.at)} ${e.error}`);
+      continue;
+    }
+    if (e.kind === "table") table = e.table;
+    else vips.set(e.serviceId, e.tasks);
+    if (table === undefined) continue;
+    const decision = routeRequest(table, { host, path: "/" });
+    const now = decision.status === "server" ? `router ${decision.router} → ${describeTasks(servingTasksIn(table, vips, host) ?? [])}` : String(decision.status);
+    if (now !== before) lines.push(`  ${stamp(e.at)} ${host}: ${now}`);
+    before = now;
+  }
+  return `swarm routing model, ${host}:\n${lines.join("\n")}`;
+}
+
+function stamp(at: number): string {
+  return new Date(at).toISOString().slice(11, 23);
 }

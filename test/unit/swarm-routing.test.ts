@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config/load.js";
 import { webServiceSpec } from "../../agent/deploy/service-plan.js";
-import { buildSwarmRoutingTable, describeTasks, vipTasks, type ServiceLike, type TaskLike } from "../support/swarm-routing.js";
+import { buildSwarmRoutingTable, describeTasks, historyOf, servingTasksIn, vipTasks, type ServiceLike, type TaskLike } from "../support/swarm-routing.js";
 import { routeRequest } from "../support/traefik-routing.js";
 
 const NETS = [
@@ -152,5 +152,43 @@ describe("vipTasks", () => {
     const set = vipTasks([task("t1abcdefghijk", "s1", 1, "running")], names, new Map());
     expect(describeTasks(set.get("s1")!)).toBe(`shop.1(t1abcdefgh)@sha256:${"a".repeat(12)}`);
     expect(describeTasks([])).toBe("no task");
+  });
+});
+
+describe("servingTasksIn and historyOf", () => {
+  const table = buildSwarmRoutingTable([service("s1", "shop", agentLabels("shop", "shop.test"))], NETS);
+  const names = new Map([["s1", "shop"]]);
+  const v1 = vipTasks([task("t1", "s1", 1, "running")], names, new Map([["c-t1", "10.239.1.3"]]));
+  const v2image = `acme/web@sha256:${"b".repeat(64)}`;
+  const v2 = vipTasks([task("t2", "s1", 1, "running", "running", v2image)], names, new Map([["c-t2", "10.239.1.4"]]));
+
+  it("follows the host's router to its virtual IP's tasks; undefined for a host no router takes", () => {
+    expect(servingTasksIn(table, v1, "shop.test")?.map((t) => t.taskId)).toEqual(["t1"]);
+    expect(servingTasksIn(table, new Map(), "shop.test")).toEqual([]);
+    expect(servingTasksIn(table, v1, "other.test")).toBeUndefined();
+  });
+
+  it("writes a line for each change of what serves the host, and each failed refresh, in time order", () => {
+    const at = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const text = historyOf(
+      [
+        { at: at + 500, kind: "vip", serviceId: "s1", tasks: v2.get("s1")! },
+        { at, kind: "vip", serviceId: "s1", tasks: v1.get("s1")! },
+        { at, kind: "table", table },
+        { at: at + 200, kind: "error", error: "task refresh: Error: socket hang up" },
+        { at: at + 700, kind: "table", table },
+        { at: at + 900, kind: "vip", serviceId: "s1", tasks: [] },
+      ],
+      "shop.test",
+    );
+    expect(text).toBe(
+      [
+        "swarm routing model, shop.test:",
+        `  12:00:00.000 shop.test: router shop → shop.1(t1)@sha256:${"a".repeat(12)}`,
+        "  12:00:00.200 task refresh: Error: socket hang up",
+        `  12:00:00.500 shop.test: router shop → shop.1(t2)@sha256:${"b".repeat(12)}`,
+        "  12:00:00.900 shop.test: router shop → no task",
+      ].join("\n"),
+    );
   });
 });
