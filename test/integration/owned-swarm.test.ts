@@ -5,16 +5,13 @@
 import { randomBytes } from "node:crypto";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../agent/config/load.js";
-import { webServiceSpec } from "../../agent/deploy/service-plan.js";
-import { connectEngine, type OwnedSwarm } from "../../agent/docker/engine.js";
-import { commandHealthcheck } from "../../agent/docker/healthcheck.js";
+import type { OwnedSwarm } from "../../agent/docker/engine.js";
 import type { TaskView } from "../../agent/docker/owned-swarm.js";
 import { AgentError } from "../../agent/errors.js";
 import { AGENT_LABELS } from "../../agent/labels.js";
 import { cleanupTestRun } from "../support/cleanup.js";
 import { publishVersion, TEST_REGISTRY, TEST_RUN_LABEL, testRunId, type PublishedImage } from "../support/images.js";
-import { startPrivateDockerd, type PrivateDockerd } from "../support/private-dockerd.js";
+import { publishSwarmFixtures, startPrivateSwarm, swarmWebSpec, type PrivateSwarm, type SwarmFixtures } from "../support/private-swarm.js";
 import { startRegistry, type RegistryServer } from "../support/registry-server.js";
 
 const run = testRunId();
@@ -24,34 +21,17 @@ const me = { agentId: randomBytes(16).toString("hex"), recordedDeploy: () => fal
 /** Long enough for a start and a rollback on a loaded 2-core box; a follow that needs it has failed anyway. */
 const FOLLOW_DEADLINE_MS = 60_000;
 
-let dockerd: PrivateDockerd;
+let ps: PrivateSwarm | undefined;
 /** A registry that answers only with the credentials: what the nodes pull with is what the agent sent. */
 let locked: RegistryServer | undefined;
 const lockedAuth = { username: "agent", password: "swarm-secret" };
 let docker: Dockerode;
 let swarm: OwnedSwarm;
-const images: Record<"v1" | "v2" | "bad", PublishedImage> = {} as Record<"v1" | "v2" | "bad", PublishedImage>;
+let images: SwarmFixtures;
 
-/**
- * Web's service of `app` at `image`, as the deploy will build it: two replicas, a wget health check
- * every 500 ms with 2 s to start, so the update's monitor (startTimeout + 3 intervals) is 3.5 s.
- */
+/** Web's service of `app` at `image` on the file's network (see swarmWebSpec). */
 function spec(image: PublishedImage, version: string, generation: number, name = app) {
-  const yaml = [
-    "apps:",
-    `  ${name}:`,
-    `    image: ${image.image}`,
-    "    backend: swarm",
-    "    replicas: 2",
-    "    port: 8000",
-    "    stopTimeout: 2s",
-    "    health: { path: /health, command: 'wget -q -O /dev/null http://127.0.0.1:8000/health', startTimeout: 2s, interval: 500ms }",
-    `    networks: [${network}]`,
-    `    labels: { ${TEST_RUN_LABEL}: "${run}" }`,
-  ].join("\n");
-  const cfg = parseConfig(`${yaml}\n`).apps[name]!;
-  const health = commandHealthcheck(cfg.health.command!, cfg.health.interval, cfg.health.startTimeout);
-  return webServiceSpec(name, cfg, { deployId: String(generation), version, digest: image.digest, generation }, health);
+  return swarmWebSpec(name, image, { version, generation }, [`networks: [${network}]`]);
 }
 
 const byDigest = (i: PublishedImage) => `${i.image}@${i.digest}`;
@@ -66,26 +46,15 @@ async function rejection(p: Promise<unknown>): Promise<AgentError> {
 }
 
 beforeAll(async () => {
-  const repo = `swarm/web-${run}`;
-  const [v1, v2, bad] = await Promise.all([
-    publishVersion({ repo, tag: "v1", behaviour: "good", version: "v1" }),
-    publishVersion({ repo, tag: "v2", behaviour: "good", version: "v2" }),
-    publishVersion({ repo, tag: "bad", behaviour: "never-healthy", version: "bad" }),
-  ]);
-  Object.assign(images, { v1, v2, bad });
+  images = await publishSwarmFixtures(`swarm/web-${run}`);
   // Its own network namespace and data root: the swarm, its services and overlay networks end with it.
-  dockerd = await startPrivateDockerd("s22sw");
-  docker = dockerd.docker;
-  await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1" });
-  swarm = (await connectEngine(dockerd.socketPath)).swarmOwnedBy(me);
+  ps = await startPrivateSwarm("s22sw", me);
+  ({ docker, swarm } = ps);
 }, 180_000);
 
 afterAll(async () => {
   await locked?.stop();
-  if (dockerd) {
-    await docker.swarmLeave({ force: true }).catch(() => undefined);
-    await dockerd.close();
-  }
+  await ps?.close();
   // The shared Engine keeps only the tags publishVersion made there, all named after the run.
   await cleanupTestRun();
 }, 120_000);
@@ -185,7 +154,7 @@ describe("the agent's Swarm services on a single-node swarm", () => {
 
   it("sends registry credentials with a create, so the node pulls from a registry that requires them", async () => {
     locked = await startRegistry({ kind: "htpasswd", users: { [lockedAuth.username]: lockedAuth.password } });
-    await dockerd.reach(Number(locked.host.split(":")[1]));
+    await ps!.dockerd.reach(Number(locked.host.split(":")[1]));
     const auth = { ...lockedAuth, serveraddress: locked.host };
     const image = await publishVersion({ repo: `swarm/locked-${run}`, tag: "v1", behaviour: "good", version: "locked", registry: locked.host, auth });
     const name = `sw-locked-${run}`;

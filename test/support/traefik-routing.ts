@@ -307,7 +307,7 @@ export function normalize(name: string): string {
 }
 
 /** Go's strconv.ParseBool, which Traefik's label decoder uses. */
-function parseBool(key: string, value: string | undefined): boolean | undefined {
+export function parseBool(key: string, value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
   if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
