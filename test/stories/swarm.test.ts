@@ -8,10 +8,11 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployRecord } from "../../agent/state/schema.js";
-import { agentctl, deployHistory, readState, startAgent, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { agentctl, deployHistory, readState, requestLoop, startAgent, waitFor, writeConfig, type AgentProcess, type RequestLoop } from "../support/agent.js";
 import { publishVersion, TEST_REGISTRY, TEST_RUN_LABEL, testRunId, type PublishedImage } from "../support/images.js";
 import { startPrivateDockerd, type PrivateDockerd } from "../support/private-dockerd.js";
 import { storyScope, type StoryScope } from "../support/story-scope.js";
+import { startSwarmRoutingModel, type SwarmRoutingModel } from "../support/swarm-routing-model.js";
 
 const run = testRunId();
 const app = `swa-${run}`;
@@ -25,6 +26,30 @@ let docker: Dockerode;
 let scope: StoryScope;
 let dir: string;
 let agent: AgentProcess;
+/** Traefik's Swarm provider and the service's virtual IP, modelled from the Engine's real services and tasks. */
+let traefik: SwarmRoutingModel | undefined;
+const host = `${app}.test`;
+
+/**
+ * Requests through the model while `body` runs and until every task behind the virtual IP runs
+ * `release`: none may fail, and the last answers are `version`'s. On a failure the message
+ * carries the model's history for the app's host.
+ */
+async function underLoad(release: PublishedImage, version: string, body: () => Promise<void>): Promise<void> {
+  const loop: RequestLoop = requestLoop(traefik!.url, host);
+  let result: Awaited<ReturnType<RequestLoop["stop"]>>;
+  try {
+    await body();
+    await traefik!.waitForServing(host, `${release.image}@${release.digest}`, 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    result = await loop.stop();
+  }
+  const said = `failed requests:\n${result.failed.map((f) => `${new Date(f.at).toISOString()} ${f.what}`).join("\n")}\n${traefik!.history(host)}`;
+  expect(result.failed, said).toEqual([]);
+  expect(result.ok).toBeGreaterThan(10);
+  expect(result.bodies.at(-1)?.body.trim()).toBe(version);
+}
 
 interface StateLike {
   apps: Record<string, { live?: { digest: string; version: string }; pin?: { version: string }; skip: { digest: string; reason: string }[] }>;
@@ -133,6 +158,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agent?.stop("SIGKILL");
+  await traefik?.close();
   await scope?.close();
   if (dockerd) {
     await docker.swarmLeave({ force: true }).catch(() => undefined);
@@ -161,6 +187,9 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(first.slot).toBeUndefined();
     await runsOnly(v.v1);
     expect(appState().live).toMatchObject({ digest: v.v1.digest, version: "latest" });
+    // Traefik's Swarm provider lists the service at its next refresh (every 15 s).
+    traefik = await startSwarmRoutingModel({ docker });
+    await traefik.waitForServing(host, `${v.v1.image}@${v.v1.digest}`, 30_000);
     const s = await docker.getService(app).inspect();
     expect(s.Spec.Labels).toMatchObject({ "deploy-agent.managed": "true", "traefik.docker.lbswarm": "true", [`traefik.http.routers.${app}.rule`]: `Host(\`${app}.test\`)` });
     expect(s.Spec.UpdateConfig).toMatchObject({ Parallelism: 1, FailureAction: "rollback", Order: "start-first" });
@@ -168,7 +197,10 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
 
   it("agentctl deploy of a tag shows each task's progress live, runs it everywhere, and pins it", async () => {
     v.v2 = await publishVersion({ repo, tag: "v2", behaviour: "good", version: "v2" });
-    const out = await agentctl(agent, ["deploy", "v2"]);
+    let out = { code: null as number | null, stdout: "", stderr: "" };
+    await underLoad(v.v2, "v2", async () => {
+      out = await agentctl(agent, ["deploy", "v2"]);
+    });
     expect(out.code, out.stdout + out.stderr).toBe(0);
     // Two new tasks start, run and are healthy; the two old ones are shut down.
     expect(out.stdout).toMatch(new RegExp(`${app} task \\d+: running \\(${v.v2.digest.slice(7, 19)}\\)`));
@@ -184,7 +216,10 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
   });
 
   it("agentctl rollback deploys the release before as a new update, which sticks", async () => {
-    const out = await agentctl(agent, ["rollback"]);
+    let out = { code: null as number | null, stdout: "", stderr: "" };
+    await underLoad(v.v1!, "v1", async () => {
+      out = await agentctl(agent, ["rollback"]);
+    });
     expect(out.code, out.stdout + out.stderr).toBe(0);
     await runsOnly(v.v1!);
     const [r] = await deployHistory(agent, app);
@@ -203,9 +238,15 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(resumed.code, resumed.stderr).toBe(0);
     // The polls deploy the tracked v3 again, now unpinned.
     await runsOnly(v.v3!);
+    await traefik!.waitForServing(host, `${v.v3!.image}@${v.v3!.digest}`, 20_000);
     const before = await lastId();
-    v.bad = await publishVersion({ repo, tag: "latest", behaviour: "never-healthy", version: "bad" });
-    const failed = await recordOf((await newestDeploy(before)).id);
+    let failed: DeployRecord | undefined;
+    // The old tasks serve throughout: Swarm starts the new task beside them and rolls it back.
+    await underLoad(v.v3!, "v3", async () => {
+      v.bad = await publishVersion({ repo, tag: "latest", behaviour: "never-healthy", version: "bad" });
+      failed = await recordOf((await newestDeploy(before)).id);
+    });
+    if (!failed || !v.bad) throw new Error("no failed deploy");
     expect([failed.outcome, failed.digest, failed.error?.code], JSON.stringify(failed)).toEqual(["failed", v.bad.digest, "GREEN_UNHEALTHY"]);
     expect(failed.error?.message).toContain(`Swarm rolled service ${app} back to the release before`);
     await runsOnly(v.v3!);
@@ -222,12 +263,18 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
   it("an agent killed in the middle of an update follows it to its end when it starts again", async () => {
     const before = await lastId();
     v.v4 = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v4" });
-    const cut = await newestDeploy(before);
-    await waitFor("the update to begin", async () => (await deployHistory(agent, app)).find((r) => r.id === cut.id)?.steps.some((s) => s.name === "start"), UPDATE_MS);
-    await agent.stop("SIGKILL");
-    const midway = await docker.getService(app).inspect();
-    expect(midway.Spec.TaskTemplate.ContainerSpec.Image).toBe(`${v.v4.image}@${v.v4.digest}`);
-    agent = scope.track(await startAgent(dir));
+    const v4 = v.v4;
+    let cut: DeployRecord | undefined;
+    await underLoad(v4, "v4", async () => {
+      cut = await newestDeploy(before);
+      const id = cut.id;
+      await waitFor("the update to begin", async () => (await deployHistory(agent, app)).find((r) => r.id === id)?.steps.some((s) => s.name === "start"), UPDATE_MS);
+      await agent.stop("SIGKILL");
+      const midway = await docker.getService(app).inspect();
+      expect(midway.Spec.TaskTemplate.ContainerSpec.Image).toBe(`${v4.image}@${v4.digest}`);
+      agent = scope.track(await startAgent(dir));
+    });
+    if (!cut) throw new Error("no deploy was cut short");
     const done = await recordOf(cut.id);
     expect(done.outcome, JSON.stringify(done)).toBe("succeeded");
     await runsOnly(v.v4);
