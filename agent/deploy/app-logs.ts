@@ -3,6 +3,7 @@
 import { roleContainerName } from "../config/roles.js";
 import type { LogLine } from "../docker/engine.js";
 import { AgentError } from "../errors.js";
+import { serviceName } from "../labels.js";
 import { containerName } from "./plan.js";
 import type { DeployDeps } from "./run.js";
 
@@ -28,6 +29,13 @@ export async function appLogs(deps: DeployDeps, req: LogsRequest, onLine: (l: Lo
   if (req.role !== undefined && !app.roles[req.role]) {
     const roles = Object.keys(app.roles);
     throw new AgentError("BAD_ARGUMENT", `--role: ${req.app} has no role "${req.role}" (${roles.length ? `roles: ${roles.join(", ")}` : "it has no roles"})`);
+  }
+  if (app.backend === "swarm") {
+    // A service's tasks run on any node; the Engine of a manager gathers their output itself.
+    const service = serviceName(req.app, req.role);
+    throw new AgentError("BAD_ARGUMENT", `${req.app} runs as Swarm services, whose tasks may run on any node; agentctl logs reads a container app's output only`, {
+      hint: `docker service logs ${req.follow ? "--follow " : ""}${service}`,
+    });
   }
   if (!live) throw new AgentError("NO_RELEASE", `${req.app} has no live release yet, so there are no logs to show`, { hint: "agentctl status shows what the agent knows of it" });
   const name = req.role !== undefined ? roleContainerName(req.app, req.role, live.slot) : containerName(req.app, live.slot);

@@ -40,7 +40,7 @@ async function underLoad(release: PublishedImage, version: string, body: () => P
   let result: Awaited<ReturnType<RequestLoop["stop"]>>;
   try {
     await body();
-    await traefik!.waitForServing(host, `${release.image}@${release.digest}`, 20_000);
+    await traefik!.waitForServing(host, release.digest, 20_000);
     await new Promise((r) => setTimeout(r, 500));
   } finally {
     result = await loop.stop();
@@ -189,10 +189,13 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(appState().live).toMatchObject({ digest: v.v1.digest, version: "latest" });
     // Traefik's Swarm provider lists the service at its next refresh (every 15 s).
     traefik = await startSwarmRoutingModel({ docker });
-    await traefik.waitForServing(host, `${v.v1.image}@${v.v1.digest}`, 30_000);
+    await traefik.waitForServing(host, v.v1.digest, 30_000);
     const s = await docker.getService(app).inspect();
     expect(s.Spec.Labels).toMatchObject({ "deploy-agent.managed": "true", "traefik.docker.lbswarm": "true", [`traefik.http.routers.${app}.rule`]: `Host(\`${app}.test\`)` });
     expect(s.Spec.UpdateConfig).toMatchObject({ Parallelism: 1, FailureAction: "rollback", Order: "start-first" });
+    // Its tasks may run on any node: agentctl logs says where their output is.
+    const logs = await agentctl(agent, ["logs", app]);
+    expect([logs.code, logs.stderr]).toEqual([2, expect.stringContaining(`hint: docker service logs ${app}`)]);
   });
 
   it("agentctl deploy of a tag shows each task's progress live, runs it everywhere, and pins it", async () => {
@@ -238,7 +241,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(resumed.code, resumed.stderr).toBe(0);
     // The polls deploy the tracked v3 again, now unpinned.
     await runsOnly(v.v3!);
-    await traefik!.waitForServing(host, `${v.v3!.image}@${v.v3!.digest}`, 20_000);
+    await traefik!.waitForServing(host, v.v3!.digest, 20_000);
     const before = await lastId();
     let failed: DeployRecord | undefined;
     // The old tasks serve throughout: Swarm starts the new task beside them and rolls it back.
