@@ -57,10 +57,12 @@ export async function runCheck(configPath: string, env: NodeJS.ProcessEnv, io: C
 }
 
 function appTable(config: Config, live: Record<string, string>): string[] {
-  const rows = [["APP", "IMAGE:TRACK", "SCHEDULE", "PORT", "ROUTE", "HEALTH", "LIVE"]];
+  const rows = [["APP", "IMAGE:TRACK", "RUNS AS", "SCHEDULE", "PORT", "ROUTE", "HEALTH", "LIVE"]];
   for (const [name, app] of Object.entries(config.apps)) {
     const route = app.route ? `${app.route.rule} on ${app.route.network}` : "no route";
-    rows.push([name, `${app.image}:${app.track}`, app.schedule, String(app.port), route, app.health.command ? `${app.health.path} (own command)` : app.health.path, live[name] ?? "-"]);
+    // A Swarm app needs this Engine to be a Swarm manager, which --check does not ask it.
+    const runsAs = app.backend === "swarm" ? `swarm service, ${app.replicas} task${app.replicas === 1 ? "" : "s"}` : "containers";
+    rows.push([name, `${app.image}:${app.track}`, runsAs, app.schedule, String(app.port), route, app.health.command ? `${app.health.path} (own command)` : app.health.path, live[name] ?? "-"]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "));

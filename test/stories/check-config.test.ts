@@ -22,6 +22,12 @@ const apps = `apps:
     schedule: "0 * * * *"
     port: 9000
     health: { path: /ready, command: "true" }
+  one-swarm:
+    image: ghcr.io/acme/api
+    backend: swarm
+    replicas: 3
+    port: 8080
+    health: { path: /health }
 `;
 
 describe("deploy-agent --check", () => {
@@ -40,14 +46,15 @@ ${apps}`,
 
     expect(r.code, r.stderr).toBe(0);
     const out = r.stdout.split("\n");
-    expect(out[0]).toBe(`${config} is valid: 2 apps, nothing contacted or written`);
+    expect(out[0]).toBe(`${config} is valid: 3 apps, nothing contacted or written`);
     expect(out).toContain(`  state    ${dir}/not-yet/state.json (not created yet; the daemon creates it)`);
     expect(out).toContain(`  docker   ${engine.path} (not contacted; every call times out after 30s)`);
     expect(out).toContain("  traefik  https://127.0.0.1:8443/");
     expect(out).toContain("  daemon   not running on this state file or socket");
-    expect(out.find((l) => l.startsWith("APP"))?.split(/\s{2,}/)).toEqual(["APP", "IMAGE:TRACK", "SCHEDULE", "PORT", "ROUTE", "HEALTH", "LIVE"]);
-    expect(out.find((l) => l.startsWith("one-web"))?.split(/\s{2,}/)).toEqual(["one-web", "127.0.0.1:5000/one/web:^1.2", "*/5 * * * *", "8000", "Host(`one.test`) on one-net", "/health", "-"]);
-    expect(out.find((l) => l.startsWith("one-worker"))?.split(/\s{2,}/)).toEqual(["one-worker", "ghcr.io/acme/worker:latest", "0 * * * *", "9000", "no route", "/ready (own command)", "-"]);
+    expect(out.find((l) => l.startsWith("APP"))?.split(/\s{2,}/)).toEqual(["APP", "IMAGE:TRACK", "RUNS AS", "SCHEDULE", "PORT", "ROUTE", "HEALTH", "LIVE"]);
+    expect(out.find((l) => l.startsWith("one-web"))?.split(/\s{2,}/)).toEqual(["one-web", "127.0.0.1:5000/one/web:^1.2", "containers", "*/5 * * * *", "8000", "Host(`one.test`) on one-net", "/health", "-"]);
+    expect(out.find((l) => l.startsWith("one-worker"))?.split(/\s{2,}/)).toEqual(["one-worker", "ghcr.io/acme/worker:latest", "containers", "0 * * * *", "9000", "no route", "/ready (own command)", "-"]);
+    expect(out.find((l) => l.startsWith("one-swarm"))?.split(/\s{2,}/)).toEqual(["one-swarm", "ghcr.io/acme/api:latest", "swarm service, 3 tasks", "*/5 * * * *", "8080", "no route", "/health", "-"]);
     expect(r.stdout).not.toContain("hunter2");
     expect(engine.connections()).toBe(0);
     expect(control.connections()).toBe(0);
