@@ -4,7 +4,7 @@
 // release the one before left: the refusal on an Engine that is no manager, the first deploy by
 // polling, a CLI deploy with its tasks' progress and the pin, `agentctl rollback` as a new update,
 // a release Swarm rolls back by itself (failed, skip-listed), an agent killed in the middle of an
-// update, a service removed behind the agent's back, and the move to containers and back.
+// update, a service removed behind the agent's back, the move to containers and back, and a role.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployRecord } from "../../agent/state/schema.js";
@@ -57,8 +57,9 @@ interface StateLike {
 const appState = () => (readState(agent) as StateLike).apps[app]!;
 
 /** The app's agent.yaml: a Swarm app, or (`container`) the same app on the container backend, routed on a bridge network of its own. */
-function config(backend: "swarm" | "container" = "swarm"): string {
+function config(backend: "swarm" | "container" = "swarm", withRole = false): string {
   const swarmKeys = backend === "swarm" ? "\n    backend: swarm\n    replicas: 2" : "";
+  const role = withRole ? `\n    roles:\n      worker: { command: ["sh", "-c", "while true; do sleep 1; done"], health: { command: "true", startTimeout: 2s, interval: 500ms } }` : "";
   const network = backend === "swarm" ? `swn-${run}` : `swb-${run}`;
   return `state: ${dir}/state.json
 socket: ${dir}/agent.sock
@@ -72,7 +73,7 @@ apps:
     health: { path: /health, command: "wget -q -O /dev/null http://127.0.0.1:8000/health", startTimeout: 3s, interval: 500ms }
     route: { rule: "Host(\`${app}.test\`)", network: ${network} }
     stopTimeout: 2s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }
+    labels: { ${TEST_RUN_LABEL}: "${run}" }${role}
 `;
 }
 
@@ -324,5 +325,32 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(watch.gaps(), watch.timeline()).toEqual([]);
     // The containers stayed for Traefik's Swarm provider to list the service: 15 s refresh and 2 s throttle.
     expect(watch.overlapMs(back), watch.timeline()).toBeGreaterThanOrEqual(17_000);
+  });
+  it("an app with a role: its service is made beside web's, moved with it, and put back with it when web's release fails", async () => {
+    const worker = `${app}-worker`;
+    const specOf = async (name: string) => (await docker.getService(name).inspect()).Spec.TaskTemplate.ContainerSpec.Image as string;
+    await agent.stop();
+    writeConfig(dir, config("swarm", true));
+    agent = scope.track(await startAgent(dir, { waitReady: false }));
+    await waitFor("the daemon to be ready", () => agent.lines.some((l) => l.includes('"deploy-agent ready"')), 120_000);
+    // Reconcile made the role's service from the live release.
+    expect(await specOf(worker)).toBe(`${v.v4!.image}@${v.v4!.digest}`);
+    expect(agent.lines.join("\n")).toContain(`service ${worker} of the live release latest was missing; it was made again and runs`);
+
+    const before = await lastId();
+    const sick = await publishVersion({ repo, tag: "latest", behaviour: "never-healthy", version: "sick" });
+    const failed = await recordOf((await newestDeploy(before)).id);
+    expect([failed.outcome, failed.digest, failed.error?.code], JSON.stringify(failed)).toEqual(["failed", sick.digest, "GREEN_UNHEALTHY"]);
+    // The worker's update completed, and was put back with web's.
+    expect(await specOf(worker)).toBe(`${v.v4!.image}@${v.v4!.digest}`);
+    await runsOnly(v.v4!);
+
+    const next = await lastId();
+    v.v5 = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v5" });
+    const moved = await recordOf((await newestDeploy(next)).id);
+    expect(moved.outcome, JSON.stringify(moved)).toBe("succeeded");
+    expect(moved.steps.find((s) => s.name === "create")?.detail).toContain(`updated service ${worker}, updated service ${app}`);
+    expect(await specOf(worker)).toBe(`${v.v5.image}@${v.v5.digest}`);
+    await runsOnly(v.v5);
   });
 });
