@@ -58,6 +58,41 @@ export interface LiveProblemView {
   words: string;
 }
 
+/** One task of a Swarm app's service as `status` shows it: one that is to run, or still shutting down. */
+export interface TaskStatusView {
+  /** The replica's number; absent on a task of a global service. */
+  slot?: number;
+  /** Where the task is: pending, preparing, starting, running, … */
+  state: string;
+  /** What Swarm wants of it: running, or shutdown for one still stopping. */
+  desiredState: string;
+  /** The manifest digest of the image it runs. */
+  digest?: string;
+  /** The id of the node it was placed on; absent while it waits for one. */
+  node?: string;
+  /** That node's hostname, when the swarm's node list answered. */
+  nodeName?: string;
+  error?: string;
+}
+
+/** One service of a Swarm app (docs/design.md#swarm-services): web's, named after the app, or a role's. */
+export interface ServiceStatusView {
+  name: string;
+  /** Absent on web's service. */
+  role?: string;
+  /** False when the service is missing: the agent makes it again from the live release at its next start. */
+  exists: boolean;
+  /** The manifest digest of the image the service's spec names. */
+  digest?: string;
+  /** How many tasks the spec asks for. */
+  replicas?: number;
+  /** Swarm's `UpdateStatus`; absent on a service never updated. */
+  update?: { state: string; message: string };
+  tasks: TaskStatusView[];
+  /** Why the service could not be read: one of that name the agent did not create, or an Engine that is not a manager. */
+  error?: string;
+}
+
 export interface AppStatus {
   app: string;
   image: string;
@@ -88,6 +123,8 @@ export interface AppStatus {
    * name; absent without any. `liveProblem` on a role's live container that stopped serving by itself.
    */
   roles?: { role: string; name: string; slot: string; state: string; health: string; digest?: string; generation?: number; liveProblem?: LiveProblemView }[];
+  /** A `backend: swarm` app's services and their tasks; absent for a container app, and when the Engine did not answer. */
+  services?: ServiceStatusView[];
   /** Containers holding one of the app's slot names that this agent did not create: it leaves them alone and cannot deploy until they go. */
   conflicts?: { name: string; id: string; state: string; reason: string }[];
   /** Only for an app with a route, and left out when the Engine did not answer. */

@@ -145,6 +145,27 @@ const ContainerView = z.object({
   digest: z.string().optional(),
   generation: z.number().optional(),
 });
+/** See ServiceStatusView in control/api.ts: one service of a Swarm app, with its tasks that run or still stop. */
+const ServiceStatusView = z.object({
+  name: z.string(),
+  role: z.string().optional(),
+  exists: z.boolean(),
+  digest: z.string().optional(),
+  replicas: z.number().int().optional(),
+  update: z.object({ state: z.string(), message: z.string() }).optional(),
+  tasks: z.array(
+    z.object({
+      slot: z.number().int().optional(),
+      state: z.string(),
+      desiredState: z.string(),
+      digest: z.string().optional(),
+      node: z.string().optional(),
+      nodeName: z.string().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+  error: z.string().optional(),
+});
 /** A live container (web's, or a role's) not serving by itself between deploys: how, since when, and in words. */
 export const LiveProblem = z.object({ condition: z.enum(["exited", "restarting", "unhealthy"]), since: z.string(), exitCode: z.number().int().optional(), words: z.string() });
 export type LiveProblem = z.infer<typeof LiveProblem>;
@@ -178,6 +199,8 @@ export const AppStatus = z.object({
   containers: z.array(ContainerView),
   /** The app's role containers (docs/design.md#roles). */
   roles: z.array(ContainerView.extend({ role: z.string(), liveProblem: LiveProblem.optional() })).optional(),
+  /** A Swarm app's services (docs/design.md#swarm-services); optional, so a daemon from before them still parses. */
+  services: z.array(ServiceStatusView).optional(),
   conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
   routing: z
     .object({

@@ -1,6 +1,6 @@
 // What `agentctl status` and `agentctl history` show: the state file, the last poll of each app
 // (polling.ts), and a bounded look at the Engine, so status answers even when the Engine does not.
-import type { AppRouting, AppStatus, Retrying, DaemonStats, StatusReport } from "../control/api.js";
+import type { AppRouting, AppStatus, Retrying, DaemonStats, ServiceStatusView, StatusReport } from "../control/api.js";
 import type { MonotonicClock } from "../clock.js";
 import { toAgentError } from "../errors.js";
 import type { Conflict, ContainerSummary } from "../docker/engine.js";
@@ -8,11 +8,12 @@ import { AGENT_LABELS, PROBE_ROLE, appRoleOf } from "../labels.js";
 import type { DeployRecord, ErrorRecord } from "../state/schema.js";
 import type { RetryState } from "./poll-decision.js";
 import { appRouting, routingWarnings } from "./routing.js";
+import { lookServices } from "./swarm-status.js";
 import type { Polling, ServiceDeps } from "./polling.js";
 
 /**
- * How long `status` waits for the Engine's container list: status must answer within a few seconds
- * even when the Engine does not (it then reports the Engine as not answering).
+ * How long `status` waits for the Engine's container list (and a Swarm app's services): status must
+ * answer within a few seconds even when the Engine does not (it then reports the Engine as not answering).
  */
 const STATUS_ENGINE_TIMEOUT_MS = 2000;
 
@@ -22,6 +23,8 @@ interface EngineView {
   conflicts: Conflict[];
   /** Left out when the app has no route, or the Engine did not answer the look for Traefik. */
   routing?: AppRouting;
+  /** A Swarm app's services; left out for a container app. */
+  services?: ServiceStatusView[];
 }
 
 /** What the daemon tells the report about itself (part of service.ts ServiceOptions). */
@@ -79,11 +82,14 @@ export class StatusReporter {
 
   async #engineView(name: string): Promise<EngineView> {
     const timeoutMs = Math.min(STATUS_ENGINE_TIMEOUT_MS, this.#deps.config.docker.timeout);
-    const [seen, routing] = await Promise.all([
+    const cfg = this.#deps.config.apps[name]!;
+    const swarm = cfg.backend === "swarm" ? this.#deps.swarm : undefined;
+    const [seen, routing, services] = await Promise.all([
       this.#deps.engine.summary(name, timeoutMs),
       appRouting(this.#deps.engine, this.#deps.config, name, timeoutMs).catch(() => undefined),
+      swarm ? lookServices(swarm, name, cfg, timeoutMs) : undefined,
     ]);
-    return routing ? { ...seen, routing } : seen;
+    return { ...seen, ...(routing ? { routing } : {}), ...(services ? { services } : {}) };
   }
 
   #appStatus(name: string, seen: EngineView): AppStatus {
@@ -113,6 +119,7 @@ export class StatusReporter {
       ...(poll?.retry ? { retrying: this.#retrying(name, poll.retry, next) } : {}),
       containers: containers.map(containerView),
       ...(roles.length > 0 ? { roles: roles.map((c) => this.#roleView(name, c, s.live?.slot)) } : {}),
+      ...(seen.services ? { services: seen.services } : {}),
       ...(seen.conflicts.length > 0 ? { conflicts: seen.conflicts.map((c) => ({ name: c.name, id: c.id.slice(0, 12), state: c.state, reason: c.reason })) } : {}),
       ...(seen.routing ? { routing: seen.routing, warnings: routingWarnings(seen.routing) } : {}),
       ...(liveProblem ? { liveProblem } : {}),

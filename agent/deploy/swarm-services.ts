@@ -148,13 +148,13 @@ export async function undoWrites(swarm: OwnedSwarm, writes: ServiceWrite[], opts
 }
 
 /** Task states at which a task has ended without running on (swarmkit api/types.proto TaskState). */
-const ENDED = new Set(["failed", "rejected", "shutdown", "complete", "orphaned", "remove"]);
+export const ENDED_TASK_STATES = new Set(["failed", "rejected", "shutdown", "complete", "orphaned", "remove"]);
 /** A node could not pull the image: the registry's or the credentials' fault, tried again by the next polls. */
 const PULL_RE = /no such image|pull access denied|manifest unknown|unauthorized/i;
 
 /** The error a service's failed update is reported as: whose fault it was (deploy/faults.ts) and what Swarm and the task said. */
 export function failureOf(w: ServiceWrite, r: FollowResult): AgentError {
-  const task = r.tasks.find((t) => t.image === w.image && ENDED.has(t.state) && (t.error || t.message)) ?? r.tasks.find((t) => t.image === w.image && t.state === "pending");
+  const task = r.tasks.find((t) => t.image === w.image && ENDED_TASK_STATES.has(t.state) && (t.error || t.message)) ?? r.tasks.find((t) => t.image === w.image && t.state === "pending");
   const said = task ? `; task ${task.slot ?? task.id.slice(0, 12)}: ${task.state}, ${task.error ?? task.message}` : "";
   const code = faultCode(task);
   const what = (() => {

@@ -122,6 +122,25 @@ export class OwnedSwarm {
     return s ? sv.listTasks(this.#c, s.id) : [];
   }
 
+  /**
+   * The agent's service of that name and its tasks, each call bounded by `timeoutMs` (status's
+   * own bound, shorter than docker.timeout); undefined when absent; SERVICE_CONFLICT when not ours.
+   */
+  async look(name: string, timeoutMs: number): Promise<{ service: sv.ServiceView; tasks: sv.TaskView[] } | undefined> {
+    const until = deadline(timeoutMs);
+    const service = await this.#mustOwn(name, "read", timeoutMs);
+    if (!service) return undefined;
+    // One bound for both calls, so a slow inspect does not double the wait.
+    const leftMs = until.remainingMs();
+    if (leftMs === 0) throw this.#c.notAnswering(`list of tasks of service ${name}`, timeoutMs);
+    return { service, tasks: await sv.listTasks(this.#c, service.id, leftMs) };
+  }
+
+  /** The swarm's node hostnames by node id (GET /nodes), so `status` can say where a task runs. */
+  nodeHostnames(timeoutMs: number): Promise<Map<string, string>> {
+    return sv.nodeHostnames(this.#c, timeoutMs);
+  }
+
   /** Removes the agent's service and so its tasks; gone is done. */
   async removeService(name: string): Promise<void> {
     const s = await this.#mustOwn(name, "remove");
@@ -134,8 +153,8 @@ export class OwnedSwarm {
     return { ...spec, Labels: { ...spec.Labels, ...ownerLabels(app, this.#owner) } };
   }
 
-  async #mustOwn(name: string, verb: string): Promise<sv.ServiceView | undefined> {
-    const s = await sv.inspectService(this.#c, name);
+  async #mustOwn(name: string, verb: string, timeoutMs?: number): Promise<sv.ServiceView | undefined> {
+    const s = await sv.inspectService(this.#c, name, timeoutMs);
     if (s && !isOwnService(s.labels, this.#owner)) {
       throw new AgentError("SERVICE_CONFLICT", `refusing to ${verb} service ${s.name} (${s.id.slice(0, 12)}): it is ${foreignServiceReason(s.labels)}; the agent leaves it alone`, {
         hint: `remove or rename that service yourself (docker service rm ${s.name}), or give the app another name in agent.yaml`,

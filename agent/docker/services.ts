@@ -39,6 +39,8 @@ export interface TaskView {
   image: string;
   message: string;
   error: string | undefined;
+  /** The node Swarm placed it on; empty while it waits for one. */
+  nodeId: string;
 }
 
 interface EngineService {
@@ -57,6 +59,7 @@ interface EngineService {
 interface EngineTask {
   ID: string;
   Slot?: number;
+  NodeID?: string;
   DesiredState?: string;
   Spec?: { ContainerSpec?: { Image?: string } };
   Status?: { State?: string; Message?: string; Err?: string };
@@ -72,9 +75,9 @@ export function registryAuthHeader(auth: EngineAuth): string {
   return Buffer.from(JSON.stringify(auth)).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
-export async function inspectService(c: EngineClient, name: string): Promise<ServiceView | undefined> {
+export async function inspectService(c: EngineClient, name: string, timeoutMs?: number): Promise<ServiceView | undefined> {
   try {
-    const s = (await c.call(`inspect of service ${name}`, (abortSignal) => c.docker.getService(name).inspect({ abortSignal }))) as EngineService;
+    const s = (await c.call(`inspect of service ${name}`, (abortSignal) => c.docker.getService(name).inspect({ abortSignal }), timeoutMs)) as EngineService;
     return serviceView(s);
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
@@ -130,8 +133,8 @@ export async function removeService(c: EngineClient, id: string): Promise<void> 
   }
 }
 
-export async function listTasks(c: EngineClient, serviceId: string): Promise<TaskView[]> {
-  const list = (await c.call(`list of tasks of service ${serviceId}`, (abortSignal) => c.docker.listTasks({ filters: { service: [serviceId] }, abortSignal }))) as EngineTask[];
+export async function listTasks(c: EngineClient, serviceId: string, timeoutMs?: number): Promise<TaskView[]> {
+  const list = (await c.call(`list of tasks of service ${serviceId}`, (abortSignal) => c.docker.listTasks({ filters: { service: [serviceId] }, abortSignal }), timeoutMs)) as EngineTask[];
   return list.map((t) => ({
     id: t.ID,
     slot: t.Slot,
@@ -140,7 +143,14 @@ export async function listTasks(c: EngineClient, serviceId: string): Promise<Tas
     image: t.Spec?.ContainerSpec?.Image ?? "",
     message: t.Status?.Message ?? "",
     error: t.Status?.Err || undefined,
+    nodeId: t.NodeID ?? "",
   }));
+}
+
+/** The swarm's nodes by id, with their hostnames (GET /nodes, a manager's call). */
+export async function nodeHostnames(c: EngineClient, timeoutMs?: number): Promise<Map<string, string>> {
+  const nodes = (await c.call("list of nodes", (abortSignal) => c.docker.listNodes({ abortSignal }), timeoutMs)) as { ID: string; Description?: { Hostname?: string } }[];
+  return new Map(nodes.flatMap((n) => (n.Description?.Hostname ? [[n.ID, n.Description.Hostname] as const] : [])));
 }
 
 /** The network of that name, if any: its driver and labels. The Engine's name filter matches parts of names. */

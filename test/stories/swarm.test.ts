@@ -7,6 +7,7 @@
 // update, a service removed behind the agent's back, the move to containers and back, and a role.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../agent/control/api.js";
 import type { DeployRecord } from "../../agent/state/schema.js";
 import { agentctl, deployHistory, readState, requestLoop, startAgent, waitFor, writeConfig, type AgentProcess, type RequestLoop } from "../support/agent.js";
 import { publishVersion, TEST_REGISTRY, TEST_RUN_LABEL, testRunId, type PublishedImage } from "../support/images.js";
@@ -217,6 +218,30 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     await new Promise((r) => setTimeout(r, 6000));
     expect(await lastId()).toBe(before);
     expect((await serviceImages()).spec).toBe(`${v.v2.image}@${v.v2.digest}`);
+  });
+
+  it("agentctl status shows web's service at the live digest and its two running tasks, in text and in --json", async () => {
+    const live = v.v2!;
+    const short = live.digest.slice(0, 19);
+    const text = await agentctl(agent, ["status"]);
+    expect(text.code, text.stdout + text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^ {4}${app} +web +${short} +2 +completed`, "m"));
+    const running = text.stdout.split("\n").filter((l) => new RegExp(`^ {4}${app} +\\d+ +running +running +${short} +\\S+ +-$`).test(l));
+    expect(running, text.stdout).toHaveLength(2);
+    expect(text.stdout).not.toContain("containers  none");
+
+    const json = await agentctl(agent, ["status"], { json: true });
+    expect(json.code, json.stderr).toBe(0);
+    const report = json.json as StatusReport;
+    const [service, ...others] = report.apps[0]?.services ?? [];
+    expect(others).toEqual([]);
+    expect(service).toMatchObject({ name: app, exists: true, digest: live.digest, replicas: 2, update: { state: "completed" } });
+    const tasks = service!.tasks.filter((t) => t.desiredState === "running" && t.state === "running");
+    expect(tasks.map((t) => [t.digest, typeof t.node, typeof t.nodeName]), JSON.stringify(service)).toEqual([
+      [live.digest, "string", "string"],
+      [live.digest, "string", "string"],
+    ]);
+    expect(new Set(tasks.map((t) => t.slot))).toEqual(new Set([1, 2]));
   });
 
   it("agentctl rollback deploys the release before as a new update, which sticks", async () => {

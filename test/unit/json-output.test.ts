@@ -54,6 +54,18 @@ const STATUS: StatusReport = {
       nextPoll: LATER,
       containers: [container],
       roles: [{ ...container, name: "web-worker-green", role: "worker" }],
+      services: [
+        {
+          name: "web",
+          role: "worker",
+          exists: true,
+          digest: D1,
+          replicas: 2,
+          update: { state: "completed", message: "update completed" },
+          tasks: [{ slot: 1, state: "running", desiredState: "running", digest: D1, node: "q2x7c0t1a9k3", nodeName: "node-a", error: "none" }],
+          error: "none",
+        },
+      ],
       conflicts: [{ name: "web-blue", id: "abc", state: "running", reason: "not created by this agent" }],
       routing: { network: "web", networkExists: true, traefik: ["traefik"], lookError: "none", confirmed: true, settleMs: 3000 },
       warnings: ["no Traefik on network web"],

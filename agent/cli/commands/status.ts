@@ -18,7 +18,8 @@ and whether polling will deploy it; a notify-mode app's available release; a new
 waiting for the app's window or minAge, and when it deploys by itself; warnings (no Traefik on the route's network, traefik.api
 not set so switches are not confirmed); a live container (web's in "live state", a role's at
 the end of its line) that exited, restarts or is unhealthy by itself; digests polling skips and
-why; kept releases; and the app's containers and roles. Ages count from this host's clock: the
+why; kept releases; and the app's containers and roles, or a Swarm app's services (digest,
+replicas, update state) and their tasks that run or are still stopping. Ages count from this host's clock: the
 live release's ("since …, 3h12m ago") and the next poll's ("next poll in 4m10s"). --watch asks
 again every 2s (or --interval) and, on a terminal, clears the screen and redraws it like
 watch(1); into a pipe it appends each refresh. A daemon that goes away is shown and asked again
@@ -76,7 +77,7 @@ function watchInterval(text: string | undefined, watch: boolean): number {
 export function statusLines(report: StatusReport, nowMs: number): string[] {
   const lines = [`deploy-agent ${report.version}, pid ${report.pid}, up since ${formatTime(report.startedAt)}`];
   if (report.daemon) lines.push(daemonLine(report.daemon));
-  if (report.engineError) lines.push(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers are not shown, nor whether Traefik is on each route's network`);
+  if (report.engineError) lines.push(`engine: not answering (${report.engineError.code}: ${report.engineError.message}); containers and services are not shown, nor whether Traefik is on each route's network`);
   if (report.stateWrite) lines.push(`state file: not written since ${formatTime(report.stateWrite.since)}: ${report.stateWrite.message}`);
   for (const app of report.apps) lines.push("", ...appBlock(app, nowMs));
   if (report.apps.length === 0) lines.push("no apps");
@@ -149,7 +150,8 @@ function appBlock(a: AppStatus, nowMs: number): string[] {
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
   if (a.containers.length === 0) {
-    lines.push(`  ${"containers".padEnd(width)}  none`);
+    // A Swarm app has no containers of its own: its services' tasks are listed below.
+    if (!a.services) lines.push(`  ${"containers".padEnd(width)}  none`);
   } else {
     lines.push("  containers");
     const cells = a.containers.map((c) => [c.name, c.slot, c.state, c.health, shortDigest(c.digest), c.generation === undefined ? "-" : `gen ${c.generation}`]);
@@ -166,7 +168,38 @@ function appBlock(a: AppStatus, nowMs: number): string[] {
       lines.push(p ? `    ${line}  (${p.words}, since ${formatTime(p.since)})` : `    ${line}`);
     }
   }
+  if (a.services) lines.push(...serviceLines(a.services, width));
   return lines;
+}
+
+type ServiceRow = NonNullable<AppStatus["services"]>[number];
+
+/** A Swarm app's services, then the tasks that run or still stop, each as a table like the containers'. */
+function serviceLines(services: ServiceRow[], width: number): string[] {
+  const lines = ["  services"];
+  const cells = services.map((s) => [s.name, s.role ?? "web", shortDigest(s.digest), s.replicas === undefined ? "-" : String(s.replicas), serviceWords(s)]);
+  for (const line of table(["NAME", "ROLE", "DIGEST", "REPLICAS", "UPDATE"], cells)) lines.push(`    ${line}`);
+  const tasks = services.flatMap((s) => s.tasks.map((t) => [s.name, t.slot === undefined ? "-" : String(t.slot), t.state, t.desiredState, shortDigest(t.digest), nodeWords(t), t.error ?? "-"]));
+  if (tasks.length === 0) {
+    lines.push(`  ${"tasks".padEnd(width)}  none`);
+    return lines;
+  }
+  lines.push("  tasks");
+  for (const line of table(["SERVICE", "SLOT", "STATE", "DESIRED", "DIGEST", "NODE", "ERROR"], tasks)) lines.push(`    ${line}`);
+  return lines;
+}
+
+/** Where the service's update stands: "completed (update completed)", or why there is nothing to show. */
+function serviceWords(s: ServiceRow): string {
+  if (s.error !== undefined) return `not read: ${s.error}`;
+  if (!s.exists) return "missing: the agent makes it again from the live release at its next start";
+  if (!s.update) return "-";
+  return s.update.message ? `${s.update.state} (${s.update.message})` : s.update.state;
+}
+
+/** The node's hostname, else its id cut as `docker node ls` cuts it; "-" before Swarm placed the task. */
+function nodeWords(t: ServiceRow["tasks"][number]): string {
+  return t.nodeName ?? (t.node === undefined ? "-" : t.node.slice(0, 12));
 }
 
 /** What the tracked tag named at the last poll, and whether polling will deploy it: "latest → sha256:… (skipped: rolled back), not deploying". */
