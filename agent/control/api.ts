@@ -125,6 +125,8 @@ export interface AppStatus {
   roles?: { role: string; name: string; slot: string; state: string; health: string; digest?: string; generation?: number; liveProblem?: LiveProblemView }[];
   /** A `backend: swarm` app's services and their tasks; absent for a container app, and when the Engine did not answer. */
   services?: ServiceStatusView[];
+  /** How the app runs: blue and green containers, or Swarm services (no slot). */
+  backend?: "container" | "swarm";
   /** Containers holding one of the app's slot names that this agent did not create: it leaves them alone and cannot deploy until they go. */
   conflicts?: { name: string; id: string; state: string; reason: string }[];
   /** Only for an app with a route, and left out when the Engine did not answer. */

@@ -201,6 +201,8 @@ export const AppStatus = z.object({
   roles: z.array(ContainerView.extend({ role: z.string(), liveProblem: LiveProblem.optional() })).optional(),
   /** A Swarm app's services (docs/design.md#swarm-services); optional, so a daemon from before them still parses. */
   services: z.array(ServiceStatusView).optional(),
+  /** How the app runs; absent in replies of daemons before Swarm apps (containers, then). */
+  backend: z.enum(["container", "swarm"]).optional(),
   conflicts: z.array(z.object({ name: z.string(), id: z.string(), state: z.string(), reason: z.string() })).optional(),
   routing: z
     .object({

@@ -104,6 +104,7 @@ export class StatusReporter {
     const liveProblem = s.live ? this.#opts.liveProblem?.(name) : undefined;
     return {
       app: name,
+      backend: cfg.backend,
       image: cfg.image,
       track: cfg.track,
       ...(poll?.resolvedTag ? { resolvedTag: poll.resolvedTag } : {}),

@@ -229,12 +229,14 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     const running = text.stdout.split("\n").filter((l) => new RegExp(`^ {4}${app} +\\d+ +running +running +${short} +\\S+ +-$`).test(l));
     expect(running, text.stdout).toHaveLength(2);
     expect(text.stdout).not.toContain("containers  none");
+    expect(text.stdout).toMatch(new RegExp(`live +v2 +${short} +as Swarm services +generation`));
 
     const json = await agentctl(agent, ["status"], { json: true });
     expect(json.code, json.stderr).toBe(0);
     const report = json.json as StatusReport;
     const [service, ...others] = report.apps[0]?.services ?? [];
     expect(others).toEqual([]);
+    expect(report.apps[0]?.backend).toBe("swarm");
     expect(service).toMatchObject({ name: app, exists: true, digest: live.digest, replicas: 2, update: { state: "completed" } });
     const tasks = service!.tasks.filter((t) => t.desiredState === "running" && t.state === "running");
     expect(tasks.map((t) => [t.digest, typeof t.node, typeof t.nodeName]), JSON.stringify(service)).toEqual([

@@ -113,7 +113,7 @@ function appBlock(a: AppStatus, nowMs: number): string[] {
   rows.push([
     "live",
     a.live
-      ? `${a.live.version}  ${shortDigest(a.live.digest)}  in slot ${a.live.slot}  generation ${a.live.generation}  since ${sinceWords(a.live.since, nowMs)}  (#${a.live.deployId})`
+      ? `${a.live.version}  ${shortDigest(a.live.digest)}  ${a.backend === "swarm" ? "as Swarm services" : `in slot ${a.live.slot}`}  generation ${a.live.generation}  since ${sinceWords(a.live.since, nowMs)}  (#${a.live.deployId})`
       : "nothing deployed yet",
   ]);
   rows.push([
