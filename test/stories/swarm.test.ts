@@ -8,9 +8,9 @@
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployRecord } from "../../agent/state/schema.js";
-import { agentctl, deployHistory, readState, startAgent, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
-import { publishVersion, TEST_REGISTRY, TEST_RUN_LABEL, testRunId, type PublishedImage } from "../support/images.js";
-import { startPrivateDockerd, type PrivateDockerd } from "../support/private-dockerd.js";
+import { agentctl, deployHistory, readState, startAgent, swarmStoryApp, waitFor, writeConfig, type AgentProcess } from "../support/agent.js";
+import { publishVersion, TEST_REGISTRY, testRunId, type PublishedImage } from "../support/images.js";
+import { closeSwarmDockerd, startPrivateDockerd, type PrivateDockerd } from "../support/private-dockerd.js";
 import { storyScope, type StoryScope } from "../support/story-scope.js";
 
 const run = testRunId();
@@ -35,18 +35,7 @@ function config(): string {
   return `state: ${dir}/state.json
 socket: ${dir}/agent.sock
 docker: { socket: ${dockerd.socketPath}, timeout: 10s }
-apps:
-  ${app}:
-    image: ${image}
-    backend: swarm
-    replicas: 2
-    track: latest
-    schedule: "*/2 * * * * *"
-    port: 8000
-    health: { path: /health, command: "wget -q -O /dev/null http://127.0.0.1:8000/health", startTimeout: 3s, interval: 500ms }
-    route: { rule: "Host(\`${app}.test\`)", network: swn-${run} }
-    stopTimeout: 2s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }
+apps:${swarmStoryApp(app, image, run, `swn-${run}`)}
 `;
 }
 
@@ -91,10 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.stop("SIGKILL");
   await scope?.close();
-  if (dockerd) {
-    await docker.swarmLeave({ force: true }).catch(() => undefined);
-    await dockerd.close();
-  }
+  await closeSwarmDockerd(dockerd);
 }, 120_000);
 
 describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () => {
