@@ -9,9 +9,9 @@ import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../agent/control/api.js";
 import type { DeployRecord } from "../../agent/state/schema.js";
-import { agentctl, deployHistory, readState, requestLoop, startAgent, waitFor, writeConfig, type AgentProcess, type RequestLoop } from "../support/agent.js";
-import { publishVersion, TEST_REGISTRY, TEST_RUN_LABEL, testRunId, type PublishedImage } from "../support/images.js";
-import { startPrivateDockerd, type PrivateDockerd } from "../support/private-dockerd.js";
+import { agentctl, appStatus, deployHistory, requestLoop, startAgent, swarmStoryApp, waitFor, writeConfig, type AgentProcess, type RequestLoop } from "../support/agent.js";
+import { publishVersion, TEST_REGISTRY, testRunId, type PublishedImage } from "../support/images.js";
+import { closeSwarmDockerd, startPrivateDockerd, type PrivateDockerd } from "../support/private-dockerd.js";
 import { storyScope, type StoryScope } from "../support/story-scope.js";
 import { startSwarmRoutingModel, type SwarmRoutingModel } from "../support/swarm-routing-model.js";
 
@@ -52,29 +52,17 @@ async function underLoad(release: PublishedImage, version: string, body: () => P
   expect(result.bodies.at(-1)?.body.trim()).toBe(version);
 }
 
-interface StateLike {
-  apps: Record<string, { live?: { digest: string; version: string }; pin?: { version: string }; skip: { digest: string; reason: string }[] }>;
-}
-const appState = () => (readState(agent) as StateLike).apps[app]!;
+/** The app's live release, pin and skip list as the daemon tells them (agentctl status --json). */
+const appState = () => appStatus(agent, app);
 
 /** The app's agent.yaml: a Swarm app, or (`container`) the same app on the container backend, routed on a bridge network of its own. */
 function config(backend: "swarm" | "container" = "swarm", withRole = false): string {
-  const swarmKeys = backend === "swarm" ? "\n    backend: swarm\n    replicas: 2" : "";
   const role = withRole ? `\n    roles:\n      worker: { command: ["sh", "-c", "while true; do sleep 1; done"], health: { command: "true", startTimeout: 2s, interval: 500ms } }` : "";
   const network = backend === "swarm" ? `swn-${run}` : `swb-${run}`;
   return `state: ${dir}/state.json
 socket: ${dir}/agent.sock
 docker: { socket: ${dockerd.socketPath}, timeout: 10s }
-apps:
-  ${app}:
-    image: ${image}${swarmKeys}
-    track: latest
-    schedule: "*/2 * * * * *"
-    port: 8000
-    health: { path: /health, command: "wget -q -O /dev/null http://127.0.0.1:8000/health", startTimeout: 3s, interval: 500ms }
-    route: { rule: "Host(\`${app}.test\`)", network: ${network} }
-    stopTimeout: 2s
-    labels: { ${TEST_RUN_LABEL}: "${run}" }${role}
+apps:${swarmStoryApp(app, image, run, network, { backend, extra: role })}
 `;
 }
 
@@ -162,10 +150,7 @@ afterAll(async () => {
   await agent?.stop("SIGKILL");
   await traefik?.close();
   await scope?.close();
-  if (dockerd) {
-    await docker.swarmLeave({ force: true }).catch(() => undefined);
-    await dockerd.close();
-  }
+  await closeSwarmDockerd(dockerd);
 }, 120_000);
 
 describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () => {
@@ -188,7 +173,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(first.steps.map((s) => s.name)).toEqual(["resolve", "pull", "create", "start", "record"]);
     expect(first.slot).toBeUndefined();
     await runsOnly(v.v1);
-    expect(appState().live).toMatchObject({ digest: v.v1.digest, version: "latest" });
+    expect((await appState()).live).toMatchObject({ digest: v.v1.digest, version: "latest" });
     // Traefik's Swarm provider lists the service at its next refresh (every 15 s).
     traefik = await startSwarmRoutingModel({ docker });
     await traefik.waitForServing(host, v.v1.digest, 30_000);
@@ -211,7 +196,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(out.stdout).toMatch(new RegExp(`${app} task \\d+: running \\(${v.v2.digest.slice(7, 19)}\\)`));
     expect(out.stdout).toMatch(new RegExp(`${app} task \\d+: shutdown \\(${v.v1!.digest.slice(7, 19)}\\)`));
     await runsOnly(v.v2);
-    expect(appState().pin?.version).toBe("v2");
+    expect((await appState()).pin?.version).toBe("v2");
     // Pinned: a new tracked release is not deployed by the polls.
     v.v3 = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v3" });
     const before = await lastId();
@@ -255,7 +240,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     await runsOnly(v.v1!);
     const [r] = await deployHistory(agent, app);
     expect([r?.trigger, r?.outcome, r?.digest]).toEqual(["rollback", "succeeded", v.v1!.digest]);
-    const s = appState();
+    const s = await appState();
     expect(s.live?.digest).toBe(v.v1!.digest);
     expect(s.pin?.version).toBe("latest");
     expect(s.skip.map((e) => [e.digest, e.reason])).toContainEqual([v.v2!.digest, "rolled-back"]);
@@ -281,7 +266,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect([failed.outcome, failed.digest, failed.error?.code], JSON.stringify(failed)).toEqual(["failed", v.bad.digest, "GREEN_UNHEALTHY"]);
     expect(failed.error?.message).toContain(`Swarm rolled service ${app} back to the release before`);
     await runsOnly(v.v3!);
-    const s = appState();
+    const s = await appState();
     expect(s.live?.digest).toBe(v.v3!.digest);
     const said = `state: ${JSON.stringify(s)}\nhistory: ${JSON.stringify(await deployHistory(agent, app))}`;
     expect(s.skip.map((e) => [e.digest, e.reason]), said).toContainEqual([v.bad.digest, "failed"]);
@@ -309,7 +294,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     const done = await recordOf(cut.id);
     expect(done.outcome, JSON.stringify(done)).toBe("succeeded");
     await runsOnly(v.v4);
-    expect(appState().live?.digest).toBe(v.v4.digest);
+    expect((await appState()).live?.digest).toBe(v.v4.digest);
     expect(agent.lines.join("\n")).toContain(`deploy ${cut.id} was in step start when the agent stopped; Swarm went on with it, it was followed to its end, and it is live`);
   });
 
@@ -319,7 +304,7 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     agent = scope.track(await startAgent(dir));
     await runsOnly(v.v4!);
     expect(agent.lines.join("\n")).toContain(`service ${app} of the live release latest was missing; it was made again and runs`);
-    expect(appState().live?.digest).toBe(v.v4!.digest);
+    expect((await appState()).live?.digest).toBe(v.v4!.digest);
   });
   it("moves to backend: container and back, with a release of the app running and healthy throughout", async () => {
     const watch = servingWatch();

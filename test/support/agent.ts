@@ -72,6 +72,25 @@ apps:${apps.join("")}
 `;
 }
 
+/**
+ * One `backend: swarm` app's block under `apps:` as the Swarm stories use it: two replicas, polled
+ * every 2 s, a wget health check every 500 ms with 3 s to start (so each task's update monitor is
+ * 4.5 s), routed on the overlay network `network`, and labelled with the test run.
+ */
+export function swarmStoryApp(app: string, image: string, runId: string, network: string, opts: { backend?: "swarm" | "container"; extra?: string } = {}): string {
+  const swarmKeys = (opts.backend ?? "swarm") === "swarm" ? "\n    backend: swarm\n    replicas: 2" : "";
+  return `
+  ${app}:
+    image: ${image}${swarmKeys}
+    track: latest
+    schedule: "*/2 * * * * *"
+    port: 8000
+    health: { path: /health, command: "wget -q -O /dev/null http://127.0.0.1:8000/health", startTimeout: 3s, interval: 500ms }
+    route: { rule: "Host(\`${app}.test\`)", network: ${network} }
+    stopTimeout: 2s
+    labels: { ${TEST_RUN_LABEL}: "${runId}" }${opts.extra ?? ""}`;
+}
+
 /** Writes agent.yaml into `dir` and returns its path. */
 export function writeConfig(dir: string, yaml: string): string {
   const path = join(dir, "agent.yaml");

@@ -22,6 +22,8 @@ const SHUTDOWN_TIMEOUT_S = 2;
 export interface PrivateDockerd {
   /** The socket to give the agent as docker.socket. */
   socketPath: string;
+  /** The socket of the containerd this dockerd started, whose content store (namespace "moby") keeps the manifests it pulled. */
+  containerdSocket: string;
   /** A client of this dockerd, for the routing model and the test's own checks. */
   docker: Dockerode;
   /** Makes the host's 127.0.0.1:`port` (a registry of the test's) reachable to this dockerd at the same address. */
@@ -121,6 +123,7 @@ export async function startPrivateDockerd(prefix: string): Promise<PrivateDocker
   }
   return {
     socketPath,
+    containerdSocket: join(dir, "exec", "containerd", "containerd.sock"),
     docker,
     reach: (port) => netns.reach(port),
     stop,
@@ -145,6 +148,13 @@ export async function startPrivateDockerd(prefix: string): Promise<PrivateDocker
       sweep(name, dir);
     },
   };
+}
+
+/** Takes a dockerd a test made a Swarm manager out of its swarm (forced: it is the last manager), then closes it. */
+export async function closeSwarmDockerd(dockerd: PrivateDockerd | undefined): Promise<void> {
+  if (!dockerd) return;
+  await dockerd.docker.swarmLeave({ force: true }).catch(() => undefined);
+  await dockerd.close();
 }
 
 /** What a killed run may have left: processes in the namespace, containers' processes, the namespace, mounts, the dir. */
