@@ -200,7 +200,8 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     // Pinned: a new tracked release is not deployed by the polls.
     v.v3 = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v3" });
     const before = await lastId();
-    await new Promise((r) => setTimeout(r, 6000));
+    const check = await agentctl(agent, ["check", app], { json: true });
+    expect((check.json as { result: string }[])[0]?.result, check.stdout).toBe("paused");
     expect(await lastId()).toBe(before);
     expect((await serviceImages()).spec).toBe(`${v.v2.image}@${v.v2.digest}`);
   });
@@ -270,9 +271,10 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(s.live?.digest).toBe(v.v3!.digest);
     const said = `state: ${JSON.stringify(s)}\nhistory: ${JSON.stringify(await deployHistory(agent, app))}`;
     expect(s.skip.map((e) => [e.digest, e.reason]), said).toContainEqual([v.bad.digest, "failed"]);
-    // Skipped: the polls leave it alone.
+    // Skipped: a poll sees the digest and leaves it alone.
     const after = await lastId();
-    await new Promise((r) => setTimeout(r, 5000));
+    const check = await agentctl(agent, ["check", app], { json: true });
+    expect((check.json as { result: string; digest: string }[])[0], check.stdout).toMatchObject({ result: "skipped", digest: v.bad.digest });
     expect(await lastId()).toBe(after);
   });
 
