@@ -104,9 +104,6 @@ export const NOT_FOR_SWARM: Readonly<Record<string, string>> = {
   "health.successes": "Swarm judges a task by its Docker health check alone; the agent's own probe, which this counts, cannot reach a task on an overlay network",
 };
 
-/** Release steps (deploy/one-off.ts), which a Swarm app's deploy does not run yet. */
-const NOT_YET_FOR_SWARM = ["predeploy", "postdeploy"];
-
 /** Keys only a Swarm service has. */
 const SWARM_ONLY = ["replicas", "placement"];
 
@@ -132,9 +129,6 @@ export function backendProblems(raw: unknown): ConfigProblem[] {
     for (const [key, why] of Object.entries(NOT_FOR_SWARM)) {
       const path = key.split(".");
       if (written(cfg, path)) problem(path, `means nothing with backend: swarm (${why}); leave it out`);
-    }
-    for (const key of NOT_YET_FOR_SWARM.filter((k) => k in cfg)) {
-      problem([key], `is not run for backend: swarm in this version: its one-off container would run on this host, beside services on any node; run the step from your CI, or leave the app on backend: container`);
     }
     const volumes = Array.isArray(cfg.volumes) ? cfg.volumes : [];
     const pinned = pinsOneNode(Array.isArray(cfg.placement) ? cfg.placement : []);

@@ -1,5 +1,6 @@
 // The deploy sequence of a `backend: swarm` app (docs/design.md#swarm-services), top to bottom:
-// resolve → pull → create (each service's new spec) → start (Swarm's update, followed) → record.
+// resolve → pull → [predeploy] → create (each service's new spec) → start (Swarm's update,
+// followed) → [stop] → [postdeploy] → record.
 // Swarm does the switch itself: it starts each new task beside an old one, sends to it once it is
 // healthy, and rolls the service back when a new task fails. The agent writes the release, follows
 // it to the end, puts every service back when one fails, and records the outcome in the same
@@ -13,6 +14,8 @@ import { asAbortWhenStopping, fail, openRun, type Resolved } from "./deploy.js";
 import type { OutcomeNotes } from "./notify-outcome.js";
 import { emit, endStepNow, nowIso, short, step, type DeployDeps, type DeployTarget, type Run } from "./run.js";
 import { pull, recordSuccess } from "./steps.js";
+import { postdeploy, predeploy } from "./one-off.js";
+import { allNetworks } from "../config/networks.js";
 import { containersLeft, removeContainersLeft } from "./backend-move.js";
 import { releaseSpecs, serviceNames, settleServices, undoWrites, writeServices } from "./swarm-services.js";
 
@@ -31,6 +34,14 @@ export async function swarmSequence(deps: DeployDeps, target: DeployTarget, app:
     if (resolved.error) throw resolved.error;
     await endStepNow(run, "resolve", `${short(run.digest)} → services ${serviceNames(target.app, app).join(", ")}, generation ${run.generation}`);
     await step(run, "pull", () => pull(run));
+    // Migrations are forward-only: a rollback goes back to code that ran on them already. The
+    // one-off runs on this host, on the app's overlay networks (attachable), as a container app's does.
+    if (app.predeploy && target.trigger !== "rollback") {
+      await step(run, "predeploy", async () => {
+        await ensureOverlays(run, swarm);
+        return predeploy(run);
+      });
+    }
     await step(run, "create", () => writeRelease(run, swarm));
     // From here Swarm moves the services whatever the agent does: the update is followed to its
     // end even while the agent stops (a restart that cuts it short follows it again, swarm-reconcile.ts).
@@ -40,6 +51,7 @@ export async function swarmSequence(deps: DeployDeps, target: DeployTarget, app:
     // An app that moved from backend: container: its containers go once Traefik routes to the services.
     const left = await containersLeft(deps, target.app);
     if (left.length > 0) await step(run, "stop", () => removeContainersLeft(deps, target.app, app, left));
+    if (app.postdeploy) await step(run, "postdeploy", () => postdeploy(run));
     await step(run, "record", () => recordSuccess(run));
     run.log.info({ generation: run.generation }, "deploy succeeded");
     return { deployId: run.id, app: target.app, outcome: "succeeded", version: target.version, digest: run.digest, generation: run.generation };
@@ -76,10 +88,15 @@ async function servesAt(swarm: OwnedSwarm, appName: string, app: AppConfig, dige
 async function writeRelease(run: Run, swarm: OwnedSwarm): Promise<string> {
   const release = { deployId: run.id, version: run.target.version, digest: run.digest, generation: run.generation };
   const { specs, health } = await releaseSpecs(run.deps, run.target.app, run.app, release, run.imageId ?? "");
-  for (const net of new Set(specs.flatMap((s) => s.TaskTemplate.Networks.map((n) => n.Target)))) await swarm.ensureNetwork(net);
+  await ensureOverlays(run, swarm);
   const auth = await run.deps.registry.engineAuth(run.app.image);
   const done = await writeServices(swarm, specs, auth, (w) => run.swarm?.written.push(w));
   return `${done.join(", ")}; ${health}`;
+}
+
+/** The app's networks, each an attachable overlay network: the services' and a release step's one-off's. */
+async function ensureOverlays(run: Run, swarm: OwnedSwarm): Promise<void> {
+  for (const net of allNetworks(run.app)) await swarm.ensureNetwork(net);
 }
 
 /** The start step: Swarm's update of each service, followed to its end, each task's change shown to `agentctl deploy`. */

@@ -9,6 +9,7 @@ import { AGENT_LABELS } from "../labels.js";
 import type { DeployRecord, Live } from "../state/schema.js";
 import { addSkip, ensureApp, finishDeploy, hasServed, stickRollback } from "../state/transitions.js";
 import { skipsRelease } from "./faults.js";
+import { postdeployAfterRestart } from "./postdeploy-restart.js";
 import { promote } from "./promote.js";
 import type { ReconcileReport } from "./reconcile.js";
 import type { DeployDeps } from "./run.js";
@@ -79,8 +80,9 @@ async function settleOpen(deps: DeployDeps, swarm: OwnedSwarm, appName: string, 
     if (record.trigger === "rollback") stickRollback(s, appName, { version: live.version, digest: live.digest, deployId: record.id }, at, record.previous);
     ensureApp(s, appName).live = live;
   });
+  const hook = await postdeployAfterRestart(deps, appName, app, record, live);
   await promote(deps, appName, app, { live, indexDigest: record.indexDigest, at });
-  return `deploy ${record.id} was in step ${step} when the agent stopped; Swarm went on with it, it was followed to its end, and it is live`;
+  return `deploy ${record.id} was in step ${step} when the agent stopped; Swarm went on with it, it was followed to its end, and it is live${hook ? ` (postdeploy: ${hook})` : ""}`;
 }
 
 async function close(deps: DeployDeps, appName: string, record: DeployRecord, outcome: "failed" | "aborted", err: AgentError): Promise<void> {

@@ -4,7 +4,8 @@
 // release the one before left: the refusal on an Engine that is no manager, the first deploy by
 // polling, a CLI deploy with its tasks' progress and the pin, `agentctl rollback` as a new update,
 // a release Swarm rolls back by itself (failed, skip-listed), an agent killed in the middle of an
-// update, a service removed behind the agent's back, the move to containers and back, and a role.
+// update, a service removed behind the agent's back, the move to containers and back, a role, and
+// the release steps.
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../agent/control/api.js";
@@ -56,13 +57,13 @@ async function underLoad(release: PublishedImage, version: string, body: () => P
 const appState = () => appStatus(agent, app);
 
 /** The app's agent.yaml: a Swarm app, or (`container`) the same app on the container backend, routed on a bridge network of its own. */
-function config(backend: "swarm" | "container" = "swarm", withRole = false): string {
+function config(backend: "swarm" | "container" = "swarm", withRole = false, extra = ""): string {
   const role = withRole ? `\n    roles:\n      worker: { command: ["sh", "-c", "while true; do sleep 1; done"], health: { command: "true", startTimeout: 2s, interval: 500ms } }` : "";
   const network = backend === "swarm" ? `swn-${run}` : `swb-${run}`;
   return `state: ${dir}/state.json
 socket: ${dir}/agent.sock
 docker: { socket: ${dockerd.socketPath}, timeout: 10s }
-apps:${swarmStoryApp(app, image, run, network, { backend, extra: role })}
+apps:${swarmStoryApp(app, image, run, network, { backend, extra: `${role}${extra}` })}
 `;
 }
 
@@ -366,5 +367,33 @@ describe("a Swarm app on a single-node swarm", { timeout: 4 * UPDATE_MS }, () =>
     expect(moved.steps.find((s) => s.name === "create")?.detail).toContain(`updated service ${worker}, updated service ${app}`);
     expect(await specOf(worker)).toBe(`${v.v5.image}@${v.v5.digest}`);
     await runsOnly(v.v5);
+  });
+  it("runs the release steps: predeploy from the new release before any service changes, postdeploy after; a predeploy that fails changes nothing", async () => {
+    // The one-off prints the release it runs from, and fails for a release named "v7-bad".
+    const steps = `\n    predeploy: { command: ["sh", "-c", "v=$(cat /www/version); echo migrating to $v; test $v != v7-bad"] }\n    postdeploy: { command: ["sh", "-c", "echo warmed $(cat /www/version)"] }`;
+    await agent.stop();
+    writeConfig(dir, config("swarm", true, steps));
+    agent = scope.track(await startAgent(dir, { waitReady: false }));
+    await waitFor("the daemon to be ready", () => agent.lines.some((l) => l.includes('"deploy-agent ready"')), 120_000);
+
+    const before = await lastId();
+    v.v6 = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v6" });
+    const done = await recordOf((await newestDeploy(before)).id);
+    expect(done.outcome, JSON.stringify(done)).toBe("succeeded");
+    expect(done.steps.map((s) => s.name)).toEqual(["resolve", "pull", "predeploy", "create", "start", "postdeploy", "record"]);
+    expect([done.hooks?.predeploy?.exitCode, done.hooks?.predeploy?.output.trim()]).toEqual([0, "migrating to v6"]);
+    expect([done.hooks?.postdeploy?.exitCode, done.hooks?.postdeploy?.output.trim()]).toEqual([0, "warmed v6"]);
+    await runsOnly(v.v6);
+
+    const next = await lastId();
+    const bad = await publishVersion({ repo, tag: "latest", behaviour: "good", version: "v7-bad" });
+    const failed = await recordOf((await newestDeploy(next)).id);
+    expect([failed.outcome, failed.error?.code, failed.digest], JSON.stringify(failed)).toEqual(["failed", "PREDEPLOY_FAILED", bad.digest]);
+    expect(failed.steps.map((s) => s.name)).toEqual(["resolve", "pull", "predeploy"]);
+    expect((await appState()).skip.map((e) => [e.digest, e.reason])).toContainEqual([bad.digest, "failed"]);
+    // No service was written: web's and the worker's still run v6, not updated since.
+    const worker = await docker.getService(`${app}-worker`).inspect();
+    expect(worker.Spec.TaskTemplate.ContainerSpec.Image).toBe(`${v.v6.image}@${v.v6.digest}`);
+    await runsOnly(v.v6);
   });
 });

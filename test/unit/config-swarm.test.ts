@@ -89,7 +89,7 @@ describe("keys a Swarm service has no use for", () => {
     ]);
   });
 
-  it("accepts the keys a service uses: route, env, command, init, stopTimeout, networks, labels, and roles", () => {
+  it("accepts the keys a service uses: route, env, command, init, stopTimeout, networks, labels, roles and the release steps", () => {
     const c = parseConfig(
       swarm(`    route: { rule: "Host(\`example.com\`)", network: web }
     env: { A: "1" }
@@ -99,6 +99,7 @@ describe("keys a Swarm service has no use for", () => {
     networks: [db]
     labels: { team: shop }
     unsafeVolumes: false
+    predeploy: { command: [bin/migrate] }
     roles: { worker: { command: [bin/jobs], overlap: false } }
 `),
     );
@@ -138,11 +139,8 @@ describe("a Swarm app where the daemon starts", () => {
     for (const mode of ["daemon", "check"] as const) expect(checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode }).errors).toEqual([]);
   });
 
-  it("refuses the release steps, which its deploy does not run yet, naming each", () => {
+  it("takes the release steps, which run in a one-off container on this host, on the app's networks", () => {
     const yaml = swarm("    predeploy: { command: [migrate] }\n    postdeploy: { command: [warm] }\n");
-    const errors = checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode: "daemon" }).errors;
-    expect(errors).toHaveLength(2);
-    expect(errors[0]).toMatch(/^apps\.web\.predeploy: is not run for backend: swarm in this version/);
-    expect(errors[1]).toMatch(/^apps\.web\.postdeploy: is not run for backend: swarm in this version/);
+    expect(checkConfigText(yaml, "/etc/deploy-agent/agent.yaml", { env: {}, mode: "daemon" }).errors).toEqual([]);
   });
 });
