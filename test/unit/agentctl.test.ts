@@ -13,8 +13,9 @@ import { routingWarnings } from "../../agent/deploy/routing.js";
 import { AgentError } from "../../agent/errors.js";
 import { silentLogger } from "../../agent/log.js";
 import type { DeployRecord } from "../../agent/state/schema.js";
+import { oneAppReport, REPORT_AT } from "../support/status-report.js";
 
-const AT = "2025-01-01T10:00:00.000Z";
+const AT = REPORT_AT;
 const DIGEST = `sha256:${"ab12cd34".repeat(8)}`;
 const ABSENT_SOCKET = "/nonexistent/agentctl-test/agent.sock";
 const OTHER_DIGEST = `sha256:${"9f".repeat(32)}`;
@@ -48,28 +49,16 @@ function deployEvents(): DeployEvent[] {
   ];
 }
 
-const STATUS: StatusReport = {
-  version: "0.1.0",
-  pid: 4242,
-  startedAt: AT,
-  apps: [
-    {
-      app: "web",
-      image: "ghcr.io/acme/web",
-      track: "latest",
-      resolvedTag: "latest",
-      schedule: "*/5 * * * *",
-      live: { deployId: "12", version: "v1.2.0", digest: DIGEST, imageId: "sha256:img", slot: "green", generation: 7, since: AT },
-      pin: { version: "v1.2.0", since: AT, deployId: "12" },
-      paused: true,
-      releases: [],
-      skip: [{ digest: OTHER_DIGEST, version: "v1.3.0", reason: "failed", deployId: "13", at: AT }],
-      running: { deployId: "14", step: "drain", version: "v1.4.0", trigger: "cli", startedAt: AT },
-      lastPoll: { at: AT, digest: DIGEST, error: { code: "REGISTRY_UNAVAILABLE", message: "ghcr.io answered 503" } },
-      containers: [{ name: "web-green-7", slot: "green", state: "running", health: "healthy", digest: DIGEST, generation: 7 }],
-    },
-  ],
-};
+const STATUS: StatusReport = oneAppReport({
+  resolvedTag: "latest",
+  live: { deployId: "12", version: "v1.2.0", digest: DIGEST, imageId: "sha256:img", slot: "green", generation: 7, since: AT },
+  pin: { version: "v1.2.0", since: AT, deployId: "12" },
+  paused: true,
+  skip: [{ digest: OTHER_DIGEST, version: "v1.3.0", reason: "failed", deployId: "13", at: AT }],
+  running: { deployId: "14", step: "drain", version: "v1.4.0", trigger: "cli", startedAt: AT },
+  lastPoll: { at: AT, digest: DIGEST, error: { code: "REGISTRY_UNAVAILABLE", message: "ghcr.io answered 503" } },
+  containers: [{ name: "web-green-7", slot: "green", state: "running", health: "healthy", digest: DIGEST, generation: 7 }],
+});
 
 const HISTORY: DeployRecord[] = [
   {

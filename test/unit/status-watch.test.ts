@@ -7,31 +7,17 @@ import { statusLines } from "../../agent/cli/commands/status.js";
 import { Output, formatAge } from "../../agent/cli/output.js";
 import { CLEAR_SCREEN, watchLoop, type WatchLoop } from "../../agent/cli/watch.js";
 import { AgentError } from "../../agent/errors.js";
+import { oneAppReport, REPORT_AT } from "../support/status-report.js";
 
-const AT = "2025-01-01T10:00:00.000Z";
+const AT = REPORT_AT;
 const T0 = Date.parse(AT);
 const DIGEST = `sha256:${"ab12cd34".repeat(8)}`;
 
 function report(nextPoll: string | undefined): StatusReport {
-  return {
-    version: "0.1.0",
-    pid: 4242,
-    startedAt: AT,
-    apps: [
-      {
-        app: "web",
-        image: "ghcr.io/acme/web",
-        track: "latest",
-        schedule: "*/5 * * * *",
-        live: { deployId: "12", version: "v1.2.0", digest: DIGEST, imageId: "sha256:img", slot: "green", generation: 7, since: AT },
-        paused: false,
-        releases: [],
-        skip: [],
-        containers: [],
-        ...(nextPoll === undefined ? {} : { nextPoll }),
-      },
-    ],
-  };
+  return oneAppReport({
+    live: { deployId: "12", version: "v1.2.0", digest: DIGEST, imageId: "sha256:img", slot: "green", generation: 7, since: AT },
+    ...(nextPoll === undefined ? {} : { nextPoll }),
+  });
 }
 
 describe("status, human form", () => {

@@ -17,8 +17,9 @@ import { OwnedSwarm, type ServiceView, type TaskView } from "../../agent/docker/
 import { lookServices, serviceStatus, shownTasks, statusServices } from "../../agent/deploy/swarm-status.js";
 import { isAgentError } from "../../agent/errors.js";
 import { appYaml } from "../support/config-text.js";
+import { oneAppReport, REPORT_AT } from "../support/status-report.js";
 
-const AT = "2025-01-01T10:00:00.000Z";
+const AT = REPORT_AT;
 const V1 = `sha256:${"ab".repeat(32)}`;
 const V2 = `sha256:${"9f".repeat(32)}`;
 const NODE = "q2x7c0t1a9k3m5n8p4r6s2u0v";
@@ -144,22 +145,5 @@ describe("a Swarm app's services in status", () => {
 });
 
 function swarmReport(services: NonNullable<StatusReport["apps"][number]["services"]> | undefined): StatusReport {
-  return {
-    version: "0.1.0",
-    pid: 4242,
-    startedAt: AT,
-    apps: [
-      {
-        app: "web",
-        image: "ghcr.io/acme/web",
-        track: "latest",
-        schedule: "*/5 * * * *",
-        paused: false,
-        releases: [],
-        skip: [],
-        containers: [],
-        ...(services ? { services } : {}),
-      },
-    ],
-  };
+  return oneAppReport(services ? { services } : {});
 }
